@@ -1,0 +1,387 @@
+// Package sandbox is a faithful local simulator of Outreach: its OAuth 2.0
+// authorization server, its JSON:API REST API v2 for every resource type of
+// the catalog, its rate limits, its webhooks and its failure modes.
+//
+// Every test, benchmark and demo of outreach-connector runs against it, and
+// users can run it on its own with `outreach-connector sandbox`. A Sandbox
+// is an http.Handler; Start serves one on a loopback port for tests.
+//
+// Seeded data is a pure function of the seed: records are generated when
+// read, so an org with millions of prospects costs only the memory of the
+// records changed since start.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
+)
+
+// Options configure a sandbox. The zero value is a demo-sized org that
+// behaves like Outreach in production.
+type Options struct {
+	// Seed makes the seeded data; the same seed gives the same org.
+	Seed int64
+	// Prospects is the number of seeded prospects; every other type scales
+	// with it. 0 means 1000; negative means none (an empty org).
+	Prospects int64
+	// DataEnd is the latest seeded updatedAt; seeded data spans the six
+	// years before it. Zero means 2026-01-01T00:00:00Z.
+	DataEnd time.Time
+	// Clock tells the time; nil means a Clock that follows the system
+	// clock and can be advanced.
+	Clock *Clock
+
+	// RateLimit is the number of API requests a user may make per
+	// RateWindow (10,000 per hour by default).
+	RateLimit  int
+	RateWindow time.Duration
+	// SingleRateLimitValue sends X-RateLimit-Remaining as one number
+	// instead of Outreach's two comma-separated values.
+	SingleRateLimitValue bool
+
+	// AccessTokenTTL defaults to 2 hours, RefreshTokenTTL to 14 days.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	// MaxRefreshTokens caps live refresh tokens per user and app (100);
+	// minting one more revokes the oldest.
+	MaxRefreshTokens int
+	// MintInterval is the least time between two token grants for one
+	// user and app (60 s); a grant sooner gets 429. Negative disables.
+	MintInterval time.Duration
+	// KeepRotatedRefreshTokens lets a refresh token stay valid after it
+	// was used; by default rotation revokes it, the stricter behaviour.
+	KeepRotatedRefreshTokens bool
+	// CountByDefault adds meta.count to collections without count=true,
+	// as for apps registered before October 2024.
+	CountByDefault bool
+
+	// Apps are the registered OAuth apps; nil means one development app
+	// with a generated id and secret (see DefaultApp).
+	Apps []App
+	// RedirectURI is the redirect URI of the default app.
+	RedirectURI string
+	// Password signs in every seeded user on the sign-in page.
+	Password string
+
+	// Faults are injected from the start; see SetFaults.
+	Faults Faults
+	// MutationsPerSecond keeps creating, updating and deleting records.
+	MutationsPerSecond float64
+
+	// WebhookClient delivers webhooks; nil means a client with Outreach's
+	// 5-second timeout.
+	WebhookClient *http.Client
+	// Logger receives the sandbox's own logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// App is a registered OAuth application.
+type App struct {
+	Name         string
+	ClientID     string
+	ClientSecret string
+	// RedirectURIs must match the authorize and token requests exactly.
+	RedirectURIs []string
+	// Production apps skip the development warning on the consent page.
+	Production bool
+}
+
+// Defaults.
+const (
+	DefaultPassword    = "sandbox-password"
+	DefaultRedirectURI = "http://127.0.0.1:8787/oauth/callback"
+)
+
+// Sandbox simulates Outreach. It is safe for concurrent use.
+type Sandbox struct {
+	opts    Options
+	cat     *catalog.Catalog
+	clock   *Clock
+	log     *slog.Logger
+	store   *store
+	apps    []App
+	auth    *authServer
+	limits  *rateLimiter
+	faults  *faultInjector
+	hooks   *webhookDispatcher
+	mux     *http.ServeMux
+	stats   counters
+	sign    []byte // key that signs access tokens
+	mutator *mutator
+}
+
+// New builds a sandbox. Close it to stop background work.
+func New(opts Options) (*Sandbox, error) {
+	if opts.Seed == 0 {
+		opts.Seed = 1
+	}
+	switch {
+	case opts.Prospects == 0:
+		opts.Prospects = 1000
+	case opts.Prospects < 0:
+		opts.Prospects = 0
+	}
+	if opts.DataEnd.IsZero() {
+		opts.DataEnd = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if opts.Clock == nil {
+		opts.Clock = NewClock(time.Time{})
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 10000
+	}
+	if opts.RateWindow == 0 {
+		opts.RateWindow = time.Hour
+	}
+	if opts.AccessTokenTTL == 0 {
+		opts.AccessTokenTTL = 2 * time.Hour
+	}
+	if opts.RefreshTokenTTL == 0 {
+		opts.RefreshTokenTTL = 14 * 24 * time.Hour
+	}
+	if opts.MaxRefreshTokens == 0 {
+		opts.MaxRefreshTokens = 100
+	}
+	if opts.MintInterval == 0 {
+		opts.MintInterval = time.Minute
+	}
+	if opts.Password == "" {
+		opts.Password = DefaultPassword
+	}
+	if opts.RedirectURI == "" {
+		opts.RedirectURI = DefaultRedirectURI
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.Faults.validate(); err != nil {
+		return nil, err
+	}
+	cat := catalog.Default()
+	from := opts.DataEnd.AddDate(-6, 0, 0)
+	plans := newPlans(cat, uint64(opts.Seed), counts(opts.Prospects, cat), from, opts.DataEnd)
+	s := &Sandbox{opts: opts, cat: cat, clock: opts.Clock, log: opts.Logger, store: newStore(cat, plans)}
+	s.sign = make([]byte, 32)
+	rand.Read(s.sign)
+	s.apps = opts.Apps
+	if s.apps == nil {
+		s.apps = []App{DefaultApp(opts.Seed, opts.RedirectURI)}
+	}
+	for _, a := range s.apps {
+		if a.ClientID == "" || a.ClientSecret == "" || len(a.RedirectURIs) == 0 {
+			return nil, fmt.Errorf("sandbox: app %q needs a client id, a client secret and at least one redirect URI", a.Name)
+		}
+	}
+	s.auth = newAuthServer(s)
+	s.limits = newRateLimiter(opts.RateLimit, opts.RateWindow)
+	s.faults = newFaultInjector(opts.Faults, uint64(opts.Seed))
+	client := opts.WebhookClient
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	s.hooks = newWebhookDispatcher(s, client)
+	s.routes()
+	s.mutator = newMutator(s, uint64(opts.Seed))
+	s.mutator.setRate(opts.MutationsPerSecond)
+	return s, nil
+}
+
+// DefaultApp is the development app a sandbox registers when Options.Apps
+// is nil. Its secret holds characters that must be URL-encoded ('+', '/',
+// '=', '&', '%'), so clients that send it unencoded fail as on Outreach.
+func DefaultApp(seed int64, redirectURI string) App {
+	r := newRNG(uint64(seed), 0xa99)
+	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	const unsafe = "+/=&%#?"
+	id := make([]byte, 43)
+	for i := range id {
+		id[i] = alnum[r.intn(len(alnum))]
+	}
+	secret := make([]byte, 40)
+	for i := range secret {
+		if i%8 == 3 {
+			secret[i] = unsafe[(i/8)%len(unsafe)]
+		} else {
+			secret[i] = alnum[r.intn(len(alnum))]
+		}
+	}
+	return App{Name: "Sandbox Development App", ClientID: string(id), ClientSecret: string(secret), RedirectURIs: []string{redirectURI}}
+}
+
+// ServeHTTP serves the sandbox.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops mutations and waits for webhook deliveries in flight.
+func (s *Sandbox) Close() {
+	s.mutator.setRate(0)
+	s.hooks.wait()
+}
+
+// Clock returns the sandbox's clock.
+func (s *Sandbox) Clock() *Clock { return s.clock }
+
+// Apps returns the registered OAuth apps.
+func (s *Sandbox) Apps() []App { return append([]App(nil), s.apps...) }
+
+// Catalog returns the resource catalog the sandbox serves.
+func (s *Sandbox) Catalog() *catalog.Catalog { return s.cat }
+
+// SignInUser returns the email and password of a seeded admin user who can
+// sign in on the authorize page.
+func (s *Sandbox) SignInUser() (email, password string) {
+	return s.userEmail(1), s.opts.Password
+}
+
+// RestrictedUser returns the email of a seeded user without admin rights:
+// Outreach's governance denies it writes to users, teams, profiles, roles
+// and org settings (403 unauthorizedRequest).
+func (s *Sandbox) RestrictedUser() string { return s.userEmail(2) }
+
+func (s *Sandbox) userEmail(id int64) string {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	res, _ := s.cat.ByType("user")
+	rec, ok := s.store.get("user", id)
+	if !ok {
+		return ""
+	}
+	e, _ := rec.attrs[res.AttributeIndex("email")].(string)
+	return e
+}
+
+// SetFaults replaces the injected faults.
+func (s *Sandbox) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.faults.set(f)
+	return nil
+}
+
+// Faults returns the faults in force.
+func (s *Sandbox) Faults() Faults { return s.faults.get() }
+
+// SetMutationRate sets how many creates, updates and deletes per second the
+// sandbox makes on its own; 0 stops them.
+func (s *Sandbox) SetMutationRate(perSecond float64) { s.mutator.setRate(perSecond) }
+
+// Mutate makes n random changes (creates, updates, deletes) now.
+func (s *Sandbox) Mutate(n int) { s.mutator.mutate(n) }
+
+// Counters are running totals tests can read.
+type Counters struct {
+	Requests          int64            `json:"requests"`           // API requests answered
+	RequestsByUser    map[string]int64 `json:"requests_by_user"`   // by user id
+	RateLimited       int64            `json:"rate_limited"`       // 429s sent by the API rate limit
+	TokenRequests     int64            `json:"token_requests"`     // POST /oauth/token calls
+	TokensMinted      int64            `json:"tokens_minted"`      // successful grants
+	TokenThrottled    int64            `json:"token_throttled"`    // 429s from /oauth/token
+	Refreshes         int64            `json:"refreshes"`          // successful refresh_token grants
+	FaultsInjected    int64            `json:"faults_injected"`    // injected failures of any kind
+	WebhookDeliveries int64            `json:"webhook_deliveries"` // delivery attempts
+	Mutations         int64            `json:"mutations"`          // changes made by the mutator
+}
+
+type counters struct {
+	requests, rateLimited, tokenRequests, tokensMinted, tokenThrottled atomic.Int64
+	refreshes, faults, webhookDeliveries, mutations                    atomic.Int64
+	mu                                                                 sync.Mutex
+	byUser                                                             map[string]int64
+}
+
+func (c *counters) userRequest(user string) {
+	c.requests.Add(1)
+	c.mu.Lock()
+	if c.byUser == nil {
+		c.byUser = map[string]int64{}
+	}
+	c.byUser[user]++
+	c.mu.Unlock()
+}
+
+// Counters returns a snapshot of the counters.
+func (s *Sandbox) Counters() Counters {
+	c := &s.stats
+	c.mu.Lock()
+	by := make(map[string]int64, len(c.byUser))
+	for k, v := range c.byUser {
+		by[k] = v
+	}
+	c.mu.Unlock()
+	return Counters{Requests: c.requests.Load(), RequestsByUser: by, RateLimited: c.rateLimited.Load(),
+		TokenRequests: c.tokenRequests.Load(), TokensMinted: c.tokensMinted.Load(), TokenThrottled: c.tokenThrottled.Load(),
+		Refreshes: c.refreshes.Load(), FaultsInjected: c.faults.Load(), WebhookDeliveries: c.webhookDeliveries.Load(),
+		Mutations: c.mutations.Load()}
+}
+
+// Server is a sandbox listening on a loopback port.
+type Server struct {
+	*Sandbox
+	// URL is the base URL, e.g. http://127.0.0.1:41234; the API is at
+	// URL+"/api/v2" and OAuth at URL+"/oauth".
+	URL string
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start serves a new sandbox on addr ("" means 127.0.0.1:0, a free
+// loopback port). Close the server when done.
+func Start(addr string, opts Options) (*Server, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen on %s: %w", addr, err)
+	}
+	sb, err := New(opts)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	s := &Server{Sandbox: sb, URL: "http://" + ln.Addr().String(), srv: srv, ln: ln}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			sb.log.Error("sandbox server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops the server and the sandbox's background work.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.Sandbox.Close()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return s.srv.Close()
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONType(w, status, mediaType, v)
+}
+
+func writeJSONType(w http.ResponseWriter, status int, contentType string, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(raw)
+}

@@ -51,11 +51,11 @@ func counts(prospects int64, cat *catalog.Catalog) map[string]int64 {
 // derivedRels make seeded relationships agree with each other: the value of
 // type.rel is the value of via.rel2 on the record type.via points at.
 var derivedRels = map[string]map[string][2]string{
-	"sequenceState":           {"account": {"prospect", "account"}},
-	"mailing":                 {"prospect": {"sequenceState", "prospect"}, "sequence": {"sequenceState", "sequence"}, "mailbox": {"sequenceState", "mailbox"}},
-	"task":                    {"account": {"prospect", "account"}},
-	"call":                    {"account": {"prospect", "account"}},
-	"sequenceTemplate":        {"sequence": {"sequenceStep", "sequence"}},
+	"sequenceState":    {"account": {"prospect", "account"}},
+	"mailing":          {"prospect": {"sequenceState", "prospect"}, "sequence": {"sequenceState", "sequence"}, "mailbox": {"sequenceState", "mailbox"}},
+	"task":             {"account": {"prospect", "account"}},
+	"call":             {"account": {"prospect", "account"}},
+	"sequenceTemplate": {"sequence": {"sequenceStep", "sequence"}},
 }
 
 // alwaysSetRels are to-one relationships that seeded records always fill;
@@ -367,7 +367,9 @@ func stringGenerator(res *catalog.Resource, a *catalog.Attribute) attrGen {
 	case a.Name == "bodyHtml":
 		return func(c *genCtx) any { return bodyHTML(c) }
 	case a.Name == "bodyText":
-		return func(c *genCtx) any { return pick(&c.r, subjects) + "\n\n" + strings.Repeat(pick(&c.r, sentences)+" ", 8) }
+		return func(c *genCtx) any {
+			return pick(&c.r, subjects) + "\n\n" + strings.Repeat(pick(&c.r, sentences)+" ", 8)
+		}
 	case a.Name == "note" || a.Name == "description" || a.Name == "body":
 		return sometimes(0.6, func(c *genCtx) any { return pick(&c.r, sentences) })
 	case a.Name == "color":

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,6 +32,7 @@ type authServer struct {
 	access   map[string]*accessToken // by jti
 	refresh  map[string]*refreshToken
 	lastMint map[string]time.Time // by user×app
+	minted   int64
 }
 
 type authRequest struct {
@@ -66,6 +68,7 @@ type accessToken struct {
 }
 
 type refreshToken struct {
+	seq     int64 // mint order
 	user    int64
 	app     *App
 	scopes  []string
@@ -471,7 +474,8 @@ func (a *authServer) mint(user int64, app *App, scopes []string, now time.Time) 
 	rt := randomToken(32)
 	at := &accessToken{jti: jti, user: user, app: app, scopes: scopes, created: now, expires: now.Add(opts.AccessTokenTTL), refresh: rt}
 	a.access[jti] = at
-	a.refresh[rt] = &refreshToken{user: user, app: app, scopes: scopes, created: now, expires: now.Add(opts.RefreshTokenTTL)}
+	a.minted++
+	a.refresh[rt] = &refreshToken{seq: a.minted, user: user, app: app, scopes: scopes, created: now, expires: now.Add(opts.RefreshTokenTTL)}
 	// Cap the live refresh tokens of this user and app: the oldest go.
 	var live []*refreshToken
 	for _, t := range a.refresh {
@@ -480,7 +484,7 @@ func (a *authServer) mint(user int64, app *App, scopes []string, now time.Time) 
 		}
 	}
 	if extra := len(live) - opts.MaxRefreshTokens; extra > 0 {
-		slices.SortFunc(live, func(x, y *refreshToken) int { return x.created.Compare(y.created) })
+		slices.SortFunc(live, func(x, y *refreshToken) int { return cmp.Compare(x.seq, y.seq) })
 		for _, t := range live[:extra] {
 			t.revoked = true
 		}

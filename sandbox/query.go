@@ -273,7 +273,10 @@ func parseFilter(res *catalog.Resource, key string, vals []string, newSyntax boo
 	parse := func(s string) (any, error) { return parseFilterValue(typ, s, key) }
 	switch op {
 	case "":
-		if newSyntax && !strings.HasSuffix(key, "[]") {
+		if strings.HasSuffix(key, "[]") {
+			return withValues(f, vals, parse)
+		}
+		if newSyntax {
 			// Values are taken literally; commas and ".." are not special.
 			if len(vals) == 1 && strings.Contains(vals[0], "..") && typ == catalog.TypeDateTime {
 				return nil, &queryError{status: 422, id: "filterParameter.invalidDatetimeFormat", title: "Invalid Datetime Format",

@@ -38,9 +38,9 @@ func (r *record) clone() *record {
 // generated on demand, and an overlay of records created or changed since.
 type collection struct {
 	res     *catalog.Resource
-	plan    *plan            // nil when nothing is seeded
-	seeded  int64            // seeded ids are 1..seeded
-	nextID  int64            // id of the next created record
+	plan    *plan             // nil when nothing is seeded
+	seeded  int64             // seeded ids are 1..seeded
+	nextID  int64             // id of the next created record
 	overlay map[int64]*record // created or modified records
 	deleted map[int64]bool    // seeded ids that were deleted
 

@@ -167,12 +167,7 @@ func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request, res *cata
 	}
 	s.touch(res, rec)
 	s.store.put(res.Type, rec)
-	changed := map[string]bool{}
-	for i := range res.Attributes {
-		if compare(old.attrs[i], rec.attrs[i]) != 0 {
-			changed[res.Attributes[i].Name] = true
-		}
-	}
+	changed := changes(res, old, rec)
 	event := "updated"
 	switch {
 	case res.Type == "task" && (name == "markComplete" || name == "logMeetInPerson"):

@@ -455,11 +455,7 @@ func (s *Sandbox) handleUpdate(w http.ResponseWriter, r *http.Request, res *cata
 func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, *writeFailure) {
 	old, _ := s.store.get(res.Type, id)
 	rec := old.clone()
-	changed := map[string]bool{}
 	for i, v := range ch.attrs {
-		if compare(rec.attrs[i], v) != 0 {
-			changed[res.Attributes[i].Name] = true
-		}
 		rec.attrs[i] = v
 	}
 	for k, v := range ch.extra {
@@ -467,12 +463,8 @@ func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, 
 			rec.extra = map[string]any{}
 		}
 		rec.extra[k] = v
-		changed[k] = true
 	}
 	for i, v := range ch.rels {
-		if rec.rels[i] != v {
-			changed[res.Relationships[i].Name] = true
-		}
 		rec.rels[i] = v
 	}
 	if res.Type == "prospect" {
@@ -483,7 +475,7 @@ func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, 
 	}
 	s.touch(res, rec)
 	s.store.put(res.Type, rec)
-	s.hooks.dispatch(res, rec, "updated", changed)
+	s.hooks.dispatch(res, rec, "updated", changes(res, old, rec))
 	return rec, nil
 }
 
@@ -517,4 +509,26 @@ func (s *Sandbox) deleteRecord(res *catalog.Resource, id int64) bool {
 	s.store.remove(res.Type, id)
 	s.hooks.dispatch(res, old, "destroyed", nil)
 	return true
+}
+
+// changes names the attributes and relationships that differ between two
+// versions of a record.
+func changes(res *catalog.Resource, old, cur *record) map[string]bool {
+	out := map[string]bool{}
+	for i := range res.Attributes {
+		if compare(old.attrs[i], cur.attrs[i]) != 0 {
+			out[res.Attributes[i].Name] = true
+		}
+	}
+	for i := range res.Relationships {
+		if old.rels[i] != cur.rels[i] {
+			out[res.Relationships[i].Name] = true
+		}
+	}
+	for k, v := range cur.extra {
+		if compare(old.extra[k], v) != 0 {
+			out[k] = true
+		}
+	}
+	return out
 }

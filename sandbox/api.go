@@ -192,9 +192,10 @@ func (s *Sandbox) handleList(w http.ResponseWriter, r *http.Request, res *catalo
 		s.stats.faults.Add(1)
 		s.faults.shuffle(len(page.records), func(i, j int) { page.records[i], page.records[j] = page.records[j], page.records[i] })
 	}
-	enc := &encoder{st: s.store, apiURL: s.apiURL(r), fields: lq.fields}
-	b := make([]byte, 0, 64*1024)
-	b = append(b, `{"data":[`...)
+	enc := newEncoder(s.store, s.layouts, s.apiURL(r), lq.fields)
+	buf := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(buf)
+	b := append((*buf)[:0], `{"data":[`...)
 	for i, rec := range page.records {
 		if i > 0 {
 			b = append(b, ',')
@@ -245,6 +246,9 @@ func (s *Sandbox) handleList(w http.ResponseWriter, r *http.Request, res *catalo
 	}
 	w.Header().Set("Content-Type", mediaType)
 	w.Write(b)
+	if cap(b) <= 64<<20 {
+		*buf = b
+	}
 }
 
 // pageURL is the absolute URL of another page of the same query: with
@@ -290,10 +294,11 @@ func (s *Sandbox) handleGet(w http.ResponseWriter, r *http.Request, res *catalog
 // writeRecord answers with one resource document. The caller holds the
 // store lock.
 func (s *Sandbox) writeRecord(w http.ResponseWriter, r *http.Request, status int, res *catalog.Resource, rec *record, lq *listQuery) {
-	enc := &encoder{st: s.store, apiURL: s.apiURL(r)}
+	var fields map[string][]string
 	if lq != nil {
-		enc.fields = lq.fields
+		fields = lq.fields
 	}
+	enc := newEncoder(s.store, s.layouts, s.apiURL(r), fields)
 	b := append([]byte(`{"data":`), nil...)
 	b = enc.appendResource(b, res, rec)
 	if lq != nil && len(lq.include) > 0 {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"net/url"
 	"maps"
 	"slices"
 	"strconv"
@@ -16,12 +17,64 @@ const maxToManyData = 100
 // every attribute present (null when empty), relationships in their three
 // shapes, and absolute links.
 type encoder struct {
-	st     *store
-	apiURL string              // absolute base, e.g. http://127.0.0.1:8080/api/v2
-	fields map[string][]string // sparse fieldsets by type
+	st      *store
+	layouts map[string]*layout
+	apiURL  string              // absolute base, e.g. http://127.0.0.1:8080/api/v2
+	fields  map[string][]string // sparse fieldsets by type
+	quoted  []byte              // apiURL as the start of a JSON string: "http://...
+}
+
+// layout holds the parts of a resource's JSON that never change: quoted
+// member names and the paths of related links.
+type layout struct {
+	attrKeys    [][]byte // `"name":`
+	relKeys     [][]byte
+	relatedPath []string // "/mailings?filter%5Bprospect%5D%5Bid%5D=" for to-many relationships
+	back        []int    // index of the target's to-one relationship pointing back, or -1
+	selfPath    string   // "/prospects/"
+}
+
+func newLayouts(cat *catalog.Catalog) map[string]*layout {
+	out := map[string]*layout{}
+	for _, res := range cat.Resources() {
+		l := &layout{selfPath: "/" + res.Path + "/"}
+		for _, a := range res.Attributes {
+			l.attrKeys = append(l.attrKeys, append(appendString(nil, a.Name), ':'))
+		}
+		for _, rel := range res.Relationships {
+			l.relKeys = append(l.relKeys, append(appendString(nil, rel.Name), ':'))
+			path, back, backIdx := rel.Name, res.Type, -1
+			if t, ok := cat.ByType(rel.Target()); ok {
+				path = t.Path
+				if i := inverseRel(t, res.Type, ""); i >= 0 {
+					back, backIdx = t.Relationships[i].Name, i
+				}
+			}
+			l.relatedPath = append(l.relatedPath, "/"+path+"?filter%5B"+url.QueryEscape(back)+"%5D%5Bid%5D=")
+			l.back = append(l.back, backIdx)
+		}
+		out[res.Type] = l
+	}
+	return out
+}
+
+func newEncoder(st *store, layouts map[string]*layout, apiURL string, fields map[string][]string) *encoder {
+	q := appendString(nil, apiURL)
+	return &encoder{st: st, layouts: layouts, apiURL: apiURL, fields: fields, quoted: q[:len(q)-1]}
+}
+
+// appendURL appends apiURL+path+id as a JSON string.
+func (e *encoder) appendURL(b []byte, path string, id int64) []byte {
+	b = append(b, e.quoted...)
+	b = append(b, path...)
+	b = strconv.AppendInt(b, id, 10)
+	return append(b, '"')
 }
 
 func (e *encoder) wants(typ, name string) bool {
+	if len(e.fields) == 0 {
+		return true
+	}
 	f, ok := e.fields[typ]
 	return !ok || slices.Contains(f, name)
 }
@@ -33,6 +86,7 @@ func (e *encoder) appendResource(b []byte, res *catalog.Resource, rec *record) [
 	b = append(b, `,"id":`...)
 	b = strconv.AppendInt(b, rec.id, 10)
 	b = append(b, `,"attributes":{`...)
+	l := e.layouts[res.Type]
 	first := true
 	for i := range res.Attributes {
 		a := &res.Attributes[i]
@@ -43,8 +97,7 @@ func (e *encoder) appendResource(b []byte, res *catalog.Resource, rec *record) [
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, a.Name)
-		b = append(b, ':')
+		b = append(b, l.attrKeys[i]...)
 		b = appendValue(b, rec.attrs[i])
 	}
 	for _, k := range slices.Sorted(maps.Keys(rec.extra)) {
@@ -70,16 +123,15 @@ func (e *encoder) appendResource(b []byte, res *catalog.Resource, rec *record) [
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, rel.Name)
-		b = append(b, ':')
-		b = e.appendRelationship(b, res, rec, i)
+		b = append(b, l.relKeys[i]...)
+		b = e.appendRelationship(b, res, l, rec, i)
 	}
 	b = append(b, `},"links":{"self":`...)
-	b = appendString(b, e.apiURL+"/"+res.Path+"/"+strconv.FormatInt(rec.id, 10))
+	b = e.appendURL(b, l.selfPath, rec.id)
 	return append(b, "}}"...)
 }
 
-func (e *encoder) appendRelationship(b []byte, res *catalog.Resource, rec *record, i int) []byte {
+func (e *encoder) appendRelationship(b []byte, res *catalog.Resource, l *layout, rec *record, i int) []byte {
 	rel := &res.Relationships[i]
 	if !rel.ToMany {
 		ref := rec.rels[i]
@@ -92,15 +144,14 @@ func (e *encoder) appendRelationship(b []byte, res *catalog.Resource, rec *recor
 		b = strconv.AppendInt(b, ref.id, 10)
 		return append(b, "}}"...)
 	}
-	related := e.relatedURL(res, rec, rel)
 	if rel.LinksOnly {
 		b = append(b, `{"links":{"related":`...)
-		b = appendString(b, related)
+		b = e.appendURL(b, l.relatedPath[i], rec.id)
 		return append(b, "}}"...)
 	}
 	b = append(b, `{"data":[`...)
 	n := 0
-	e.st.relatedMany(res, rec, i, func(ref relRef) bool {
+	e.st.relatedMany(res, l.back[i], rec, i, func(ref relRef) bool {
 		if n < maxToManyData {
 			if n > 0 {
 				b = append(b, ',')
@@ -115,23 +166,10 @@ func (e *encoder) appendRelationship(b []byte, res *catalog.Resource, rec *recor
 		return n < 10*maxToManyData
 	})
 	b = append(b, `],"links":{"related":`...)
-	b = appendString(b, related)
+	b = e.appendURL(b, l.relatedPath[i], rec.id)
 	b = append(b, `},"meta":{"count":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	return append(b, "}}"...)
-}
-
-// relatedURL is the collection URL that lists a to-many relationship's
-// members, e.g. .../mailings?filter%5Bprospect%5D%5Bid%5D=1.
-func (e *encoder) relatedURL(res *catalog.Resource, rec *record, rel *catalog.Relationship) string {
-	path, back := rel.Name, res.Type
-	if t, ok := e.st.cat.ByType(rel.Target()); ok {
-		path = t.Path
-		if i := inverseRel(t, res.Type, ""); i >= 0 {
-			back = t.Relationships[i].Name
-		}
-	}
-	return e.apiURL + "/" + path + "?filter%5B" + back + "%5D%5Bid%5D=" + strconv.FormatInt(rec.id, 10)
 }
 
 // appendIncluded appends the records that the include paths reach from
@@ -156,7 +194,7 @@ func (e *encoder) appendIncluded(b []byte, res *catalog.Resource, recs []*record
 		rel := &res.Relationships[i]
 		var refs []relRef
 		if rel.ToMany {
-			e.st.relatedMany(res, rec, i, func(ref relRef) bool {
+			e.st.relatedMany(res, e.layouts[res.Type].back[i], rec, i, func(ref relRef) bool {
 				refs = append(refs, ref)
 				return len(refs) < maxToManyData
 			})

@@ -309,19 +309,13 @@ func (s *store) orderedInMemory(lq *listQuery, c *collection, yield func(*record
 }
 
 // relatedMany calls yield with the members of to-many relationship rel of
-// rec, computed from the to-one relationship of the target type that
-// points back, in id order.
-func (s *store) relatedMany(res *catalog.Resource, rec *record, rel int, yield func(relRef) bool) {
-	r := &res.Relationships[rel]
-	target := r.Target()
-	tres, ok := s.cat.ByType(target)
-	if !ok {
-		return
-	}
-	back := inverseRel(tres, res.Type, "")
+// rec, computed from the to-one relationship back (of the target type)
+// that points at rec, in id order. back < 0 means there is none.
+func (s *store) relatedMany(res *catalog.Resource, back int, rec *record, rel int, yield func(relRef) bool) {
 	if back < 0 {
 		return
 	}
+	target := res.Relationships[rel].Target()
 	s.children(target, back, rec.id, true, func(child *record) bool {
 		return yield(relRef{typ: target, id: child.id})
 	})

@@ -507,7 +507,11 @@ func (f *filter) match(s *store, res *catalog.Resource, rec *record) bool {
 		rel := &res.Relationships[f.rel]
 		if rel.ToMany {
 			found := false
-			s.relatedMany(res, rec, f.rel, func(ref relRef) bool {
+			back := -1
+			if t, ok := s.cat.ByType(rel.Target()); ok {
+				back = inverseRel(t, res.Type, "")
+			}
+			s.relatedMany(res, back, rec, f.rel, func(ref relRef) bool {
 				if f.testRelated(s, ref) {
 					found = true
 					return false

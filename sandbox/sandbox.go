@@ -119,6 +119,8 @@ type Sandbox struct {
 	stats   counters
 	sign    []byte // key that signs access tokens
 	mutator *mutator
+	layouts map[string]*layout
+	buffers sync.Pool // *[]byte for rendering pages
 }
 
 // New builds a sandbox. Close it to stop background work.
@@ -183,6 +185,8 @@ func New(opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: app %q needs a client id, a client secret and at least one redirect URI", a.Name)
 		}
 	}
+	s.layouts = newLayouts(cat)
+	s.buffers.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	s.auth = newAuthServer(s)
 	s.limits = newRateLimiter(opts.RateLimit, opts.RateWindow)
 	s.faults = newFaultInjector(opts.Faults, uint64(opts.Seed))

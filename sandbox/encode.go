@@ -1,8 +1,8 @@
 package sandbox
 
 import (
-	"net/url"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 

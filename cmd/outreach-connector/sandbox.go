@@ -83,7 +83,7 @@ deterministic for a seed; --scale sets the size of the org.`,
 			fmt.Fprintf(out, "                  %s / %s (restricted by governance)\n", sb.RestrictedUser(), password)
 			fmt.Fprintf(out, "  Org             %d prospects, seed %d; rate limit %d per %s\n\n", n, opts.Seed, opts.RateLimit, rateWindow)
 			fmt.Fprintf(out, "Try it:\n  TOKEN=$(curl -s -X POST %s/_sandbox/tokens -d '{\"user\":1}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n", base)
-			fmt.Fprintf(out, "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/vnd.api+json' '%s/api/v2/prospects?page[size]=2'\n\n", base)
+			fmt.Fprintf(out, "  curl -sg -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/vnd.api+json' '%s/api/v2/prospects?page[size]=2'\n\n", base)
 			fmt.Fprintln(out, "Press Ctrl+C to stop.")
 			srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)

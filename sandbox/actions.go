@@ -175,6 +175,6 @@ func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request, res *cata
 	case res.Type == "sequenceState" && name == "finish":
 		event = "finished"
 	}
-	s.hooks.dispatch(res, rec, event, changed)
+	s.hooks.dispatch(res, rec, old, event, changed)
 	s.writeRecord(w, r, http.StatusOK, res, rec, nil)
 }

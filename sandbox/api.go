@@ -142,6 +142,11 @@ func (s *Sandbox) handleResource(w http.ResponseWriter, r *http.Request) {
 		}
 		id = n
 	}
+	if r.Method != http.MethodGet && r.URL.Query().Has("include") {
+		writeErrors(w, http.StatusBadRequest, apiError{ID: "badRequest", Title: "Bad Request",
+			Detail: "include is not supported on writes; send the write, then GET the related records."}.withParameter("include"))
+		return
+	}
 	switch {
 	case len(segs) == 1 && r.Method == http.MethodGet && res.Ops.List:
 		if allowed(w, tok, res, catalog.LevelRead) {

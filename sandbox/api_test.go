@@ -365,6 +365,7 @@ func TestWrites(t *testing.T) {
 		{"update missing", "PATCH", "/api/v2/prospects/99999", `{"data":{"type":"prospect","id":99999,"attributes":{}}}`, 404, "resourceNotFound", ""},
 		{"to-many is not writable", "PATCH", "/api/v2/prospects/3", `{"data":{"type":"prospect","id":3,"relationships":{"opportunities":{"data":[]}}}}`, 422, "validationError", "/data/relationships/opportunities"},
 		{"malformed body", "POST", "/api/v2/prospects", `{"data":`, 400, "badRequest", ""},
+		{"include on a write", "POST", "/api/v2/accounts?include=owner", `{"data":{"type":"account","attributes":{"name":"A"}}}`, 400, "badRequest", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -239,6 +239,10 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("create webhook: %d %s", r.status, r.body)
 	}
 	hookID := r.doc(t).one(t).ID
+	recv2, deliveries2 := receiver(t, 200)
+	if r := call(t, srv, tok, "POST", "/api/v2/webhooks", `{"data":{"type":"webhook","attributes":{"url":"`+recv2.URL+`","resource":"prospect","action":"updated","payloadVersion":2}}}`); r.status != 201 {
+		t.Fatalf("create v2 webhook: %d %s", r.status, r.body)
+	}
 	bad := call(t, srv, tok, "POST", "/api/v2/webhooks", `{"data":{"type":"webhook","attributes":{"url":"http://example.com/x","resource":"prospect","action":"*"}}}`)
 	if bad.status != 422 {
 		t.Errorf("plain-http webhook to a public host: %d, want 422", bad.status)
@@ -297,6 +301,22 @@ func TestWebhooks(t *testing.T) {
 	}
 	if upd := events["prospect.updated"]; len(upd) != 3 || upd["lastName"] != "Hopper" {
 		t.Errorf("update delivery attributes = %v, want lastName, name and updatedAt only", upd)
+	}
+	v2 := deliveries2()
+	if len(v2) != 1 {
+		t.Fatalf("v2 deliveries = %d, want 1 (updates only)", len(v2))
+	}
+	var body struct {
+		BeforeUpdate struct {
+			Attributes map[string]any `json:"attributes"`
+		} `json:"beforeUpdate"`
+	}
+	json.Unmarshal(v2[0].body, &body)
+	if before := body.BeforeUpdate.Attributes; len(before) != 3 || before["lastName"] != nil || before["name"] != "Grace" {
+		t.Errorf("beforeUpdate attributes = %v, want the previous lastName (null), name and updatedAt", before)
+	}
+	if v2[0].header.Get("Outreach-Webhook-Signature") != "" {
+		t.Error("a webhook without a secret got a signature header")
 	}
 	if del := events["prospect.destroyed"]; del["firstName"] != "Grace" || del["lastName"] != "Hopper" {
 		t.Errorf("destroy delivery attributes = %v, want the last known values", del)

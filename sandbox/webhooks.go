@@ -49,10 +49,11 @@ func newWebhookDispatcher(sb *Sandbox, client *http.Client) *webhookDispatcher {
 func (d *webhookDispatcher) wait() { d.wg.Wait() }
 
 // dispatch delivers an event about cur (prev is the version before an
-// update; for "destroyed" cur is the last known version). changed names
-// the attributes and relationships an update changed. The caller holds
-// the store's write lock.
-func (d *webhookDispatcher) dispatch(res *catalog.Resource, cur *record, event string, changed map[string]bool) {
+// update or action; for "destroyed" cur is the last known version).
+// changed names the attributes and relationships that changed. Webhooks
+// with payloadVersion 2 also get the previous values in beforeUpdate. The
+// caller holds the store's write lock.
+func (d *webhookDispatcher) dispatch(res *catalog.Resource, cur, prev *record, event string, changed map[string]bool) {
 	st := d.sb.store
 	hooks := st.cols["webhook"]
 	if hooks == nil || (len(hooks.overlay) == 0 && hooks.seeded == 0) {
@@ -79,10 +80,20 @@ func (d *webhookDispatcher) dispatch(res *catalog.Resource, cur *record, event s
 		return
 	}
 	now := d.sb.clock.Now()
-	body := d.payload(res, cur, event, changed, now)
+	var v1, v2 []byte
 	for _, h := range targets {
 		u, _ := attr(wres, h, "url").(string)
 		secret, _ := attr(wres, h, "secret").(string)
+		body := v1
+		if version, _ := attr(wres, h, "payloadVersion").(int64); version == 2 && prev != nil {
+			if v2 == nil {
+				v2 = d.payload(res, cur, prev, event, changed, now)
+			}
+			body = v2
+		} else if v1 == nil {
+			v1 = d.payload(res, cur, nil, event, changed, now)
+			body = v1
+		}
 		d.wg.Add(1)
 		go d.deliver(h.id, u, secret, body)
 	}
@@ -97,8 +108,29 @@ func containsAction(actions []string, event string) bool {
 	return false
 }
 
-func (d *webhookDispatcher) payload(res *catalog.Resource, rec *record, event string, changed map[string]bool, now time.Time) []byte {
-	b := []byte(`{"data":{"type":`)
+// payload renders a delivery body; with prev it adds beforeUpdate, the
+// previous values of what changed (payloadVersion 2).
+func (d *webhookDispatcher) payload(res *catalog.Resource, rec, prev *record, event string, changed map[string]bool, now time.Time) []byte {
+	b := []byte(`{"data":`)
+	b = appendWebhookResource(b, res, rec, event, changed)
+	if prev != nil {
+		b = append(b, `,"beforeUpdate":`...)
+		b = appendWebhookResource(b, res, prev, "updated", changed)
+	}
+	b = append(b, `,"meta":{"deliveredAt":`...)
+	b = appendString(b, now.Format("2006-01-02T15:04:05.000-07:00"))
+	b = append(b, `,"eventName":`...)
+	b = appendString(b, res.Type+"."+event)
+	b = append(b, `,"jobId":`...)
+	b = appendString(b, uuid())
+	return append(b, "}}"...)
+}
+
+// appendWebhookResource renders a record as Outreach's deliveries do: on
+// updates only what changed, and relationships flattened to
+// {"type": <relationship name>, "id": N}.
+func appendWebhookResource(b []byte, res *catalog.Resource, rec *record, event string, changed map[string]bool) []byte {
+	b = append(b, `{"type":`...)
 	b = appendString(b, res.Type)
 	b = append(b, `,"id":`...)
 	b = strconv.AppendInt(b, rec.id, 10)
@@ -136,12 +168,6 @@ func (d *webhookDispatcher) payload(res *catalog.Resource, rec *record, event st
 		b = strconv.AppendInt(b, rec.rels[i].id, 10)
 		b = append(b, '}')
 	}
-	b = append(b, `}},"meta":{"deliveredAt":`...)
-	b = appendString(b, now.Format("2006-01-02T15:04:05.000-07:00"))
-	b = append(b, `,"eventName":`...)
-	b = appendString(b, res.Type+"."+event)
-	b = append(b, `,"jobId":`...)
-	b = appendString(b, uuid())
 	return append(b, "}}"...)
 }
 

@@ -419,7 +419,7 @@ func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64) (*record
 	}
 	rec.id = s.store.newID(res.Type)
 	s.store.put(res.Type, rec)
-	s.hooks.dispatch(res, rec, "created", nil)
+	s.hooks.dispatch(res, rec, nil, "created", nil)
 	return rec, nil
 }
 
@@ -475,7 +475,7 @@ func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, 
 	}
 	s.touch(res, rec)
 	s.store.put(res.Type, rec)
-	s.hooks.dispatch(res, rec, "updated", changes(res, old, rec))
+	s.hooks.dispatch(res, rec, old, "updated", changes(res, old, rec))
 	return rec, nil
 }
 
@@ -507,7 +507,7 @@ func (s *Sandbox) deleteRecord(res *catalog.Resource, id int64) bool {
 		return false
 	}
 	s.store.remove(res.Type, id)
-	s.hooks.dispatch(res, old, "destroyed", nil)
+	s.hooks.dispatch(res, old, nil, "destroyed", nil)
 	return true
 }
 

@@ -1,7 +1,9 @@
 package sandbox_test
 
 import (
+	"fmt"
 	"io"
+	"runtime"
 	"net/http"
 	"testing"
 
@@ -68,4 +70,35 @@ func nextLink(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// BenchmarkLargeOrgMemory reports the heap a sandbox holds for orgs of
+// growing size after a sync-like workload: a page by id, a page by
+// updatedAt (which builds the updatedAt index), a relationship filter that
+// scans, and 1,000 mutations. Seeded records are generated on read, so
+// the heap grows with the index (16 bytes a record), not the records.
+func BenchmarkLargeOrgMemory(b *testing.B) {
+	for _, n := range []int64{10_000, 1_000_000, 10_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				srv := start(b, sandbox.Options{Prospects: n, RateLimit: 1 << 30})
+				tok := token(b, srv)
+				for _, path := range []string{
+					"/api/v2/prospects?page[size]=1000",
+					"/api/v2/prospects?page[size]=1000&sort=updatedAt",
+					"/api/v2/mailings?page[size]=100&filter[prospect][id]=7",
+				} {
+					if r := call(b, srv, tok, "GET", path, ""); r.status != 200 {
+						b.Fatalf("%s: %d", path, r.status)
+					}
+				}
+				srv.Mutate(1000)
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+				srv.Close()
+			}
+		})
+	}
 }

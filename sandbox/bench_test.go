@@ -3,8 +3,8 @@ package sandbox_test
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/sandbox"

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"mime"
 	"net/http"
@@ -349,6 +350,22 @@ func tokenParams(r *http.Request) (url.Values, error) {
 	return nil, errors.New("unsupported content type " + ct)
 }
 
+// clientRequest reads a token or revocation request and authenticates its
+// client; on failure it has answered with an OAuth error.
+func (a *authServer) clientRequest(w http.ResponseWriter, r *http.Request) (url.Values, *App, bool) {
+	p, err := tokenParams(r)
+	if err != nil {
+		writeOAuthError(w, oauthError{http.StatusBadRequest, "invalid_request", "The request body could not be read: send application/x-www-form-urlencoded or application/json."})
+		return nil, nil, false
+	}
+	app := a.clientFrom(p)
+	if app == nil {
+		writeOAuthError(w, errInvalidClient)
+		return nil, nil, false
+	}
+	return p, app, true
+}
+
 // clientFrom authenticates the client from client_id and client_secret in
 // the body (client_secret_post, the only method Outreach documents).
 func (a *authServer) clientFrom(p url.Values) *App {
@@ -367,14 +384,8 @@ func (a *authServer) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeGatewayPage(w, http.StatusServiceUnavailable)
 		return
 	}
-	p, err := tokenParams(r)
-	if err != nil {
-		writeOAuthError(w, oauthError{http.StatusBadRequest, "invalid_request", "The request body could not be read: send application/x-www-form-urlencoded or application/json."})
-		return
-	}
-	app := a.clientFrom(p)
-	if app == nil {
-		writeOAuthError(w, errInvalidClient)
+	p, app, ok := a.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	now := a.sb.clock.Now()
@@ -444,20 +455,28 @@ func (a *authServer) handleToken(w http.ResponseWriter, r *http.Request) {
 // throttled enforces one grant per user and app per MintInterval. The
 // caller holds a.mu.
 func (a *authServer) throttled(w http.ResponseWriter, user int64, app *App, now time.Time) bool {
-	if a.sb.opts.MintInterval < 0 {
-		return false
-	}
-	key := strconv.FormatInt(user, 10) + "|" + app.ClientID
-	if last, ok := a.lastMint[key]; ok && now.Sub(last) < a.sb.opts.MintInterval {
-		wait := a.sb.opts.MintInterval - now.Sub(last)
+	if wait, ok := a.reserveMint(user, app, now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		a.sb.stats.tokenThrottled.Add(1)
 		writeOAuthError(w, oauthError{http.StatusTooManyRequests, "rate_limit_exceeded",
 			"Only one token may be minted per minute for each user and application; the latest token is still valid."})
 		return true
 	}
-	a.lastMint[key] = now
 	return false
+}
+
+// reserveMint records a grant for user and app at now, or reports how long
+// until one is allowed. The caller holds a.mu.
+func (a *authServer) reserveMint(user int64, app *App, now time.Time) (time.Duration, bool) {
+	if a.sb.opts.MintInterval < 0 {
+		return 0, true
+	}
+	key := strconv.FormatInt(user, 10) + "|" + app.ClientID
+	if last, ok := a.lastMint[key]; ok && now.Sub(last) < a.sb.opts.MintInterval {
+		return a.sb.opts.MintInterval - now.Sub(last), false
+	}
+	a.lastMint[key] = now
+	return 0, true
 }
 
 type mintedToken struct {
@@ -503,14 +522,8 @@ func (a *authServer) writeToken(w http.ResponseWriter, t mintedToken) {
 
 // handleRevoke serves POST /oauth/revoke (RFC 7009).
 func (a *authServer) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	p, err := tokenParams(r)
-	if err != nil {
-		writeOAuthError(w, oauthError{http.StatusBadRequest, "invalid_request", "The request body could not be read."})
-		return
-	}
-	app := a.clientFrom(p)
-	if app == nil {
-		writeOAuthError(w, errInvalidClient)
+	p, app, ok := a.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	tok := p.Get("token")
@@ -620,12 +633,8 @@ func (s *Sandbox) IssueToken(user int64, scopes ...string) (access, refresh stri
 	now := s.clock.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s.opts.MintInterval >= 0 {
-		key := strconv.FormatInt(user, 10) + "|" + app.ClientID
-		if last, ok := a.lastMint[key]; ok && now.Sub(last) < s.opts.MintInterval {
-			return "", "", errors.New("sandbox: a token was minted for this user and app less than a minute ago")
-		}
-		a.lastMint[key] = now
+	if wait, ok := a.reserveMint(user, app, now); !ok {
+		return "", "", fmt.Errorf("sandbox: a token was minted for this user and app less than a minute ago; try again in %s", wait.Round(time.Second))
 	}
 	t := a.mint(user, app, scopes, now)
 	return t.accessToken, t.refreshToken, nil

@@ -193,6 +193,12 @@ func (s *Sandbox) handleList(w http.ResponseWriter, r *http.Request, res *catalo
 		writeQueryError(w, err)
 		return
 	}
+	// The cursor comes from the last record in sort order, even when the
+	// page is then served shuffled, as Outreach's keyset does.
+	var next *cursor
+	if n := len(page.records); n > 0 && lq.cursor && page.more {
+		next = lq.cursorFor(page.records[n-1])
+	}
 	if s.faults.roll(func(f Faults) float64 { return f.UnsortedPages }) {
 		s.stats.faults.Add(1)
 		s.faults.shuffle(len(page.records), func(i, j int) { page.records[i], page.records[j] = page.records[j], page.records[i] })
@@ -216,9 +222,9 @@ func (s *Sandbox) handleList(w http.ResponseWriter, r *http.Request, res *catalo
 	if len(page.records) > 0 {
 		b = append(b, `,"links":{"first":`...)
 		b = appendString(b, s.pageURL(r, lq, nil, 0))
-		if lq.cursor && page.more {
+		if next != nil {
 			b = append(b, `,"next":`...)
-			b = appendString(b, s.pageURL(r, lq, lq.cursorFor(page.records[len(page.records)-1]), 0))
+			b = appendString(b, s.pageURL(r, lq, next, 0))
 		}
 		if !lq.cursor {
 			if lq.offset > 0 {

@@ -1,0 +1,258 @@
+package outreach
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// rateInfo is what the X-RateLimit-* headers of one response say.
+type rateInfo struct {
+	limit, remaining int
+	reset            time.Time
+	ok               bool // the headers were present and parsed
+}
+
+// rateFromHeaders parses X-RateLimit-Limit, X-RateLimit-Remaining (the
+// first of comma-separated values: Outreach sends "9999, 19988") and
+// X-RateLimit-Reset (epoch seconds; a small number is taken as seconds
+// from now, and an HTTP or ISO 8601 date is accepted too).
+func rateFromHeaders(h http.Header, now time.Time) rateInfo {
+	var ri rateInfo
+	limit, err1 := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Limit")))
+	rem := h.Get("X-RateLimit-Remaining")
+	if i := strings.IndexByte(rem, ','); i >= 0 {
+		rem = rem[:i]
+	}
+	remaining, err2 := strconv.Atoi(strings.TrimSpace(rem))
+	if err1 != nil || err2 != nil {
+		return ri
+	}
+	ri.limit, ri.remaining, ri.ok = limit, remaining, true
+	ri.reset = parseReset(h.Get("X-RateLimit-Reset"), now)
+	if ri.reset.IsZero() {
+		if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+			ri.reset = now.Add(d)
+		} else {
+			ri.reset = now.Add(time.Hour) // Outreach's window when nothing better is known
+		}
+	}
+	return ri
+}
+
+func parseReset(v string, now time.Time) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 1e9 { // a delta in seconds, not an epoch
+			return now.Add(time.Duration(n * float64(time.Second)))
+		}
+		return time.Unix(int64(n), 0)
+	}
+	if t, ok := parseDate(v); ok {
+		return t
+	}
+	return time.Time{}
+}
+
+// parseRetryAfter reads seconds, an HTTP date, or an ISO 8601 date (as on
+// Outreach's 503 maintenance answers) into a wait from now.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+		return time.Duration(n * float64(time.Second)), true
+	}
+	if t, ok := parseDate(v); ok {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func parseDate(v string) (time.Time, bool) {
+	if t, err := http.ParseTime(v); err == nil {
+		return t, true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// RateLimiterOptions configure a RateLimiter.
+type RateLimiterOptions struct {
+	// QuotaLimit is the share of the hourly quota this limiter may use, in
+	// (0, 1]; 0 means 1. When the used share of the window would pass it,
+	// requests wait for the window's reset.
+	QuotaLimit float64
+	// Budget caps the requests of this limiter's lifetime (a run); 0 means
+	// no cap. Past it, requests fail with a *RateLimitError (Reason
+	// "budget").
+	Budget int64
+	// MaxWait caps one wait for the window to reset; a longer wait fails
+	// with a *RateLimitError (Reason "quota") instead. 0 means 65 minutes
+	// (a full Outreach window); negative means never wait.
+	MaxWait time.Duration
+	// Now tells the time; nil means time.Now.
+	Now func() time.Time
+}
+
+// RateLimiter paces requests to stay within Outreach's per-user rate limit
+// and the caller's quota. Outreach counts 10,000 requests an hour per user
+// across every app and token of that user, so share one RateLimiter among
+// every client and goroutine that uses the same Outreach user. It learns
+// the window from the X-RateLimit-* headers of each answer. Safe for
+// concurrent use.
+type RateLimiter struct {
+	quota   float64
+	budget  int64
+	maxWait time.Duration
+	now     func() time.Time
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced whenever state changes
+	known     bool          // limit/remaining/reset come from an answer
+	limit     int
+	remaining int // as of the last answer
+	reset     time.Time
+	inFlight  int   // sent, not yet answered
+	sent      int64 // over the lifetime, for the budget
+}
+
+// NewRateLimiter returns a limiter.
+func NewRateLimiter(opts RateLimiterOptions) *RateLimiter {
+	l := &RateLimiter{quota: opts.QuotaLimit, budget: opts.Budget, maxWait: opts.MaxWait, now: opts.Now, changed: make(chan struct{})}
+	if l.quota <= 0 || l.quota > 1 {
+		l.quota = 1
+	}
+	if l.maxWait == 0 {
+		l.maxWait = 65 * time.Minute
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l
+}
+
+// Sent returns how many requests the limiter let through.
+func (l *RateLimiter) Sent() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent
+}
+
+// acquire waits until one request may be sent and counts it in flight.
+// Every successful acquire must be followed by one release.
+func (l *RateLimiter) acquire(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		now := l.now()
+		if l.known && !now.Before(l.reset) {
+			// The window has passed: the next answer will tell the new one.
+			l.known = false
+		}
+		if l.budget > 0 && l.sent >= l.budget {
+			l.mu.Unlock()
+			return &RateLimitError{Limit: int(l.budget), Reason: "budget"}
+		}
+		var wait time.Duration
+		switch {
+		case !l.known:
+			// One probe at a time until an answer tells the window.
+			if l.inFlight == 0 {
+				l.take()
+				l.mu.Unlock()
+				return nil
+			}
+		default:
+			allowed := int(float64(l.limit) * l.quota)
+			used := l.limit - l.remaining + l.inFlight
+			if used < allowed {
+				l.take()
+				l.mu.Unlock()
+				return nil
+			}
+			if l.inFlight == 0 {
+				wait = l.reset.Sub(now)
+			}
+		}
+		if wait > 0 && (l.maxWait < 0 || wait > l.maxWait) {
+			err := &RateLimitError{Limit: l.limit, Remaining: l.remaining, Reset: l.reset, Reason: "quota"}
+			l.mu.Unlock()
+			return err
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		var timer <-chan time.Time
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-timer:
+		}
+	}
+}
+
+func (l *RateLimiter) take() {
+	l.inFlight++
+	l.sent++
+}
+
+func (l *RateLimiter) notify() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// release ends a request. h is the answer's header, nil when there was no
+// answer; status is its status code.
+func (l *RateLimiter) release(h http.Header, status int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inFlight--
+	if h != nil {
+		now := l.now()
+		if ri := rateFromHeaders(h, now); ri.ok {
+			// X-RateLimit-Reset has one-second precision: the window may end
+			// up to a second after it says, so wait that second too rather
+			// than send a request into the old window.
+			ri.reset = ri.reset.Add(time.Second)
+			if !ri.reset.After(now) {
+				ri.reset = now.Add(time.Second)
+			}
+			// Answers can arrive out of order: within one window keep the
+			// lowest remaining count seen.
+			if !l.known || ri.reset.After(l.reset.Add(time.Second)) || ri.remaining < l.remaining {
+				l.remaining = ri.remaining
+			}
+			if !l.known || ri.reset.After(l.reset) {
+				l.reset = ri.reset
+			}
+			l.limit, l.known = ri.limit, true
+			if status == http.StatusTooManyRequests {
+				l.remaining = 0
+			}
+		} else if status == http.StatusTooManyRequests {
+			if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+				l.known, l.remaining, l.reset = true, 0, now.Add(d)
+				if l.limit == 0 {
+					l.limit = 1
+				}
+			}
+		}
+	}
+	l.notify()
+}

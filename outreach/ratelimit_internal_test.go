@@ -1,0 +1,65 @@
+package outreach
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestRateFromHeaders(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name                     string
+		limit, remaining, reset  string
+		retryAfter               string
+		wantOK                   bool
+		wantLimit, wantRemaining int
+		wantReset                time.Time
+	}{
+		{"epoch seconds", "10000", "9999", "1772370000", "", true, 10000, 9999, time.Unix(1772370000, 0)},
+		{"two remaining values", "10000", "9999, 19988", "1772370000", "", true, 10000, 9999, time.Unix(1772370000, 0)},
+		{"delta seconds", "100", "5", "30", "", true, 100, 5, now.Add(30 * time.Second)},
+		{"http date", "100", "5", "Sun, 01 Mar 2026 12:10:00 GMT", "", true, 100, 5, now.Add(10 * time.Minute)},
+		{"iso date", "100", "5", "2026-03-01T12:20:00Z", "", true, 100, 5, now.Add(20 * time.Minute)},
+		{"no reset, retry-after", "100", "0", "", "45", true, 100, 0, now.Add(45 * time.Second)},
+		{"no reset at all", "100", "0", "", "", true, 100, 0, now.Add(time.Hour)},
+		{"missing", "", "", "", "", false, 0, 0, time.Time{}},
+		{"garbage", "lots", "some", "soon", "", false, 0, 0, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range map[string]string{"X-RateLimit-Limit": tt.limit, "X-RateLimit-Remaining": tt.remaining, "X-RateLimit-Reset": tt.reset, "Retry-After": tt.retryAfter} {
+				if v != "" {
+					h.Set(k, v)
+				}
+			}
+			got := rateFromHeaders(h, now)
+			if got.ok != tt.wantOK || got.limit != tt.wantLimit || got.remaining != tt.wantRemaining || (tt.wantOK && !got.reset.Equal(tt.wantReset)) {
+				t.Errorf("got ok=%v %d/%d reset %s, want ok=%v %d/%d reset %s", got.ok, got.remaining, got.limit, got.reset, tt.wantOK, tt.wantRemaining, tt.wantLimit, tt.wantReset)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in     string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"120", 2 * time.Minute, true},
+		{"2026-03-01T12:00:30Z", 30 * time.Second, true},
+		{"Sun, 01 Mar 2026 12:01:00 GMT", time.Minute, true},
+		{"2026-03-01T11:00:00Z", 0, true}, // in the past: no wait
+		{"whenever", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package outreach_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/outreach-connector/outreach-connector/outreach"
+)
+
+func TestDecodeRelationshipShapes(t *testing.T) {
+	doc := `{"data":[{"type":"prospect","id":1,"attributes":{"firstName":"Sally","mystery":{"a":1}},
+	"relationships":{"account":{"data":{"type":"account","id":7}},"stage":{"data":null},
+	"emailAddresses":{"data":[{"type":"emailAddress","id":5},{"type":"emailAddress","id":6}],"links":{"related":"x"},"meta":{"count":2}},
+	"mailings":{"links":{"related":"https://api.outreach.io/api/v2/mailings?filter%5Bprospect%5D%5Bid%5D=1"}},
+	"batches":{"meta":{"count":0}}}}],"links":{"next":"n"}}`
+	d, err := outreach.DecodeDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := d.Resources()
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("resources: %v %d", err, len(rs))
+	}
+	r := rs[0]
+	tests := []struct {
+		name                  string
+		rel                   string
+		wantID                int64
+		wantIDs               int
+		wantHasData, wantMany bool
+	}{
+		{"to-one", "account", 7, 1, true, false},
+		{"null to-one", "stage", 0, 0, true, false},
+		{"to-many", "emailAddresses", 0, 2, true, true},
+		{"links only", "mailings", 0, 0, false, false},
+		{"meta only", "batches", 0, 0, false, false},
+	}
+	for _, tt := range tests {
+		rel := r.Relationships[tt.rel]
+		if rel.ID() != tt.wantID || len(rel.IDs()) != tt.wantIDs || rel.HasData != tt.wantHasData || rel.ToMany != tt.wantMany {
+			t.Errorf("%s: got id %d ids %v hasData %v toMany %v", tt.name, rel.ID(), rel.IDs(), rel.HasData, rel.ToMany)
+		}
+	}
+	if string(r.Attributes["mystery"]) != `{"a":1}` || r.String("firstName") != "Sally" || d.Links.Next != "n" {
+		t.Errorf("attributes or links lost: %s %q %q", r.Attributes["mystery"], r.String("firstName"), d.Links.Next)
+	}
+	// Unknown attributes go back out unchanged.
+	out, _ := json.Marshal(r)
+	var back outreach.Resource
+	if err := json.Unmarshal(out, &back); err != nil || string(back.Attributes["mystery"]) != `{"a":1}` {
+		t.Errorf("round trip lost the unknown attribute: %s", out)
+	}
+}
+
+// FuzzDecodeDocument checks that any input either decodes or fails with an
+// error, never a panic, and that decoded resources survive re-encoding.
+func FuzzDecodeDocument(f *testing.F) {
+	for _, seed := range []string{
+		`{"data":[{"type":"prospect","id":1,"attributes":{"a":null},"relationships":{"r":{"data":null}}}]}`,
+		`{"data":{"type":"account","id":2,"relationships":{"r":{"data":[{"type":"x","id":1}]}}}}`,
+		`{"errors":[{"id":"validationError","detail":"x","source":{"pointer":"/data"}}]}`,
+		`{"data":[],"meta":{"count":0}}`, `{"data":[{"relationships":{"r":{"data":"oops"}}}]}`, `[]`, `null`, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := outreach.DecodeDocument(b)
+		if err != nil {
+			return
+		}
+		rs, err := d.Resources()
+		if err != nil {
+			d.Resource()
+			return
+		}
+		for _, r := range rs {
+			if r == nil {
+				continue
+			}
+			out, err := json.Marshal(r)
+			if err != nil {
+				t.Fatalf("re-encode %+v: %v", r, err)
+			}
+			var back outreach.Resource
+			if err := json.Unmarshal(out, &back); err != nil {
+				t.Fatalf("decode re-encoded %s: %v", out, err)
+			}
+		}
+	})
+}

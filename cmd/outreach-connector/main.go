@@ -44,5 +44,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
 	}
 	root.AddCommand(newSandboxCommand(logger))
+	root.AddCommand(newAPICommand(logger))
 	return root
 }

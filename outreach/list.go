@@ -249,19 +249,15 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL) (*Page, *url.URL, er
 		if err != nil {
 			return nil, nil, err
 		}
-		doc, err := DecodeDocument(resp.body)
+		page, err := DecodePage(resp.body)
 		if err != nil {
 			return nil, nil, err
 		}
-		rs, err := doc.Resources()
-		if err != nil {
-			return nil, nil, err
-		}
-		page := &Page{Resources: rs, Included: doc.Included, Count: doc.Meta.Count, Next: doc.Links.Next, PageSize: size}
-		if doc.Links.Next == "" {
+		page.PageSize = size
+		if page.Next == "" {
 			return page, nil, nil
 		}
-		next, err := c.resolve(doc.Links.Next)
+		next, err := c.resolve(page.Next)
 		if err != nil {
 			return nil, nil, fmt.Errorf("outreach: links.next: %w", err)
 		}

@@ -220,3 +220,4 @@ func (d *Document) Resource() (*Resource, error) {
 	}
 	return &r, nil
 }
+

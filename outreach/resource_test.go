@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
@@ -53,7 +56,9 @@ func TestDecodeRelationshipShapes(t *testing.T) {
 }
 
 // FuzzDecodeDocument checks that any input either decodes or fails with an
-// error, never a panic, and that decoded resources survive re-encoding.
+// error, never a panic; that the fast page decoder agrees with
+// encoding/json on every input; and that decoded resources survive
+// re-encoding.
 func FuzzDecodeDocument(f *testing.F) {
 	for _, seed := range []string{
 		`{"data":[{"type":"prospect","id":1,"attributes":{"a":null},"relationships":{"r":{"data":null}}}]}`,
@@ -64,14 +69,23 @@ func FuzzDecodeDocument(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, fastErr := outreach.DecodePage(b)
 		d, err := outreach.DecodeDocument(b)
+		var rs []*outreach.Resource
+		if err == nil {
+			rs, err = d.Resources()
+		}
+		if (fastErr == nil) != (err == nil) {
+			t.Fatalf("DecodePage error %v, encoding/json error %v, on %q", fastErr, err, b)
+		}
 		if err != nil {
 			return
 		}
-		rs, err := d.Resources()
-		if err != nil {
-			d.Resource()
-			return
+		if diff := cmp.Diff(rs, fast.Resources, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("DecodePage disagrees with encoding/json on %q (-json +fast):\n%s", b, diff)
+		}
+		if fast.Next != d.Links.Next || !cmp.Equal(fast.Count, d.Meta.Count) {
+			t.Fatalf("links.next %q vs %q or meta.count differ on %q", fast.Next, d.Links.Next, b)
 		}
 		for _, r := range rs {
 			if r == nil {

@@ -1,0 +1,590 @@
+package outreach
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// A single-pass decoder for the JSON:API documents Outreach sends. It
+// validates the JSON as it goes and decodes resources straight into
+// Resource: attribute values stay as the exact bytes Outreach sent
+// (json.RawMessage sub-slices of the input, which the Resources keep
+// alive), member names are interned, and nothing is scanned twice. It
+// accepts exactly what encoding/json accepts for the same types; the fuzz
+// test holds it to that.
+
+type decoder struct {
+	b     []byte
+	i     int
+	names map[string]string // interned attribute and relationship names
+	// Sizes of the last resource's maps: records of a page are alike, so
+	// the next maps are made that big at once.
+	attrHint, relHint int
+}
+
+func (d *decoder) fail(what string) error {
+	return fmt.Errorf("outreach: decode JSON:API document at byte %d: %s", d.i, what)
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i >= len(d.b) {
+		return 0
+	}
+	return d.b[d.i]
+}
+
+// null consumes a null literal if one is next.
+func (d *decoder) null() bool {
+	if d.peek() == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")) {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// object calls member for every member of an object; member must consume
+// the value. Keys are matched case-insensitively by callers, as
+// encoding/json does for struct fields.
+func (d *decoder) object(member func(key []byte, escaped bool) error) error {
+	if d.peek() != '{' {
+		return d.fail("expected an object")
+	}
+	d.i++
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	for {
+		if d.peek() != '"' {
+			return d.fail("expected a member name")
+		}
+		key, escaped, err := d.rawString()
+		if err != nil {
+			return err
+		}
+		if d.peek() != ':' {
+			return d.fail("expected ':'")
+		}
+		d.i++
+		if escaped {
+			var s string
+			if err := json.Unmarshal(key, &s); err != nil {
+				return d.fail("bad member name")
+			}
+			key = []byte(s)
+		} else {
+			key = key[1 : len(key)-1]
+		}
+		if err := member(key, escaped); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected ',' or '}'")
+		}
+	}
+}
+
+// array calls elem for every element; elem must consume the value.
+func (d *decoder) array(elem func() error) error {
+	if d.peek() != '[' {
+		return d.fail("expected an array")
+	}
+	d.i++
+	if d.peek() == ']' {
+		d.i++
+		return nil
+	}
+	for {
+		if err := elem(); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected ',' or ']'")
+		}
+	}
+}
+
+// rawString consumes a string and returns it with its quotes, and whether
+// it holds escapes.
+func (d *decoder) rawString() ([]byte, bool, error) {
+	start := d.i
+	d.i++ // opening quote
+	escaped := false
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return d.b[start:d.i], escaped, nil
+		case c == '\\':
+			escaped = true
+			if d.i+1 >= len(d.b) {
+				return nil, false, d.fail("unterminated string")
+			}
+			switch d.b[d.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.i += 2
+			case 'u':
+				if d.i+6 > len(d.b) {
+					return nil, false, d.fail("bad \\u escape")
+				}
+				for _, h := range d.b[d.i+2 : d.i+6] {
+					if !isHex(h) {
+						return nil, false, d.fail("bad \\u escape")
+					}
+				}
+				d.i += 6
+			default:
+				return nil, false, d.fail("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, d.fail("control character in string")
+		default:
+			d.i++
+		}
+	}
+	return nil, false, d.fail("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// str consumes a string value and returns it unescaped.
+func (d *decoder) str() (string, error) {
+	if d.peek() != '"' {
+		return "", d.fail("expected a string")
+	}
+	raw, escaped, err := d.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", d.fail("bad string")
+	}
+	return s, nil
+}
+
+// number consumes a JSON number and returns its bytes.
+func (d *decoder) number() ([]byte, error) {
+	d.ws()
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.b) && d.b[d.i] == '0':
+		d.i++
+	case d.i < len(d.b) && d.b[d.i] >= '1' && d.b[d.i] <= '9':
+		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+			d.i++
+		}
+	default:
+		return nil, d.fail("bad number")
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		n := d.i
+		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == n {
+			return nil, d.fail("bad number")
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		n := d.i
+		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == n {
+			return nil, d.fail("bad number")
+		}
+	}
+	return d.b[start:d.i], nil
+}
+
+// int consumes an integer that fits int64 (as encoding/json decodes into
+// an int64 field).
+func (d *decoder) int() (int64, error) {
+	c := d.peek()
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, d.fail("expected a number")
+	}
+	raw, err := d.number()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, d.fail("expected an integer")
+	}
+	return n, nil
+}
+
+// skip consumes any value, validating it, and returns its bytes.
+func (d *decoder) skip() ([]byte, error) {
+	c := d.peek()
+	start := d.i
+	var err error
+	switch {
+	case c == '{':
+		err = d.object(func([]byte, bool) error { _, err := d.skip(); return err })
+	case c == '[':
+		err = d.array(func() error { _, err := d.skip(); return err })
+	case c == '"':
+		_, _, err = d.rawString()
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, err = d.number()
+	case c == 't' && bytes.HasPrefix(d.b[d.i:], []byte("true")):
+		d.i += 4
+	case c == 'f' && bytes.HasPrefix(d.b[d.i:], []byte("false")):
+		d.i += 5
+	case c == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")):
+		d.i += 4
+	default:
+		err = d.fail("expected a value")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.b[start:d.i], nil
+}
+
+func (d *decoder) intern(key []byte) string {
+	if s, ok := d.names[string(key)]; ok {
+		return s
+	}
+	s := string(key)
+	d.names[s] = s
+	return s
+}
+
+// is matches a member name the way encoding/json matches struct fields:
+// case-insensitively.
+func is(key []byte, name string) bool {
+	if len(key) != len(name) {
+		return bytes.EqualFold(key, []byte(name)) // Unicode folding can change lengths
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf {
+			return bytes.EqualFold(key, []byte(name))
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		n := name[i]
+		if 'A' <= n && n <= 'Z' {
+			n += 'a' - 'A'
+		}
+		if c != n {
+			return false
+		}
+	}
+	return true
+}
+
+// resource decodes one resource object (or null) into r.
+func (d *decoder) resource() (*Resource, error) {
+	if d.null() {
+		return nil, nil
+	}
+	r := &Resource{}
+	err := d.object(func(key []byte, _ bool) error {
+		var err error
+		switch {
+		case is(key, "type"):
+			if !d.null() {
+				r.Type, err = d.str()
+			}
+		case is(key, "id"):
+			if !d.null() {
+				r.ID, err = d.int()
+			}
+		case is(key, "attributes"):
+			if d.null() {
+				r.Attributes = nil
+				return nil
+			}
+			if r.Attributes == nil {
+				r.Attributes = make(map[string]json.RawMessage, max(d.attrHint, 8))
+			}
+			err = d.object(func(name []byte, _ bool) error {
+				v, err := d.skip()
+				r.Attributes[d.intern(name)] = v
+				return err
+			})
+			d.attrHint = len(r.Attributes)
+		case is(key, "relationships"):
+			if d.null() {
+				r.Relationships = nil
+				return nil
+			}
+			if r.Relationships == nil {
+				r.Relationships = make(map[string]Relationship, max(d.relHint, 4))
+			}
+			err = d.object(func(name []byte, _ bool) error {
+				rel, err := d.relationship()
+				r.Relationships[d.intern(name)] = rel
+				return err
+			})
+			d.relHint = len(r.Relationships)
+		case is(key, "links"):
+			if d.null() {
+				return nil
+			}
+			err = d.object(func(k []byte, _ bool) error {
+				if is(k, "self") {
+					if d.null() {
+						return nil
+					}
+					s, err := d.str()
+					r.Links.Self = s
+					return err
+				}
+				_, err := d.skip()
+				return err
+			})
+		case is(key, "meta"):
+			var v []byte
+			v, err = d.skip()
+			r.Meta = v
+		default:
+			_, err = d.skip()
+		}
+		return err
+	})
+	return r, err
+}
+
+// relationship decodes a relationship object in any of its shapes.
+func (d *decoder) relationship() (Relationship, error) {
+	var rel Relationship
+	if d.null() {
+		return rel, nil
+	}
+	var data []byte
+	hasData := false
+	err := d.object(func(key []byte, _ bool) error {
+		switch {
+		case is(key, "data"):
+			v, err := d.skip()
+			data, hasData = v, true
+			return err
+		case is(key, "links"):
+			if d.null() {
+				return nil
+			}
+			return d.object(func(k []byte, _ bool) error {
+				if is(k, "related") {
+					if d.null() {
+						return nil
+					}
+					s, err := d.str()
+					rel.Related = s
+					return err
+				}
+				_, err := d.skip()
+				return err
+			})
+		case is(key, "meta"):
+			if d.null() {
+				return nil
+			}
+			return d.object(func(k []byte, _ bool) error {
+				if is(k, "count") {
+					if d.null() {
+						rel.Count = nil
+						return nil
+					}
+					n, err := d.int()
+					if err != nil || n != int64(int(n)) {
+						return d.fail("meta.count must be an integer")
+					}
+					c := int(n)
+					rel.Count = &c
+					return nil
+				}
+				_, err := d.skip()
+				return err
+			})
+		}
+		_, err := d.skip()
+		return err
+	})
+	if err != nil || !hasData {
+		return rel, err
+	}
+	sub := decoder{b: data, names: d.names}
+	rel.HasData = true
+	switch {
+	case sub.null():
+	case sub.peek() == '[':
+		rel.ToMany = true
+		rel.Data = []ResourceID{}
+		err = sub.array(func() error {
+			id, err := sub.resourceID()
+			rel.Data = append(rel.Data, id)
+			return err
+		})
+	default:
+		id, err2 := sub.resourceID()
+		rel.Data, err = []ResourceID{id}, err2
+	}
+	if err != nil {
+		return rel, fmt.Errorf("relationship data: %w", err)
+	}
+	return rel, nil
+}
+
+func (d *decoder) resourceID() (ResourceID, error) {
+	var id ResourceID
+	if d.null() {
+		return id, nil
+	}
+	err := d.object(func(key []byte, _ bool) error {
+		var err error
+		switch {
+		case is(key, "type"):
+			if !d.null() {
+				id.Type, err = d.str()
+			}
+		case is(key, "id"):
+			if !d.null() {
+				id.ID, err = d.int()
+			}
+		default:
+			_, err = d.skip()
+		}
+		return err
+	})
+	return id, err
+}
+
+// DecodePage decodes a collection document: data (a list of resources),
+// included, links.next and meta.count. Attribute values are sub-slices of
+// b, which must not be modified afterwards.
+func DecodePage(b []byte) (*Page, error) {
+	d := &decoder{b: b, names: make(map[string]string, 256)}
+	p := &Page{}
+	gotData := false
+	resources := func(into *[]*Resource) error {
+		if d.null() {
+			*into = nil
+			return nil
+		}
+		return d.array(func() error {
+			r, err := d.resource()
+			*into = append(*into, r)
+			return err
+		})
+	}
+	err := d.object(func(key []byte, _ bool) error {
+		switch {
+		case is(key, "data"):
+			gotData = true
+			if d.peek() != '[' && d.peek() != 'n' {
+				return d.fail("data is not a list of resources")
+			}
+			return resources(&p.Resources)
+		case is(key, "included"):
+			return resources(&p.Included)
+		case is(key, "links"):
+			if d.null() {
+				return nil
+			}
+			return d.object(func(k []byte, _ bool) error {
+				switch {
+				case is(k, "next"), is(k, "first"), is(k, "prev"):
+					if d.null() {
+						return nil
+					}
+					s, err := d.str()
+					if is(k, "next") {
+						p.Next = s
+					}
+					return err
+				}
+				_, err := d.skip()
+				return err
+			})
+		case is(key, "meta"):
+			if d.null() {
+				return nil
+			}
+			return d.object(func(k []byte, _ bool) error {
+				switch {
+				case is(k, "count"):
+					if d.null() {
+						p.Count = nil
+						return nil
+					}
+					n, err := d.int()
+					if err != nil || n != int64(int(n)) {
+						return d.fail("meta.count must be an integer")
+					}
+					c := int(n)
+					p.Count = &c
+					return nil
+				case is(k, "count_truncated"):
+					v, err := d.skip()
+					if err == nil && string(v) != "true" && string(v) != "false" && string(v) != "null" {
+						return d.fail("meta.count_truncated must be a boolean")
+					}
+					return err
+				}
+				_, err := d.skip()
+				return err
+			})
+		}
+		_, err := d.skip()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.peek() != 0 {
+		return nil, d.fail("data after the document")
+	}
+	if !gotData {
+		return nil, errors.New("outreach: the document has no data")
+	}
+	return p, nil
+}

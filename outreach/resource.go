@@ -220,4 +220,3 @@ func (d *Document) Resource() (*Resource, error) {
 	}
 	return &r, nil
 }
-

@@ -39,6 +39,20 @@ func BenchmarkDecodeProspectPage(b *testing.B) {
 		}
 		report(b)
 	})
+	b.Run("outreach.DecodePage+Prospect", func(b *testing.B) {
+		for b.Loop() {
+			p, err := outreach.DecodePage(page)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range p.Resources {
+				if _, err := outreach.Decode[outreach.Prospect](r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		report(b)
+	})
 	b.Run("encoding-json-map", func(b *testing.B) {
 		for b.Loop() {
 			var m map[string]any

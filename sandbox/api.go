@@ -127,6 +127,9 @@ func (s *Sandbox) handleResource(w http.ResponseWriter, r *http.Request) {
 		s.handleSchema(w, r)
 		return
 	}
+	if segs[0] == "customObjects" && len(segs) >= 2 {
+		segs = append([]string{segs[0] + "/" + segs[1]}, segs[2:]...)
+	}
 	res, ok := s.cat.ByPath(segs[0])
 	if !ok {
 		routeNotFound(w)

@@ -138,12 +138,16 @@ func (s *Sandbox) handleTypes(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// handleSchema serves GET /api/v2/schema.json: a JSON hyper-schema of the
-// catalog's types, flags included.
+// handleSchema serves GET /api/v2/schema.json: Outreach's JSON
+// hyper-schema of every type, the org's custom objects included. Each type
+// has attribute and relationship definitions with their flags and links
+// to its endpoints.
 func (s *Sandbox) handleSchema(w http.ResponseWriter, r *http.Request) {
 	defs := map[string]any{}
+	props := map[string]any{}
 	for _, res := range s.cat.Resources() {
-		props := map[string]any{}
+		attrs := map[string]any{}
+		refs := map[string]any{}
 		for _, a := range res.Attributes {
 			p := map[string]any{"type": jsonSchemaType(a.Type), "filterable": a.Filterable, "sortable": a.Sortable}
 			if a.Type == catalog.TypeDateTime || a.Type == catalog.TypeDate {
@@ -152,17 +156,45 @@ func (s *Sandbox) handleSchema(w http.ResponseWriter, r *http.Request) {
 			if a.ReadOnly {
 				p["readOnly"] = true
 			}
+			if a.WriteOnly {
+				p["writeOnly"] = true
+			}
 			if a.MaxLength > 0 {
 				p["maxLength"] = a.MaxLength
 			}
-			props[a.Name] = p
+			attrs[a.Name] = p
+			refs[a.Name] = map[string]string{"$ref": "#/definitions/" + res.Type + "/definitions/" + a.Name}
 		}
 		for _, rel := range res.Relationships {
-			props[rel.Name] = map[string]any{"data": !rel.LinksOnly, "links": true, "readOnly": rel.ReadOnly, "toMany": rel.ToMany, "targets": rel.Targets}
+			var anyOf []map[string]string
+			for _, t := range rel.Targets {
+				anyOf = append(anyOf, map[string]string{"$ref": "#/definitions/" + t})
+			}
+			d := map[string]any{"data": !rel.LinksOnly, "links": true, "readOnly": rel.ReadOnly, "anyOf": anyOf}
+			if rel.ToMany {
+				d["type"] = "array"
+			}
+			attrs[rel.Name] = d
+			refs[rel.Name] = map[string]string{"$ref": "#/definitions/" + res.Type + "/definitions/" + rel.Name}
 		}
-		defs[res.Type] = map[string]any{"definitions": props, "links": map[string]any{"href": "/" + res.Path}}
+		base := "/api/v2/" + res.Path
+		var links []map[string]any
+		add := func(ok bool, href, method, rel string) {
+			if ok {
+				links = append(links, map[string]any{"href": href, "method": method, "rel": rel})
+			}
+		}
+		add(res.Ops.Get, base+"/{:id}", "GET", "self")
+		add(res.Ops.List, base, "GET", "instances")
+		add(res.Ops.Create, base, "POST", "create")
+		add(res.Ops.Update, base+"/{:id}", "PATCH", "update")
+		add(res.Ops.Delete, base+"/{:id}", "DELETE", "destroy")
+		defs[res.Type] = map[string]any{"$schema": "http://json-schema.org/draft-07/hyper-schema#", "type": "object",
+			"definitions": attrs, "properties": refs, "links": links}
+		props[res.Type] = map[string]string{"$ref": "#/definitions/" + res.Type}
 	}
-	writeJSONType(w, http.StatusOK, "application/schema+json", map[string]any{"$schema": "http://json-schema.org/draft-07/hyper-schema#", "definitions": defs})
+	writeJSONType(w, http.StatusOK, "application/schema+json", map[string]any{
+		"$schema": "http://json-schema.org/draft-07/hyper-schema#", "type": "object", "definitions": defs, "properties": props})
 }
 
 func jsonSchemaType(t catalog.Type) string {

@@ -74,6 +74,10 @@ type Options struct {
 	// Password signs in every seeded user on the sign-in page.
 	Password string
 
+	// CustomObjects are the org's custom objects, served at
+	// /api/v2/customObjects/<name>; nil means one, "project".
+	CustomObjects []CustomObject
+
 	// Faults are injected from the start; see SetFaults.
 	Faults Faults
 	// MutationsPerSecond keeps creating, updating and deleting records.
@@ -84,6 +88,83 @@ type Options struct {
 	WebhookClient *http.Client
 	// Logger receives the sandbox's own logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// CustomObject is an org-defined object type. Records get createdAt and
+// updatedAt (read-only, filterable, sortable) besides Attributes.
+type CustomObject struct {
+	// Name is the object's type, and its path under /api/v2/customObjects/.
+	Name       string
+	Attributes []CustomAttribute
+	// Relationships are to-one, by name, to a catalog type ("account").
+	Relationships map[string]string
+	// Records is the number of seeded records; 0 means one per five
+	// prospects.
+	Records int64
+}
+
+// CustomAttribute is one attribute of a custom object. Type is string,
+// integer, number, boolean, date or date-time.
+type CustomAttribute struct {
+	Name                 string
+	Type                 string
+	Filterable, Sortable bool
+	MaxLength            int
+}
+
+// DefaultCustomObjects are the custom objects of a sandbox whose options
+// name none.
+func DefaultCustomObjects() []CustomObject {
+	return []CustomObject{{
+		Name: "project",
+		Attributes: []CustomAttribute{
+			{Name: "name", Type: "string", Filterable: true, Sortable: true, MaxLength: 255},
+			{Name: "status", Type: "string", Filterable: true},
+			{Name: "budget", Type: "number"},
+			{Name: "dueDate", Type: "date", Sortable: true},
+		},
+		Relationships: map[string]string{"account": "account", "owner": "user"},
+	}}
+}
+
+// customResources turns custom objects into catalog resources.
+func customResources(objs []CustomObject, cat *catalog.Catalog) ([]catalog.Resource, map[string]int64, error) {
+	var out []catalog.Resource
+	records := map[string]int64{}
+	for _, o := range objs {
+		if o.Name == "" {
+			return nil, nil, errors.New("sandbox: a custom object needs a name")
+		}
+		if _, clash := cat.ByType(o.Name); clash {
+			return nil, nil, fmt.Errorf("sandbox: custom object %q has the name of a standard type", o.Name)
+		}
+		r := catalog.Resource{Type: o.Name, Path: catalog.CustomObjectPathPrefix + o.Name, Custom: true,
+			Summary: "A custom object of the org.",
+			Ops:     catalog.Operations{List: true, Get: true, Create: true, Update: true, Delete: true},
+			Attributes: []catalog.Attribute{
+				{Name: "createdAt", Type: catalog.TypeDateTime, Nullable: true, ReadOnly: true, Filterable: true, Sortable: true},
+				{Name: "updatedAt", Type: catalog.TypeDateTime, Nullable: true, ReadOnly: true, Filterable: true, Sortable: true},
+			}}
+		for _, a := range o.Attributes {
+			t := catalog.Type(a.Type)
+			switch t {
+			case catalog.TypeString, catalog.TypeInteger, catalog.TypeNumber, catalog.TypeBoolean, catalog.TypeDate, catalog.TypeDateTime:
+			default:
+				return nil, nil, fmt.Errorf("sandbox: custom object %s: attribute %s has type %q; use string, integer, number, boolean, date or date-time", o.Name, a.Name, a.Type)
+			}
+			r.Attributes = append(r.Attributes, catalog.Attribute{Name: a.Name, Type: t, Nullable: true, Filterable: a.Filterable, Sortable: a.Sortable, MaxLength: a.MaxLength})
+		}
+		for _, name := range sortedKeys(o.Relationships) {
+			target := o.Relationships[name]
+			if _, ok := cat.ByType(target); !ok {
+				return nil, nil, fmt.Errorf("sandbox: custom object %s: relationship %s targets unknown type %q", o.Name, name, target)
+			}
+			r.Relationships = append(r.Relationships, catalog.Relationship{Name: name, Targets: []string{target}, FilterBy: []string{"id"}})
+		}
+		out = append(out, r)
+		records[o.Name] = o.Records
+	}
+	return out, records, nil
 }
 
 // App is a registered OAuth application.
@@ -170,9 +251,26 @@ func New(opts Options) (*Sandbox, error) {
 	if err := opts.Faults.validate(); err != nil {
 		return nil, err
 	}
-	cat := catalog.Default()
+	if opts.CustomObjects == nil {
+		opts.CustomObjects = DefaultCustomObjects()
+	}
+	custom, customCounts, err := customResources(opts.CustomObjects, catalog.Default())
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Default().With(custom...)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	n := counts(opts.Prospects, cat)
+	for name, c := range customCounts {
+		if c == 0 {
+			c = opts.Prospects / 5
+		}
+		n[name] = c
+	}
 	from := opts.DataEnd.AddDate(-6, 0, 0)
-	plans := newPlans(cat, uint64(opts.Seed), counts(opts.Prospects, cat), from, opts.DataEnd)
+	plans := newPlans(cat, uint64(opts.Seed), n, from, opts.DataEnd)
 	s := &Sandbox{opts: opts, cat: cat, clock: opts.Clock, log: opts.Logger, store: newStore(cat, plans)}
 	s.sign = make([]byte, 32)
 	rand.Read(s.sign)

@@ -107,7 +107,15 @@ type Resource struct {
 	CollectionActions []string // POST /<path>/actions/<name>
 	Attributes        []Attribute
 	Relationships     []Relationship
+	// Custom marks an org's custom object, served at
+	// /api/v2/customObjects/<name> and covered by the customObjectRecords
+	// scopes. Custom objects are not in the OpenAPI document; they are
+	// discovered at run time from /api/v2/schema.json.
+	Custom bool
 }
+
+// CustomObjectPathPrefix starts the Path of custom objects.
+const CustomObjectPathPrefix = "customObjects/"
 
 // Attribute returns the attribute called name.
 func (r *Resource) Attribute(name string) (*Attribute, bool) {
@@ -152,7 +160,12 @@ const (
 
 // Scope returns the scope name for a level of access to r, such as
 // "prospects.read".
-func (r *Resource) Scope(level string) string { return r.Path + "." + level }
+func (r *Resource) Scope(level string) string {
+	if r.Custom {
+		return "customObjectRecords." + level
+	}
+	return r.Path + "." + level
+}
 
 // Scopes returns the scopes that exist for r, derived from the operations
 // its paths offer: read for list and get, write for create, update and
@@ -246,12 +259,18 @@ func (c *Catalog) ByPath(path string) (*Resource, bool) {
 	return &c.resources[i], true
 }
 
-// Scopes returns every scope of every resource, sorted.
+// Scopes returns every scope of every resource, sorted, each once.
 func (c *Catalog) Scopes() []string {
 	var out []string
 	for i := range c.resources {
 		out = append(out, c.resources[i].Scopes()...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
+}
+
+// With returns a catalog of c's resources and extra ones, such as an
+// org's custom objects.
+func (c *Catalog) With(extra ...Resource) (*Catalog, error) {
+	return New(append(slices.Clone(c.resources), extra...))
 }

@@ -256,3 +256,30 @@ func (l *RateLimiter) release(h http.Header, status int) {
 	}
 	l.notify()
 }
+
+// RateLimiters hands out one RateLimiter per Outreach user, so that every
+// client and goroutine acting for the same user shares that user's quota.
+// Safe for concurrent use.
+type RateLimiters struct {
+	opts RateLimiterOptions
+	mu   sync.Mutex
+	m    map[string]*RateLimiter
+}
+
+// NewRateLimiters returns a registry whose limiters use opts.
+func NewRateLimiters(opts RateLimiterOptions) *RateLimiters {
+	return &RateLimiters{opts: opts, m: map[string]*RateLimiter{}}
+}
+
+// For returns the limiter of the Outreach user with the given id (as
+// GET /api/v2 reports it), creating it on first use.
+func (r *RateLimiters) For(user string) *RateLimiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.m[user]
+	if !ok {
+		l = NewRateLimiter(r.opts)
+		r.m[user] = l
+	}
+	return l
+}

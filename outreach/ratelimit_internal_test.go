@@ -63,3 +63,11 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitersSharePerUser(t *testing.T) {
+	reg := NewRateLimiters(RateLimiterOptions{QuotaLimit: 0.5})
+	a, b, c := reg.For("1"), reg.For("1"), reg.For("2")
+	if a != b || a == c || a.quota != 0.5 {
+		t.Errorf("For: same user gave %p and %p, other user %p; quota %v", a, b, c, a.quota)
+	}
+}

@@ -138,6 +138,12 @@ func TestEveryStreamUnderFaultsAndATightRateLimit(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %d records under faults, want the %d of a clean listing", res.Path, len(got), len(want))
 		}
+		if res.Ops.Get && len(want) > 0 {
+			r, _, err := fc.Get(context.Background(), res.Path, want[len(want)-1], nil)
+			if err != nil || r.ID != want[len(want)-1] || r.Type != res.Type {
+				t.Errorf("%s: get %d under faults: %v", res.Path, want[len(want)-1], err)
+			}
+		}
 	}
 	c := faulty.Counters()
 	if c.RateLimited != 0 {

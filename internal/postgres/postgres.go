@@ -1,0 +1,54 @@
+// Package postgres is the PostgreSQL storage (pgx): credentials and, later,
+// sync state and synced data, shared by several processes and machines.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is an open PostgreSQL database.
+type DB struct {
+	*sqlstore.Store
+	db *sql.DB
+}
+
+// Open connects with a URL such as postgres://user@127.0.0.1:5432/db and
+// applies the migrations.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	st, err := sqlstore.New(ctx, db, sub, isUnique)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &DB{Store: st, db: db}, nil
+}
+
+func isUnique(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23505"
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error { return d.db.Close() }

@@ -1,0 +1,54 @@
+// Package sqlite is the embedded storage: a SQLite file (pure Go driver,
+// no cgo) that holds credentials and, later, sync state and synced data.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is an open SQLite database.
+type DB struct {
+	*sqlstore.Store
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database file at path and applies
+// the migrations. WAL mode and a busy timeout let several processes share
+// the file.
+func Open(ctx context.Context, path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	st, err := sqlstore.New(ctx, db, sub, func(err error) bool { return strings.Contains(err.Error(), "UNIQUE constraint failed") })
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return &DB{Store: st, db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }

@@ -399,3 +399,30 @@ func TestSecretsAreNotStoredOrLoggedInPlaintext(t *testing.T) {
 		t.Error("no refresh log line: the log check proves nothing")
 	}
 }
+
+func TestReencryptAll(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	ctx := context.Background()
+	rec := e.authorize(t, e.create(t, "rotate").Name)
+	before, _ := e.manager.Token(ctx, rec.ID)
+	rotated, err := e.keys.Rotated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := credential.NewManager(credential.Options{Store: e.db, Keyring: rotated, Now: e.srv.Clock().Now})
+	if n, err := m2.ReencryptAll(ctx); err != nil || n != 1 {
+		t.Fatalf("ReencryptAll = %d, %v", n, err)
+	}
+	stored, _ := e.db.GetCredential(ctx, rec.ID)
+	for name, blob := range map[string][]byte{"client secret": stored.ClientSecret, "tokens": stored.Tokens} {
+		if id, _ := credential.KeyIDOf(blob); id != rotated.Current() {
+			t.Errorf("%s sealed with %q, want the new key %q", name, id, rotated.Current())
+		}
+	}
+	if got, err := m2.Token(ctx, rec.ID); err != nil || got != before {
+		t.Errorf("token after re-encryption: %v (same %v)", err, got == before)
+	}
+	if _, err := e.manager.Token(ctx, rec.ID); err == nil {
+		t.Error("the old keyring still opens the re-encrypted secrets")
+	}
+}

@@ -1,0 +1,103 @@
+package credential_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+)
+
+func TestKeyringSealOpen(t *testing.T) {
+	k, err := credential.GenerateKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("s3cret+/=&%")
+	blob, err := k.Seal(secret, []byte("id1|client_secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(blob, secret) {
+		t.Fatal("ciphertext contains the plaintext")
+	}
+	if id, ok := credential.KeyIDOf(blob); !ok || id != k.Current() {
+		t.Errorf("KeyIDOf = %q, %v; want %q", id, ok, k.Current())
+	}
+	rotated, err := k.Rotated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Clone(blob)
+	tampered[len(tampered)-1] ^= 1
+	other, _ := credential.GenerateKeyring()
+	tests := []struct {
+		name    string
+		keys    *credential.Keyring
+		blob    []byte
+		aad     string
+		wantErr string
+	}{
+		{"round trip", k, blob, "id1|client_secret", ""},
+		{"old ciphertext after rotation", rotated, blob, "id1|client_secret", ""},
+		{"moved to another row", k, blob, "id2|client_secret", "does not decrypt"},
+		{"tampered", k, tampered, "id1|client_secret", "does not decrypt"},
+		{"unknown key", other, blob, "id1|client_secret", "no key"},
+		{"garbage", k, []byte{9, 9, 9}, "x", "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.keys.Open(tt.blob, []byte(tt.aad))
+			if tt.wantErr == "" {
+				if err != nil || !bytes.Equal(got, secret) {
+					t.Errorf("Open = %q, %v", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Open error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	newBlob, _ := rotated.Seal(secret, nil)
+	if id, _ := credential.KeyIDOf(newBlob); id != rotated.Current() || id == k.Current() {
+		t.Errorf("a rotated keyring seals with %q, want its new key", id)
+	}
+}
+
+func TestLoadKeyring(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "outreach.key")
+	first, err := credential.LoadKeyring(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode = %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	second, err := credential.LoadKeyring(path, nil)
+	if err != nil || second.Current() != first.Current() {
+		t.Errorf("reload: %v, key %q vs %q", err, second.Current(), first.Current())
+	}
+	fromEnv, err := credential.LoadKeyring(path, func(k string) string {
+		if k == credential.KeysEnv {
+			return first.String()
+		}
+		return ""
+	})
+	if err != nil || fromEnv.Current() != first.Current() {
+		t.Errorf("from the environment: %v", err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := credential.LoadKeyring(path, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable key file: %v, want an error telling to chmod 600", err)
+	}
+	for _, bad := range []string{"nokey", "k1:notbase64!", "k1:" + strings.Repeat("A", 8)} {
+		if _, err := credential.ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) succeeded", bad)
+		}
+	}
+}

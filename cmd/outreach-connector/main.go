@@ -45,5 +45,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newSandboxCommand(logger))
 	root.AddCommand(newAPICommand(logger))
+	root.AddCommand(newServeCommand(logger))
 	return root
 }

@@ -1,0 +1,171 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+)
+
+// The JSON API (documented in docs/credentials.md) takes the admin token
+// as a bearer token. It never returns a client secret or a token.
+
+func (s *Server) api(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !s.adminOK(strings.TrimSpace(tok)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="outreach-connector"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send the admin token as Authorization: Bearer <token>"})
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// credentialJSON is a credential as the API shows it: no secrets.
+type credentialJSON struct {
+	ID                string   `json:"id"`
+	Name              string   `json:"name"`
+	Description       string   `json:"description"`
+	ClientID          string   `json:"client_id"`
+	Scopes            []string `json:"scopes"`
+	Environment       string   `json:"environment"`
+	APIBaseURL        string   `json:"api_base_url"`
+	RedirectURI       string   `json:"redirect_uri"`
+	Status            string   `json:"status"`
+	OutreachUserID    string   `json:"outreach_user_id,omitempty"`
+	OutreachUserEmail string   `json:"outreach_user_email,omitempty"`
+	OutreachOrg       string   `json:"outreach_org,omitempty"`
+	TokenExpiresAt    *string  `json:"token_expires_at"`
+	LastRefreshAt     *string  `json:"last_refresh_at"`
+	LastError         string   `json:"last_error,omitempty"`
+	CreatedAt         string   `json:"created_at"`
+}
+
+func toJSON(r *credential.Record) credentialJSON {
+	ts := func(t time.Time) *string {
+		if t.IsZero() {
+			return nil
+		}
+		s := t.UTC().Format(time.RFC3339)
+		return &s
+	}
+	return credentialJSON{ID: r.ID, Name: r.Name, Description: r.Description, ClientID: r.ClientID, Scopes: r.Scopes,
+		Environment: string(r.Environment), APIBaseURL: r.APIBaseURL, RedirectURI: r.RedirectURI, Status: string(r.Status),
+		OutreachUserID: r.OutreachUserID, OutreachUserEmail: r.OutreachUserEmail, OutreachOrg: r.OutreachOrg,
+		TokenExpiresAt: ts(r.TokenExpiresAt), LastRefreshAt: ts(r.LastRefreshAt), LastError: r.LastError, CreatedAt: r.CreatedAt.UTC().Format(time.RFC3339)}
+}
+
+func (s *Server) apiError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, credential.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, credential.ErrNameTaken):
+		status = http.StatusConflict
+	case errors.Is(err, credential.ErrNeedsReauthorization):
+		status = http.StatusConflict
+	case strings.HasPrefix(err.Error(), "credential: ") && !strings.Contains(err.Error(), ": credential"):
+		status = http.StatusUnprocessableEntity // validation
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.m.List(r.Context())
+	if err != nil {
+		s.apiError(w, err)
+		return
+	}
+	out := make([]credentialJSON, len(recs))
+	for i, rec := range recs {
+		out[i] = toJSON(rec)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+}
+
+func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name         string   `json:"name"`
+		Description  string   `json:"description"`
+		ClientID     string   `json:"client_id"`
+		ClientSecret string   `json:"client_secret"`
+		Scopes       []string `json:"scopes"`
+		Environment  string   `json:"environment"`
+		APIBaseURL   string   `json:"api_base_url"`
+		RedirectURI  string   `json:"redirect_uri"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+		return
+	}
+	if body.RedirectURI == "" {
+		body.RedirectURI = s.opts.CallbackURL
+	}
+	rec, err := s.m.Create(r.Context(), credential.NewCredential{Name: body.Name, Description: body.Description, ClientID: body.ClientID,
+		ClientSecret: body.ClientSecret, Scopes: body.Scopes, Environment: credential.Environment(body.Environment),
+		APIBaseURL: body.APIBaseURL, RedirectURI: body.RedirectURI})
+	if err != nil {
+		s.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toJSON(rec))
+}
+
+func (s *Server) apiShow(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.m.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(rec))
+}
+
+func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiAuthorize returns the URL to open in the browser; the browser must
+// first visit it through this server's /credentials/{id} page to get the
+// binding cookie, so the API hands out the UI link.
+func (s *Server) apiAuthorize(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.m.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"open_in_browser": "/credentials/" + rec.ID,
+		"note": "authorization runs in a browser: open this page, signed in, and click Authorize"})
+}
+
+func (s *Server) apiRefresh(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.m.RefreshNow(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, err)
+		return
+	}
+	s.apiShow(w, r)
+}
+
+func (s *Server) apiRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.Revoke(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, err)
+		return
+	}
+	s.apiShow(w, r)
+}

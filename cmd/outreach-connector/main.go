@@ -46,5 +46,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newSandboxCommand(logger))
 	root.AddCommand(newAPICommand(logger))
 	root.AddCommand(newServeCommand(logger))
+	root.AddCommand(newCredentialsCommand(logger))
 	return root
 }

@@ -112,7 +112,7 @@ form with the sandbox's app.`,
 	f.StringVar(&publicURL, "public-url", "", "the URL browsers reach this server at (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")
 	f.BoolVar(&withSandbox, "sandbox", false, "also run a local Outreach sandbox to connect to")
-	store.register(cmd)
+	store.register(cmd.Flags())
 	return cmd
 }
 

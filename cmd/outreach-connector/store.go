@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
@@ -21,9 +21,9 @@ type storeFlags struct {
 	keyFile string
 }
 
-func (f *storeFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.db, "db", envOr("OUTREACH_CONNECTOR_DB", "outreach.db"), "database: a SQLite file path, or postgres://... (env OUTREACH_CONNECTOR_DB)")
-	cmd.Flags().StringVar(&f.keyFile, "key-file", envOr("OUTREACH_CONNECTOR_KEY_FILE", "outreach.key"),
+func (f *storeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.db, "db", envOr("OUTREACH_CONNECTOR_DB", "outreach.db"), "database: a SQLite file path, or postgres://... (env OUTREACH_CONNECTOR_DB)")
+	fs.StringVar(&f.keyFile, "key-file", envOr("OUTREACH_CONNECTOR_KEY_FILE", "outreach.key"),
 		"encryption key file, created with mode 0600 on first use (or set "+credential.KeysEnv+")")
 }
 

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/sandbox"
+)
+
+func TestCredentialsCommands(t *testing.T) {
+	srv, err := sandbox.Start("", sandbox.Options{Prospects: 10, MintInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	app := srv.Apps()[0]
+	secretFile := filepath.Join(dir, "secret")
+	os.WriteFile(secretFile, []byte(app.ClientSecret+"\n"), 0o600)
+	_, refresh, _ := srv.IssueToken(1)
+	tokenFile := filepath.Join(dir, "refresh")
+	os.WriteFile(tokenFile, []byte(refresh), 0o600)
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	common := []string{"--client-id", app.ClientID, "--client-secret-file", secretFile, "--api-base-url", srv.URL + "/api/v2",
+		"--redirect-uri", app.RedirectURIs[0]}
+	run := func(stdin string, args ...string) (string, error) {
+		out, _, err := runCommand(t, stdin, append(append([]string{"credentials"}, args...), store...)...)
+		return out, err
+	}
+	steps := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{"add", append([]string{"add", "--name", "pending"}, common...), "awaiting authorization", ""},
+		{"add twice", append([]string{"add", "--name", "pending"}, common...), "", "exists"},
+		{"add without secret", []string{"add", "--name", "x", "--client-id", "y"}, "", "client secret is required"},
+		{"import", append([]string{"import", "--name", "main", "--refresh-token-file", tokenFile, "--environment", "production"}, common...), "connected as", ""},
+		{"list", []string{"list"}, "main", ""},
+		{"show", []string{"show", "main"}, "connected", ""},
+		{"authorize", []string{"authorize", "pending"}, "/credentials/", ""},
+		{"refresh", []string{"refresh", "main"}, "Refreshed main", ""},
+		{"rotate-key", []string{"rotate-key"}, "re-encrypted 2 credentials", ""},
+		{"refresh after rotation", []string{"refresh", "main"}, "Refreshed main", ""},
+		{"revoke", []string{"revoke", "main"}, "Revoked", ""},
+		{"refresh a revoked credential", []string{"refresh", "main"}, "", "re-authorization"},
+		{"delete", []string{"delete", "main"}, "Deleted", ""},
+		{"show a deleted credential", []string{"show", "main"}, "", "not found"},
+	}
+	for _, st := range steps {
+		out, err := run("", st.args...)
+		if st.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), st.wantErr) {
+				t.Errorf("%s: error %v, want %q", st.name, err, st.wantErr)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out, st.want) {
+			t.Errorf("%s: %v, output %q, want %q", st.name, err, out, st.want)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "c.db"))
+	if strings.Contains(string(raw), app.ClientSecret) {
+		t.Error("the database holds the client secret in plaintext")
+	}
+	if info, err := os.Stat(filepath.Join(dir, "c.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode: %v %v", info.Mode().Perm(), err)
+	}
+}
+
+func TestServeCommand(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs([]string{"serve", "--sandbox", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "s.db"),
+		"--key-file", filepath.Join(dir, "s.key"), "--admin-token-file", filepath.Join(dir, "admin")})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Admin token") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner: %q %q", out.String(), errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	banner := out.String()
+	token := regexp.MustCompile(`Admin token \(shown once; kept in .*\): (\S+)`).FindStringSubmatch(banner)
+	if token == nil || !strings.Contains(banner, "Outreach sandbox on") {
+		t.Fatalf("banner = %q", banner)
+	}
+	saved, _ := os.ReadFile(filepath.Join(dir, "admin"))
+	if strings.TrimSpace(string(saved)) != token[1] {
+		t.Error("the admin token file does not hold the printed token")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v", err)
+	}
+}

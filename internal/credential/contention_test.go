@@ -99,29 +99,8 @@ func refreshHelper() int {
 
 func TestRefreshUnderContention(t *testing.T) {
 	stores := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "shared.db") },
-		"postgres": func(t *testing.T) string {
-			base := os.Getenv("OUTREACH_TEST_POSTGRES")
-			if base == "" {
-				base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-			}
-			admin, err := sql.Open("pgx", base)
-			if err == nil {
-				err = admin.Ping()
-			}
-			if err != nil {
-				if os.Getenv("OUTREACH_TEST_POSTGRES_REQUIRED") != "" {
-					t.Fatalf("PostgreSQL at %s is required and unreachable: %v", base, err)
-				}
-				t.Skipf("PostgreSQL at %s is unreachable (%v)", base, err)
-			}
-			schema := "t_" + credential.NewID()[:12]
-			if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
-			return "postgres:" + base + "&search_path=" + schema
-		},
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "shared.db") },
+		"postgres": postgresSpec,
 	}
 	for name, newStore := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -195,4 +174,29 @@ func TestRefreshUnderContention(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postgresSpec makes a fresh schema in the test database and returns its
+// store spec, or skips when PostgreSQL is unreachable (CI requires it).
+func postgresSpec(t *testing.T) string {
+	base := os.Getenv("OUTREACH_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", base)
+	if err == nil {
+		err = admin.Ping()
+	}
+	if err != nil {
+		if os.Getenv("OUTREACH_TEST_POSTGRES_REQUIRED") != "" {
+			t.Fatalf("PostgreSQL at %s is required and unreachable: %v", base, err)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable (%v)", base, err)
+	}
+	schema := "t_" + credential.NewID()[:12]
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
+	return "postgres:" + base + "&search_path=" + schema
 }

@@ -22,7 +22,7 @@ import (
 
 type env struct {
 	srv     *sandbox.Server
-	db      *sqlite.DB
+	db      credential.Store
 	dbPath  string
 	keys    *credential.Keyring
 	manager *credential.Manager
@@ -30,6 +30,13 @@ type env struct {
 }
 
 func newEnv(t *testing.T, opts sandbox.Options) *env {
+	t.Helper()
+	return newEnvOn(t, opts, "")
+}
+
+// newEnvOn is newEnv on a given store: "" for a SQLite file, or a spec
+// for openStore.
+func newEnvOn(t *testing.T, opts sandbox.Options, spec string) *env {
 	t.Helper()
 	if opts.Clock == nil {
 		opts.Clock = sandbox.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
@@ -44,11 +51,14 @@ func newEnv(t *testing.T, opts sandbox.Options) *env {
 	}
 	t.Cleanup(func() { srv.Close() })
 	path := filepath.Join(t.TempDir(), "outreach.db")
-	db, err := sqlite.Open(context.Background(), path)
+	if spec == "" {
+		spec = "sqlite:" + path
+	}
+	db, closeDB, err := openStore(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(closeDB)
 	keys, err := credential.GenerateKeyring()
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +390,7 @@ func TestSecretsAreNotStoredOrLoggedInPlaintext(t *testing.T) {
 	access, _ := e.manager.Token(ctx, rec.ID)
 	e.srv.Clock().Advance(1*time.Hour + 55*time.Minute)
 	e.manager.Token(ctx, rec.ID)
-	e.db.Close()
+	e.db.(*sqlite.DB).Close()
 	var raw []byte
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		b, _ := os.ReadFile(e.dbPath + suffix)
@@ -424,5 +434,40 @@ func TestReencryptAll(t *testing.T) {
 	}
 	if _, err := e.manager.Token(ctx, rec.ID); err == nil {
 		t.Error("the old keyring still opens the re-encrypted secrets")
+	}
+}
+
+// TestLifecycleOnBothStores runs the lifecycle on SQLite and PostgreSQL:
+// authorize, refresh in the window, thirty idle days, and a dead refresh
+// token.
+func TestLifecycleOnBothStores(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			spec := ""
+			if kind == "postgres" {
+				spec = postgresSpec(t)
+			}
+			e := newEnvOn(t, sandbox.Options{}, spec)
+			ctx := context.Background()
+			rec := e.authorize(t, e.create(t, "life").Name)
+			first, _ := e.manager.Token(ctx, rec.ID)
+			e.srv.Clock().Advance(1*time.Hour + 55*time.Minute)
+			if second, err := e.manager.Token(ctx, rec.ID); err != nil || second == first {
+				t.Fatalf("refresh in the window: %v", err)
+			}
+			for range 30 {
+				e.srv.Clock().Advance(24 * time.Hour)
+				if _, err := e.manager.KeepAlive(ctx, 20*time.Hour); err != nil {
+					t.Fatalf("KeepAlive: %v", err)
+				}
+			}
+			if _, err := e.manager.Token(ctx, rec.ID); err != nil {
+				t.Fatalf("after 30 days: %v", err)
+			}
+			e.srv.Clock().Advance(15 * 24 * time.Hour)
+			if _, err := e.manager.Token(ctx, rec.ID); !errors.Is(err, credential.ErrNeedsReauthorization) {
+				t.Errorf("after 15 days without keep-alive: %v, want ErrNeedsReauthorization", err)
+			}
+		})
 	}
 }

@@ -23,6 +23,8 @@ func newAPICommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		paginate, useSandbox bool
 		quota                float64
 		budget               int64
+		credName             string
+		store                storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "api METHOD PATH",
@@ -30,8 +32,9 @@ func newAPICommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		Long: `Sends one request to the Outreach API and prints the answer's body.
 
 PATH is relative to the API base URL ("prospects", "prospects/1", "sequenceStates/7/actions/pause")
-and may carry a query string. The access token comes from --token or OUTREACH_ACCESS_TOKEN, or
---sandbox starts a local sandbox and uses a token of its admin user.
+and may carry a query string. The access token comes from a named credential (--credential, kept
+valid and refreshed), from --token or OUTREACH_ACCESS_TOKEN, or --sandbox starts a local sandbox and
+uses a token of its admin user.
 
 With --paginate, GET follows links.next to the end and prints every record as one JSON line.
 Errors go to stderr and the exit status is non-zero.`,
@@ -49,8 +52,22 @@ Errors go to stderr and the exit status is non-zero.`,
 			if paginate && method != "GET" {
 				return errors.New("--paginate works with GET only")
 			}
-			if _, err := logger(); err != nil {
+			log, err := logger()
+			if err != nil {
 				return err
+			}
+			var tokens outreach.TokenSource
+			if credName != "" {
+				m, _, closeStore, err := store.open(cmd.Context(), log, nil)
+				if err != nil {
+					return err
+				}
+				defer closeStore()
+				rec, err := m.Get(cmd.Context(), credName)
+				if err != nil {
+					return fmt.Errorf("--credential %s: %w", credName, err)
+				}
+				tokens, baseURL = m.TokenSource(rec.ID), rec.APIBaseURL
 			}
 			if useSandbox {
 				srv, err := sandbox.Start("", sandbox.Options{})
@@ -67,8 +84,11 @@ Errors go to stderr and the exit status is non-zero.`,
 			if token == "" {
 				token = os.Getenv("OUTREACH_ACCESS_TOKEN")
 			}
-			if token == "" {
-				return errors.New("no access token: pass --token, set OUTREACH_ACCESS_TOKEN, or use --sandbox")
+			if tokens == nil && token == "" {
+				return errors.New("no access token: pass --credential NAME or --token, set OUTREACH_ACCESS_TOKEN, or use --sandbox")
+			}
+			if tokens == nil {
+				tokens = outreach.StaticToken(token)
 			}
 			body, err := readData(data, cmd.InOrStdin())
 			if err != nil {
@@ -78,7 +98,7 @@ Errors go to stderr and the exit status is non-zero.`,
 			if err != nil {
 				return err
 			}
-			client, err := outreach.NewClient(outreach.WithBaseURL(baseURL), outreach.WithTokenSource(outreach.StaticToken(token)),
+			client, err := outreach.NewClient(outreach.WithBaseURL(baseURL), outreach.WithTokenSource(tokens),
 				outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: quota, Budget: budget})))
 			if err != nil {
 				return err
@@ -105,6 +125,8 @@ Errors go to stderr and the exit status is non-zero.`,
 	f.StringVarP(&data, "data", "d", "", "request body: JSON, @file, or - for stdin")
 	f.BoolVar(&paginate, "paginate", false, "follow links.next and print every record as a JSON line")
 	f.BoolVar(&useSandbox, "sandbox", false, "start a local sandbox and call it")
+	f.StringVar(&credName, "credential", "", "use this named credential (see credentials list)")
+	store.register(f)
 	f.Float64Var(&quota, "quota-limit", 1, "share of the hourly rate limit this command may use, in (0, 1]")
 	f.Int64Var(&budget, "max-requests", 0, "stop after this many requests (0: no limit)")
 	return cmd

@@ -53,7 +53,16 @@ func TestCredentialsCommands(t *testing.T) {
 		{"delete", []string{"delete", "main"}, "Deleted", ""},
 		{"show a deleted credential", []string{"show", "main"}, "", "not found"},
 	}
+	apiCall := func() (string, error) {
+		out, _, err := runCommand(t, "", append([]string{"api", "--credential", "main", "GET", "stages"}, store...)...)
+		return out, err
+	}
 	for _, st := range steps {
+		if st.name == "revoke" {
+			if out, err := apiCall(); err != nil || !strings.Contains(out, `"type":"stage"`) {
+				t.Errorf("api --credential main: %v %.100s", err, out)
+			}
+		}
 		out, err := run("", st.args...)
 		if st.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), st.wantErr) {

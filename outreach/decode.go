@@ -287,6 +287,19 @@ func (d *decoder) skip() ([]byte, error) {
 	return d.b[start:d.i], nil
 }
 
+// count decodes meta.count: null or an integer.
+func (d *decoder) count() (*int, error) {
+	if d.null() {
+		return nil, nil
+	}
+	n, err := d.int()
+	if err != nil || n != int64(int(n)) {
+		return nil, d.fail("meta.count must be an integer")
+	}
+	c := int(n)
+	return &c, nil
+}
+
 func (d *decoder) intern(key []byte) string {
 	if s, ok := d.names[string(key)]; ok {
 		return s
@@ -430,17 +443,9 @@ func (d *decoder) relationship() (Relationship, error) {
 			}
 			return d.object(func(k []byte, _ bool) error {
 				if is(k, "count") {
-					if d.null() {
-						rel.Count = nil
-						return nil
-					}
-					n, err := d.int()
-					if err != nil || n != int64(int(n)) {
-						return d.fail("meta.count must be an integer")
-					}
-					c := int(n)
-					rel.Count = &c
-					return nil
+					c, err := d.count()
+					rel.Count = c
+					return err
 				}
 				_, err := d.skip()
 				return err
@@ -552,17 +557,9 @@ func DecodePage(b []byte) (*Page, error) {
 			return d.object(func(k []byte, _ bool) error {
 				switch {
 				case is(k, "count"):
-					if d.null() {
-						p.Count = nil
-						return nil
-					}
-					n, err := d.int()
-					if err != nil || n != int64(int(n)) {
-						return d.fail("meta.count must be an integer")
-					}
-					c := int(n)
-					p.Count = &c
-					return nil
+					c, err := d.count()
+					p.Count = c
+					return err
 				case is(k, "count_truncated"):
 					v, err := d.skip()
 					if err == nil && string(v) != "true" && string(v) != "false" && string(v) != "null" {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -16,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -177,26 +175,5 @@ func TestRefreshUnderContention(t *testing.T) {
 }
 
 // postgresSpec makes a fresh schema in the test database and returns its
-// store spec, or skips when PostgreSQL is unreachable (CI requires it).
-func postgresSpec(t *testing.T) string {
-	base := os.Getenv("OUTREACH_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("OUTREACH_TEST_POSTGRES_REQUIRED") != "" {
-			t.Fatalf("PostgreSQL at %s is required and unreachable: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (%v)", base, err)
-	}
-	schema := "t_" + credential.NewID()[:12]
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
-	return "postgres:" + base + "&search_path=" + schema
-}
+// store spec.
+func postgresSpec(t *testing.T) string { return "postgres:" + pgtest.DSN(t) }

@@ -70,6 +70,9 @@ func formCredential(r *http.Request) credential.NewCredential {
 	n := credential.NewCredential{Name: f.Get("name"), Description: f.Get("description"), ClientID: f.Get("client_id"),
 		ClientSecret: f.Get("client_secret"), Environment: credential.Environment(f.Get("environment")), APIBaseURL: f.Get("api_base_url"),
 		RedirectURI: f.Get("redirect_uri"), Scopes: f["scopes"]}
+	if f.Get("preset") == "read-only" {
+		n.Scopes = append([]string(nil), readOnlyPreset...)
+	}
 	if extra := strings.Fields(f.Get("extra_scopes")); len(extra) > 0 {
 		n.Scopes = append(n.Scopes, extra...)
 	}

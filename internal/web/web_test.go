@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,15 @@ func TestSignInCSRFAndOpenRedirects(t *testing.T) {
 		t.Fatalf("create = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	_, show := readGet(t, client, e.url+resp.Header.Get("Location"))
+	form2 := url.Values{"name": {"ro"}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}, "environment": {"production"},
+		"api_base_url": {e.sandbox.URL + "/api/v2"}, "redirect_uri": {e.url + "/oauth/callback"}, "scopes": {"prospects.all"},
+		"preset": {"read-only"}, "csrf": {m[1]}}
+	if status, _ := readForm(t, client, e.url+"/credentials", form2); status != http.StatusSeeOther {
+		t.Errorf("create with the read-only preset = %d", status)
+	}
+	if ro, err := e.manager.Get(context.Background(), "ro"); err != nil || slices.Contains(ro.Scopes, "prospects.all") || !slices.Contains(ro.Scopes, "prospects.read") {
+		t.Errorf("read-only preset scopes = %v, %v", ro.Scopes, err)
+	}
 	if strings.Contains(show, app.ClientSecret) || !strings.Contains(show, "Awaiting authorization") {
 		t.Errorf("credential page shows the secret or lacks the status")
 	}

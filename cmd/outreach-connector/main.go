@@ -47,5 +47,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newAPICommand(logger))
 	root.AddCommand(newServeCommand(logger))
 	root.AddCommand(newCredentialsCommand(logger))
+	root.AddCommand(newSyncCommand(logger))
 	return root
 }

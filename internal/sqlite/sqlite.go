@@ -1,5 +1,5 @@
 // Package sqlite is the embedded storage: a SQLite file (pure Go driver,
-// no cgo) that holds credentials and, later, sync state and synced data.
+// no cgo) that holds credentials, and the synced streams with their state.
 package sqlite
 
 import (
@@ -22,7 +22,8 @@ var migrations embed.FS
 // DB is an open SQLite database.
 type DB struct {
 	*sqlstore.Store
-	db *sql.DB
+	db   *sql.DB
+	dest destination
 }
 
 // Open opens (creating if needed) the database file at path and applies

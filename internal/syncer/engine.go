@@ -1,0 +1,274 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/outreach"
+)
+
+// State is what a destination remembers of a stream between runs.
+type State struct {
+	// Cursor is the cursor field value up to which every record is
+	// committed (ISO 8601). Empty before the first run.
+	Cursor string
+}
+
+// Destination receives records. Implementations (sqlite, postgres, jsonl,
+// singer) pass the conformance suite in synctest.
+type Destination interface {
+	// Prepare creates the stream's table, or adds the columns it lacks.
+	Prepare(ctx context.Context, s *Stream) error
+	// State returns the stream's committed state (zero when none).
+	State(ctx context.Context, stream string) (State, error)
+	// Write upserts records by id and commits state with them, in one
+	// transaction: either both are stored or neither.
+	Write(ctx context.Context, s *Stream, recs []Record, st State) error
+	// Lock takes (or renews) the stream for owner until now+ttl; it fails
+	// when another owner holds it, so two runs never write one stream.
+	Lock(ctx context.Context, stream, owner string, ttl time.Duration) error
+	// Unlock releases owner's lock.
+	Unlock(ctx context.Context, stream, owner string) error
+	// MarkDeleted sets the deleted column, to at, on every row whose id is
+	// not in live and that is not marked yet; it returns how many it marked.
+	MarkDeleted(ctx context.Context, s *Stream, live []int64, at string) (int, error)
+}
+
+// Options shape a run.
+type Options struct {
+	// StartDate is the earliest cursor value read on a first run.
+	StartDate time.Time
+	// PageSize overrides every stream's page size when set.
+	PageSize int
+	// FullRefresh ignores saved state and reads everything from StartDate.
+	FullRefresh bool
+	// Lookback re-reads this much before the saved cursor, for writes that
+	// land late in Outreach's index (default 10 minutes). Upserts make the
+	// overlap harmless.
+	Lookback time.Duration
+	// Concurrency is how many streams run at once (default 4).
+	Concurrency int
+	// Reconcile lists every id of each stream after syncing it and marks
+	// rows whose ids vanished upstream as deleted (Outreach has no feed of
+	// deletes). It costs one request per thousand records.
+	Reconcile bool
+	// Progress is called after every page, from the stream's goroutine.
+	Progress func(Progress)
+}
+
+// Progress reports one stream's advance.
+type Progress struct {
+	Stream  string
+	Records int
+	Pages   int
+	Done    bool
+}
+
+// Result is one stream's outcome.
+type Result struct {
+	Stream   string
+	Records  int
+	Pages    int
+	Deleted  int // rows reconciliation marked deleted
+	Duration time.Duration
+	Err      error
+}
+
+// Engine syncs streams from Outreach into a destination.
+type Engine struct {
+	client *outreach.Client
+	dst    Destination
+	log    *slog.Logger
+	now    func() time.Time
+	owner  string
+}
+
+// NewEngine returns an engine. now tells the time (nil: time.Now); log may
+// be nil.
+func NewEngine(client *outreach.Client, dst Destination, log *slog.Logger, now func() time.Time) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	host, _ := os.Hostname()
+	return &Engine{client: client, dst: dst, log: log, now: now, owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}
+}
+
+// Run syncs the streams, several at once, and returns a result per
+// stream in the order given. Streams share the client's rate limiter.
+func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Result {
+	if opts.Lookback == 0 {
+		opts.Lookback = 10 * time.Minute
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	results := make([]Result, len(streams))
+	sem := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = Result{Stream: s.Name, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			start := time.Now()
+			r := e.syncStream(ctx, s, opts)
+			r.Duration = time.Since(start)
+			results[i] = r
+			if opts.Progress != nil {
+				opts.Progress(Progress{Stream: s.Name, Records: r.Records, Pages: r.Pages, Done: true})
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+const lockTTL = 30 * time.Minute
+
+// syncStream reads one stream into the destination. Incremental streams
+// read the window [cursor - lookback, run start] sorted by the cursor
+// field; after every page the records and the cursor reached are committed
+// together. Records beyond the window (the API sometimes ignores the upper
+// bound) wait for the next run.
+func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result {
+	res := Result{Stream: s.Name}
+	log := e.log.With("stream", s.Name)
+	if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
+		res.Err = fmt.Errorf("%s: %w", s.Name, err)
+		return res
+	}
+	defer e.dst.Unlock(context.WithoutCancel(ctx), s.Name, e.owner)
+	if err := e.dst.Prepare(ctx, s); err != nil {
+		res.Err = fmt.Errorf("%s: prepare the destination: %w", s.Name, err)
+		return res
+	}
+	st, err := e.dst.State(ctx, s.Name)
+	if err != nil {
+		res.Err = fmt.Errorf("%s: read state: %w", s.Name, err)
+		return res
+	}
+	hi := e.now().UTC()
+	list := &outreach.ListOptions{PageSize: s.PageSize}
+	if opts.PageSize > 0 {
+		list.PageSize = min(opts.PageSize, s.PageSize)
+	}
+	var lo time.Time
+	if s.Replication == Incremental {
+		lo = opts.StartDate
+		if c, err := time.Parse(time.RFC3339Nano, st.Cursor); err == nil && !opts.FullRefresh {
+			lo = later(lo, c.Add(-opts.Lookback))
+		}
+		list.Filters = []outreach.Filter{outreach.Gte(s.CursorField, lo.UTC()), outreach.Lte(s.CursorField, hi)}
+		list.Sort = []string{s.CursorField}
+	}
+	conv := newConverter(s)
+	cursor := st.Cursor
+	hiText := hi.Format(outreach.TimeFormat)
+	for page, err := range e.client.Pages(ctx, s.Path, list) {
+		if err != nil {
+			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
+			return res
+		}
+		recs := make([]Record, 0, len(page.Resources))
+		for _, r := range page.Resources {
+			rec, err := conv.convert(r)
+			if err != nil {
+				res.Err = fmt.Errorf("%s: %w", s.Name, err)
+				return res
+			}
+			if s.Replication == Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
+				continue // beyond the window: the next run reads it
+			}
+			if rec.Cursor != "" && laterText(rec.Cursor, cursor) {
+				cursor = rec.Cursor
+			}
+			recs = append(recs, rec)
+		}
+		if err := e.dst.Write(ctx, s, recs, State{Cursor: cursor}); err != nil {
+			res.Err = fmt.Errorf("%s: write: %w", s.Name, err)
+			return res
+		}
+		res.Records += len(recs)
+		res.Pages++
+		if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
+			res.Err = fmt.Errorf("%s: renew the stream lock: %w", s.Name, err)
+			return res
+		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages})
+		}
+	}
+	if s.Replication == Incremental {
+		// Everything up to the window's end is in: start there next time.
+		if err := e.dst.Write(ctx, s, nil, State{Cursor: hiText}); err != nil {
+			res.Err = fmt.Errorf("%s: commit state: %w", s.Name, err)
+			return res
+		}
+	}
+	if opts.Reconcile {
+		n, err := e.reconcile(ctx, s, hiText)
+		if err != nil {
+			res.Err = fmt.Errorf("%s: reconcile: %w", s.Name, err)
+			return res
+		}
+		res.Deleted = n
+	}
+	log.Info("stream synced", "records", res.Records, "pages", res.Pages, "deleted", res.Deleted)
+	return res
+}
+
+// reconcile lists the ids Outreach has now (no attributes: a sparse
+// fieldset naming none) and marks the others deleted.
+func (e *Engine) reconcile(ctx context.Context, s *Stream, at string) (int, error) {
+	var live []int64
+	for r, err := range e.client.List(ctx, s.Path, &outreach.ListOptions{Fields: map[string][]string{s.Type: {}}}) {
+		if err != nil {
+			return 0, err
+		}
+		live = append(live, r.ID)
+	}
+	return e.dst.MarkDeleted(ctx, s, live, at)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// laterText compares two ISO timestamps by time, not text.
+func laterText(a, b string) bool {
+	if b == "" {
+		return true
+	}
+	ta, err1 := time.Parse(time.RFC3339Nano, a)
+	tb, err2 := time.Parse(time.RFC3339Nano, b)
+	if err1 != nil || err2 != nil {
+		return a > b
+	}
+	return ta.After(tb)
+}
+
+// Failed joins the errors of failed streams.
+func Failed(results []Result) error {
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	return errors.Join(errs...)
+}

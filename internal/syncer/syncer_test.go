@@ -1,0 +1,231 @@
+package syncer_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/outreach"
+	"github.com/outreach-connector/outreach-connector/sandbox"
+)
+
+type env struct {
+	srv    *sandbox.Server
+	client *outreach.Client
+	db     *sqlite.DB
+	path   string
+}
+
+func newEnv(t *testing.T, opts sandbox.Options) *env {
+	t.Helper()
+	if opts.Prospects == 0 {
+		opts.Prospects = 150
+	}
+	opts.MintInterval = -1
+	srv, err := sandbox.Start("", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	access, _, err := srv.IssueToken(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := outreach.NewClient(outreach.WithBaseURL(srv.URL+"/api/v2"), outreach.WithTokenSource(outreach.StaticToken(access)),
+		outreach.WithRetryPolicy(outreach.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, MaxAttempts: 10}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sync.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &env{srv: srv, client: client, db: db, path: path}
+}
+
+func (e *env) streams(t *testing.T) []*syncer.Stream {
+	t.Helper()
+	cat, err := syncer.Discover(context.Background(), e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return syncer.Streams(cat)
+}
+
+func (e *env) run(t *testing.T, streams []*syncer.Stream, opts syncer.Options) []syncer.Result {
+	t.Helper()
+	if opts.StartDate.IsZero() {
+		opts.StartDate = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	results := syncer.NewEngine(e.client, e.db, nil, nil).Run(context.Background(), streams, opts)
+	if err := syncer.Failed(results); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return results
+}
+
+// table reads id → updatedAt-or-createdAt and one more column of a table.
+func table(t *testing.T, path string, s *syncer.Stream, col string) map[int64]string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cursor := s.CursorField
+	if cursor == "" {
+		cursor = "id"
+	}
+	q := fmt.Sprintf(`SELECT id, COALESCE(CAST(%q AS TEXT), ''), COALESCE(CAST(%q AS TEXT), '') FROM %q WHERE "_deleted_at" IS NULL`, cursor, col, s.Name)
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var c, v string
+		rows.Scan(&id, &c, &v)
+		out[id] = c + "|" + v
+	}
+	return out
+}
+
+// upstream reads the same from the sandbox through the client.
+func upstream(t *testing.T, c *outreach.Client, s *syncer.Stream, col string) map[int64]string {
+	t.Helper()
+	out := map[int64]string{}
+	for r, err := range c.List(context.Background(), s.Path, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		cursor := fmt.Sprint(r.ID)
+		if s.CursorField != "" {
+			cursor = r.String(s.CursorField)
+		}
+		v := r.String(col)
+		if col == "id" {
+			v = fmt.Sprint(r.ID)
+		}
+		out[r.ID] = cursor + "|" + v
+	}
+	return out
+}
+
+func equalMaps(a, b map[int64]string) (string, bool) {
+	for id, v := range a {
+		if w, ok := b[id]; !ok || w != v {
+			return fmt.Sprintf("id %d: %q vs %q", id, v, w), false
+		}
+	}
+	for id := range b {
+		if _, ok := a[id]; !ok {
+			return fmt.Sprintf("id %d missing on one side", id), false
+		}
+	}
+	return "", true
+}
+
+func TestEveryStream(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	streams := e.streams(t)
+	if len(streams) < 45 {
+		t.Fatalf("streams = %d, want every listable collection", len(streams))
+	}
+	results := e.run(t, streams, syncer.Options{})
+	for i, s := range streams {
+		want := upstream(t, e.client, s, "id")
+		got := table(t, e.path, s, "id")
+		if diff, ok := equalMaps(got, want); !ok {
+			t.Errorf("%s: table differs from Outreach: %s", s.Name, diff)
+		}
+		if results[i].Records < len(want) {
+			t.Errorf("%s: result says %d records, Outreach has %d", s.Name, results[i].Records, len(want))
+		}
+	}
+	for _, name := range []string{"prospects", "call_dispositions", "sequence_states", "content_category_memberships", "project", "events", "duties"} {
+		if !slices.ContainsFunc(streams, func(s *syncer.Stream) bool { return s.Name == name }) {
+			t.Errorf("no stream %s", name)
+		}
+	}
+}
+
+func TestIncrementalRunsFollowAMovingTarget(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Prospects: 300})
+	var picked []*syncer.Stream
+	for _, s := range e.streams(t) {
+		switch s.Name {
+		case "prospects", "accounts", "opportunities", "tasks", "calls":
+			picked = append(picked, s)
+		}
+	}
+	col := map[string]string{"prospects": "title", "accounts": "industry", "opportunities": "name", "tasks": "note", "calls": "note"}
+	first := e.run(t, picked, syncer.Options{Reconcile: true})
+	total := 0
+	for _, r := range first {
+		total += r.Records
+	}
+	for round := range 3 {
+		e.srv.Mutate(200)
+		time.Sleep(1100 * time.Millisecond) // updatedAt has second precision: let the clock move past the cursor
+		results := e.run(t, picked, syncer.Options{Reconcile: true, Lookback: time.Second})
+		read := 0
+		for _, r := range results {
+			read += r.Records
+		}
+		if read >= total/2 {
+			t.Errorf("round %d read %d records; an incremental run should read about what changed, not %d", round, read, total)
+		}
+		for _, s := range picked {
+			if diff, ok := equalMaps(table(t, e.path, s, col[s.Name]), upstream(t, e.client, s, col[s.Name])); !ok {
+				t.Errorf("round %d, %s: %s", round, s.Name, diff)
+			}
+		}
+	}
+}
+
+func TestFaultsDoNotChangeTheResult(t *testing.T) {
+	clean := newEnv(t, sandbox.Options{Seed: 5})
+	faulty := newEnv(t, sandbox.Options{Seed: 5, Faults: sandbox.Faults{ServerErrors: 0.1, ConnectionResets: 0.05, UnsortedPages: 0.5,
+		BadGateway: 0.5, LargePageSize: 50, GatewayTimeouts: 0.05}})
+	streams := clean.streams(t)
+	clean.run(t, streams, syncer.Options{})
+	faulty.run(t, streams, syncer.Options{PageSize: 200})
+	for _, s := range streams {
+		a, b := table(t, clean.path, s, "id"), table(t, faulty.path, s, "id")
+		if diff, ok := equalMaps(a, b); !ok {
+			t.Errorf("%s differs under faults: %s", s.Name, diff)
+		}
+	}
+	if faulty.srv.Counters().FaultsInjected == 0 {
+		t.Error("no fault injected")
+	}
+}
+
+func TestNoTwoRunsOfAStream(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Prospects: 20})
+	s := e.streams(t)[0]
+	ctx := context.Background()
+	if err := e.db.Lock(ctx, s.Name, "someone-else", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{s}, syncer.Options{})
+	if results[0].Err == nil {
+		t.Error("a second run of a locked stream succeeded")
+	}
+	e.db.Unlock(ctx, s.Name, "someone-else")
+	if results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{s}, syncer.Options{}); results[0].Err != nil {
+		t.Errorf("after unlock: %v", results[0].Err)
+	}
+}

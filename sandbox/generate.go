@@ -265,6 +265,9 @@ func attributeGenerator(res *catalog.Resource, a *catalog.Attribute) attrGen {
 		}
 		return sometimes(0.6, func(c *genCtx) any { return pick(&c.r, customValues) })
 	}
+	if name == "timestamp" || name == "eventAt" {
+		return func(c *genCtx) any { return c.created }
+	}
 	if name == "trashedAt" {
 		return sometimes(0.05, func(c *genCtx) any { return c.updated })
 	}

@@ -48,5 +48,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newServeCommand(logger))
 	root.AddCommand(newCredentialsCommand(logger))
 	root.AddCommand(newSyncCommand(logger))
+	root.AddCommand(newStreamsCommand())
 	return root
 }

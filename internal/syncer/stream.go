@@ -118,8 +118,8 @@ func streamOf(r *catalog.Resource) *Stream {
 	if r.Type == "mailing" {
 		s.PageSize = 100 // bodies make 1000-record pages fail at Outreach's gateway
 	}
-	for _, field := range []string{"updatedAt", "createdAt"} {
-		if a, ok := r.Attribute(field); ok && a.Filterable && a.Sortable {
+	for _, field := range []string{"updatedAt", "createdAt", "timestamp"} {
+		if a, ok := r.Attribute(field); ok && a.Filterable && a.Sortable && a.Type == catalog.TypeDateTime {
 			s.Replication, s.CursorField = Incremental, field
 			break
 		}

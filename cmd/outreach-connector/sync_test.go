@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestSyncSandboxTwice runs the README's main command twice in a fresh
+// directory: the second run reads only what full-refresh streams re-read.
+func TestSyncSandboxTwice(t *testing.T) {
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	total := regexp.MustCompile(`(\d+) records in (\d+) streams into outreach.db`)
+	counts := []int{}
+	for run := range 2 {
+		out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "300", "--log-level", "warn")
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, out)
+		}
+		m := total.FindStringSubmatch(out)
+		if m == nil || !strings.Contains(out, "prospects") {
+			t.Fatalf("run %d: no summary:\n%s", run, out)
+		}
+		n, _ := strconv.Atoi(m[1])
+		counts = append(counts, n)
+	}
+	if counts[0] < 2000 || counts[1] >= counts[0]/10 {
+		t.Errorf("records per run = %v: want a full first run and a small incremental second", counts)
+	}
+	for _, f := range []string{"outreach.db", "outreach.key"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s not created: %v", f, err)
+		}
+	}
+	if _, _, err := runCommand(t, "", "sync", "--to", "jsonl:x"); err == nil {
+		t.Error("an unknown destination was accepted")
+	}
+}

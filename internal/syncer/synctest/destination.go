@@ -1,0 +1,201 @@
+// Package synctest is the conformance suite every sync.Destination runs.
+package synctest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+)
+
+// Harness is a destination under test and a way to read it back.
+type Harness struct {
+	Dest syncer.Destination
+	// Rows returns the rows of the stream not marked deleted, by id, each
+	// column as text: strings as they are, numbers in decimal, booleans
+	// as true or false, JSON as JSON text; null columns absent.
+	Rows func(t *testing.T, s *syncer.Stream) map[int64]map[string]string
+}
+
+// TestStream is the stream the suite writes.
+func TestStream(name string) *syncer.Stream {
+	return &syncer.Stream{Name: name, Path: name, Type: "widget", Replication: syncer.Incremental, CursorField: "updatedAt", PageSize: 100,
+		Columns: []syncer.Column{
+			{Name: "id", Type: syncer.ColInteger},
+			{Name: "name", Type: syncer.ColString, Attribute: "name"},
+			{Name: "count", Type: syncer.ColInteger, Attribute: "count"},
+			{Name: "score", Type: syncer.ColNumber, Attribute: "score"},
+			{Name: "flag", Type: syncer.ColBoolean, Attribute: "flag"},
+			{Name: "updatedAt", Type: syncer.ColTimestamp, Attribute: "updatedAt"},
+			{Name: "tags", Type: syncer.ColJSON, Attribute: "tags"},
+			{Name: "ownerId", Type: syncer.ColInteger, Relationship: "owner"},
+			{Name: "memberIds", Type: syncer.ColJSON, Relationship: "members", ToMany: true},
+			{Name: syncer.ExtrasColumn, Type: syncer.ColJSON},
+			{Name: syncer.DeletedColumn, Type: syncer.ColTimestamp},
+		}}
+}
+
+func record(id int64, name string, count int64, flag bool, updated string) syncer.Record {
+	return syncer.Record{ID: id, Cursor: updated, Values: []any{id, name, count, 1.5 * float64(id), flag, updated, `["a","b\"c"]`, int64(7),
+		`[1,2]`, `{"accountName":"Acme"}`, nil}}
+}
+
+// RunDestination runs the suite; newHarness gives an empty destination.
+func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
+	ctx := context.Background()
+	t.Run("WriteAndRead", func(t *testing.T) {
+		h := newHarness(t)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		must(t, h.Dest.Prepare(ctx, s)) // idempotent
+		recs := []syncer.Record{record(1, "one", 10, true, "2026-01-01T00:00:01.000Z"), record(2, "two, \"quoted\"\n", 20, false, "2026-01-01T00:00:02.000Z")}
+		recs[1].Values[3] = nil // a null number
+		must(t, h.Dest.Write(ctx, s, recs, syncer.State{Cursor: "2026-01-01T00:00:02.000Z"}))
+		rows := h.Rows(t, s)
+		if len(rows) != 2 {
+			t.Fatalf("rows = %d, want 2", len(rows))
+		}
+		want := map[string]string{"name": "one", "count": "10", "score": "1.5", "flag": "true", "ownerId": "7"}
+		for col, v := range want {
+			if got := rows[1][col]; got != v {
+				t.Errorf("row 1 %s = %q, want %q", col, got, v)
+			}
+		}
+		if got := rows[2]["name"]; got != "two, \"quoted\"\n" {
+			t.Errorf("row 2 name = %q", got)
+		}
+		if _, ok := rows[2]["score"]; ok {
+			t.Errorf("row 2 score = %q, want null", rows[2]["score"])
+		}
+		for _, col := range []string{"tags", "memberIds", syncer.ExtrasColumn} {
+			if !jsonEqual(rows[1][col], recs[0].Values[colIndex(s, col)].(string)) {
+				t.Errorf("row 1 %s = %s, want %s", col, rows[1][col], recs[0].Values[colIndex(s, col)])
+			}
+		}
+		if !sameInstant(rows[1]["updatedAt"], "2026-01-01T00:00:01.000Z") {
+			t.Errorf("row 1 updatedAt = %q", rows[1]["updatedAt"])
+		}
+		st, err := h.Dest.State(ctx, s.Name)
+		if err != nil || st.Cursor != "2026-01-01T00:00:02.000Z" {
+			t.Errorf("State = %+v, %v", st, err)
+		}
+	})
+	t.Run("UpsertReplaces", func(t *testing.T) {
+		h := newHarness(t)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "old", 1, false, "2026-01-01T00:00:01.000Z")}, syncer.State{Cursor: "a"}))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "new", 2, true, "2026-01-02T00:00:01.000Z")}, syncer.State{Cursor: "b"}))
+		rows := h.Rows(t, s)
+		if len(rows) != 1 || rows[1]["name"] != "new" || rows[1]["count"] != "2" {
+			t.Errorf("after two writes of id 1: %v", rows)
+		}
+		must(t, h.Dest.Write(ctx, s, nil, syncer.State{Cursor: "c"}))
+		if st, _ := h.Dest.State(ctx, s.Name); st.Cursor != "c" {
+			t.Errorf("state after a write of no records = %q, want c", st.Cursor)
+		}
+	})
+	t.Run("StateIsPerStream", func(t *testing.T) {
+		h := newHarness(t)
+		a, b := TestStream("alphas"), TestStream("betas")
+		must(t, h.Dest.Prepare(ctx, a))
+		must(t, h.Dest.Prepare(ctx, b))
+		if st, err := h.Dest.State(ctx, "alphas"); err != nil || st.Cursor != "" {
+			t.Errorf("state before any write = %+v, %v", st, err)
+		}
+		must(t, h.Dest.Write(ctx, a, []syncer.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{Cursor: "ca"}))
+		if st, _ := h.Dest.State(ctx, "betas"); st.Cursor != "" {
+			t.Errorf("betas state = %q after writing alphas", st.Cursor)
+		}
+	})
+	t.Run("NewColumns", func(t *testing.T) {
+		h := newHarness(t)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{}))
+		s2 := TestStream("widgets")
+		s2.Columns = append(s2.Columns, syncer.Column{Name: "color", Type: syncer.ColString, Attribute: "color"})
+		must(t, h.Dest.Prepare(ctx, s2))
+		r := record(2, "y", 2, false, "2026-01-01T00:00:02.000Z")
+		r.Values = append(r.Values, "blue")
+		must(t, h.Dest.Write(ctx, s2, []syncer.Record{r}, syncer.State{}))
+		rows := h.Rows(t, s2)
+		if rows[2]["color"] != "blue" || rows[1]["name"] != "x" {
+			t.Errorf("after adding a column: %v", rows)
+		}
+	})
+	t.Run("Lock", func(t *testing.T) {
+		h := newHarness(t)
+		must(t, h.Dest.Lock(ctx, "widgets", "a", time.Minute))
+		if err := h.Dest.Lock(ctx, "widgets", "b", time.Minute); err == nil {
+			t.Error("a second owner took a held lock")
+		}
+		must(t, h.Dest.Lock(ctx, "widgets", "a", time.Minute))
+		must(t, h.Dest.Lock(ctx, "gadgets", "b", time.Minute))
+		must(t, h.Dest.Unlock(ctx, "widgets", "b")) // not b's: no effect
+		if err := h.Dest.Lock(ctx, "widgets", "b", time.Minute); err == nil {
+			t.Error("another owner's unlock released the lock")
+		}
+		must(t, h.Dest.Unlock(ctx, "widgets", "a"))
+		must(t, h.Dest.Lock(ctx, "widgets", "b", time.Minute))
+	})
+	t.Run("MarkDeleted", func(t *testing.T) {
+		h := newHarness(t)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "a", 1, true, "x"), record(2, "b", 1, true, "x"), record(3, "c", 1, true, "x")}, syncer.State{}))
+		n, err := h.Dest.MarkDeleted(ctx, s, []int64{1, 99}, "2026-02-01T00:00:00.000Z")
+		if err != nil || n != 2 {
+			t.Errorf("MarkDeleted = %d, %v; want 2", n, err)
+		}
+		if rows := h.Rows(t, s); len(rows) != 1 || rows[1] == nil {
+			t.Errorf("live rows after MarkDeleted = %v, want only id 1", rows)
+		}
+		if n, _ := h.Dest.MarkDeleted(ctx, s, []int64{1}, "2026-02-02T00:00:00.000Z"); n != 0 {
+			t.Errorf("marking again = %d, want 0", n)
+		}
+		// A record that comes back is live again.
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(2, "b2", 1, true, "y")}, syncer.State{}))
+		if rows := h.Rows(t, s); rows[2]["name"] != "b2" {
+			t.Errorf("a re-synced record stays deleted: %v", rows)
+		}
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func colIndex(s *syncer.Stream, name string) int {
+	for i, c := range s.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	panic(fmt.Sprintf("no column %s", name))
+}
+
+func jsonEqual(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
+
+func sameInstant(a, b string) bool {
+	ta, err1 := time.Parse(time.RFC3339Nano, a)
+	if err1 != nil {
+		ta, err1 = time.Parse("2006-01-02 15:04:05.999999999-07", a)
+	}
+	tb, err2 := time.Parse(time.RFC3339Nano, b)
+	return err1 == nil && err2 == nil && ta.Equal(tb)
+}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -24,8 +27,8 @@ func newSyncCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		useSandbox, fullRefresh, reconcile  bool
 		pageSize, concurrency               int
 		quota                               float64
-		keyFile                             string
 		scale                               int64
+		store                               storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -46,27 +49,20 @@ for the credential's Outreach user.
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			path, ok := strings.CutPrefix(to, "sqlite:")
-			if !ok {
-				return fmt.Errorf("--to %q: use sqlite:PATH (PostgreSQL, JSONL and Singer destinations are not built yet)", to)
-			}
 			start, err := time.Parse(time.DateOnly, startDate)
 			if err != nil {
 				return fmt.Errorf("--start-date %q: use YYYY-MM-DD", startDate)
 			}
-			db, err := sqlite.Open(ctx, path)
+			dst, closeDst, err := openDestination(ctx, to)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			keys, err := credential.LoadKeyring(keyFile, nil)
+			defer closeDst()
+			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
-			m, err := credential.NewManager(credential.Options{Store: db, Keyring: keys, Logger: log.With("component", "credential")})
-			if err != nil {
-				return err
-			}
+			defer closeStore()
 			if useSandbox {
 				sb, err := sandbox.Start("", sandbox.Options{Prospects: scale, Logger: log.With("component", "sandbox")})
 				if err != nil {
@@ -131,7 +127,7 @@ for the credential's Outreach user.
 				}
 				streams = picked
 			}
-			engine := syncer.NewEngine(client, db, log.With("component", "sync"), nil)
+			engine := syncer.NewEngine(client, dst, log.With("component", "sync"), nil)
 			began := time.Now()
 			results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: pageSize, FullRefresh: fullRefresh,
 				Reconcile: reconcile, Concurrency: concurrency, Progress: func(p syncer.Progress) {
@@ -151,7 +147,7 @@ for the credential's Outreach user.
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t\n", r.Stream, r.Records, r.Deleted, r.Pages, r.Duration.Seconds(), status)
 			}
 			tw.Flush()
-			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), path, time.Since(began).Seconds(), limiter.Sent())
+			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), redactDSN(to), time.Since(began).Seconds(), limiter.Sent())
 			if err := syncer.Failed(results); err != nil {
 				return fmt.Errorf("some streams failed:\n%w", err)
 			}
@@ -162,7 +158,7 @@ for the credential's Outreach user.
 	f.StringVar(&credName, "credential", "", "the credential to sync with")
 	f.BoolVar(&useSandbox, "sandbox", false, "sync a local Outreach sandbox")
 	f.Int64Var(&scale, "sandbox-prospects", 1000, "prospects in the --sandbox org")
-	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH")
+	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH or postgres://...")
 	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: all)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
 	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
@@ -170,6 +166,37 @@ for the credential's Outreach user.
 	f.IntVar(&concurrency, "concurrency", 4, "streams synced at once")
 	f.BoolVar(&fullRefresh, "full-refresh", false, "ignore saved state and read everything again")
 	f.BoolVar(&reconcile, "reconcile", false, "after each stream, mark rows deleted upstream (one request per 1000 records)")
-	f.StringVar(&keyFile, "key-file", envOr("OUTREACH_CONNECTOR_KEY_FILE", "outreach.key"), "encryption key file of the credentials")
+	store.register(f)
 	return cmd
+}
+
+// openDestination opens sqlite:PATH or postgres://... as a sync
+// destination.
+func openDestination(ctx context.Context, to string) (syncer.Destination, func(), error) {
+	switch {
+	case strings.HasPrefix(to, "postgres://"), strings.HasPrefix(to, "postgresql://"):
+		db, err := postgres.Open(ctx, to)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	case strings.HasPrefix(to, "sqlite:"):
+		db, err := sqlite.Open(ctx, strings.TrimPrefix(to, "sqlite:"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH or postgres://... (JSONL and Singer destinations are not built yet)", to)
+}
+
+// redactDSN hides a password in a destination URL.
+func redactDSN(to string) string {
+	if u, err := url.Parse(to); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return to
 }

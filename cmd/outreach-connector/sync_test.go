@@ -17,7 +17,7 @@ func TestSyncSandboxTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	total := regexp.MustCompile(`(\d+) records in (\d+) streams into outreach.db`)
+	total := regexp.MustCompile(`(\d+) records in (\d+) streams into sqlite:outreach.db`)
 	counts := []int{}
 	for run := range 2 {
 		out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "300", "--log-level", "warn")

@@ -1,5 +1,5 @@
-// Package postgres is the PostgreSQL storage (pgx): credentials and, later,
-// sync state and synced data, shared by several processes and machines.
+// Package postgres is the PostgreSQL storage (pgx): credentials, and the
+// synced streams with their state, shared by several processes and machines.
 package postgres
 
 import (
@@ -22,7 +22,8 @@ var migrations embed.FS
 // DB is an open PostgreSQL database.
 type DB struct {
 	*sqlstore.Store
-	db *sql.DB
+	db   *sql.DB
+	dest destination
 }
 
 // Open connects with a URL such as postgres://user@127.0.0.1:5432/db and

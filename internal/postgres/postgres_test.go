@@ -2,12 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/credential/credentialtest"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 func TestCredentialStore(t *testing.T) {
@@ -19,4 +24,66 @@ func TestCredentialStore(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	})
+}
+
+func TestSyncDestination(t *testing.T) {
+	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+		dsn := pgtest.DSN(t)
+		db, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return synctest.Harness{Dest: db, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, dsn, s)
+		}}
+	})
+}
+
+// readRows reads a stream's live rows as text (jsonb normalized by the
+// suite, timestamps in RFC 3339).
+func readRows(t *testing.T, dsn string, s *syncer.Stream) map[int64]map[string]string {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cols []string
+	for _, c := range s.Columns {
+		expr := `"` + c.Name + `"::text`
+		if c.Type == syncer.ColTimestamp {
+			expr = `to_char("` + c.Name + `" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+		}
+		cols = append(cols, expr)
+	}
+	rows, err := db.Query(`SELECT ` + strings.Join(cols, ", ") + ` FROM "` + s.Name + `" WHERE "_deleted_at" IS NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]string{}
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]string{}
+		var id int64
+		for i, c := range s.Columns {
+			if !vals[i].Valid {
+				continue
+			}
+			row[c.Name] = vals[i].String
+			if c.Name == "id" {
+				fmt.Sscan(vals[i].String, &id)
+			}
+		}
+		out[id] = row
+	}
+	return out
 }

@@ -146,7 +146,7 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h := newHarness(t)
 		s := TestStream("widgets")
 		must(t, h.Dest.Prepare(ctx, s))
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "a", 1, true, "x"), record(2, "b", 1, true, "x"), record(3, "c", 1, true, "x")}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "a", 1, true, "2026-01-01T00:00:01.000Z"), record(2, "b", 1, true, "2026-01-01T00:00:01.000Z"), record(3, "c", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{}))
 		n, err := h.Dest.MarkDeleted(ctx, s, []int64{1, 99}, "2026-02-01T00:00:00.000Z")
 		if err != nil || n != 2 {
 			t.Errorf("MarkDeleted = %d, %v; want 2", n, err)
@@ -158,7 +158,7 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Errorf("marking again = %d, want 0", n)
 		}
 		// A record that comes back is live again.
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(2, "b2", 1, true, "y")}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(2, "b2", 1, true, "2026-01-03T00:00:01.000Z")}, syncer.State{}))
 		if rows := h.Rows(t, s); rows[2]["name"] != "b2" {
 			t.Errorf("a re-synced record stays deleted: %v", rows)
 		}

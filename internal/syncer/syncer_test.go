@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -227,5 +230,38 @@ func TestNoTwoRunsOfAStream(t *testing.T) {
 	e.db.Unlock(ctx, s.Name, "someone-else")
 	if results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{s}, syncer.Options{}); results[0].Err != nil {
 		t.Errorf("after unlock: %v", results[0].Err)
+	}
+}
+
+func TestEveryStreamIntoPostgres(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Prospects: 100})
+	dsn := pgtest.DSN(t)
+	pg, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	streams := e.streams(t)
+	opts := syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), Reconcile: true}
+	if err := syncer.Failed(syncer.NewEngine(e.client, pg, nil, nil).Run(context.Background(), streams, opts)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range streams {
+		var n int
+		if err := db.QueryRow(fmt.Sprintf(`SELECT count(*) FROM %q WHERE "_deleted_at" IS NULL`, s.Name)).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		if want := len(upstream(t, e.client, s, "id")); n != want {
+			t.Errorf("%s: %d rows in PostgreSQL, Outreach has %d", s.Name, n, want)
+		}
+	}
+	var hist string
+	if err := db.QueryRow(`SELECT "contactHistogram"::text FROM prospects WHERE id = 1`).Scan(&hist); err != nil || len(hist) < 20 {
+		t.Errorf("prospect 1 contactHistogram = %q, %v; want the nested arrays as jsonb", hist, err)
 	}
 }

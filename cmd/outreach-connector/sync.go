@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
@@ -158,7 +159,7 @@ for the credential's Outreach user.
 	f.StringVar(&credName, "credential", "", "the credential to sync with")
 	f.BoolVar(&useSandbox, "sandbox", false, "sync a local Outreach sandbox")
 	f.Int64Var(&scale, "sandbox-prospects", 1000, "prospects in the --sandbox org")
-	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH or postgres://...")
+	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH, postgres://... or jsonl:DIR")
 	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: all)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
 	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
@@ -180,6 +181,12 @@ func openDestination(ctx context.Context, to string) (syncer.Destination, func()
 			return nil, nil, err
 		}
 		return db, func() { db.Close() }, nil
+	case strings.HasPrefix(to, "jsonl:"):
+		d, err := jsonl.Open(strings.TrimPrefix(to, "jsonl:"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, func() {}, nil
 	case strings.HasPrefix(to, "sqlite:"):
 		db, err := sqlite.Open(ctx, strings.TrimPrefix(to, "sqlite:"))
 		if err != nil {
@@ -187,7 +194,7 @@ func openDestination(ctx context.Context, to string) (syncer.Destination, func()
 		}
 		return db, func() { db.Close() }, nil
 	}
-	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH or postgres://... (JSONL and Singer destinations are not built yet)", to)
+	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH, postgres://... or jsonl:DIR", to)
 }
 
 // redactDSN hides a password in a destination URL.

@@ -39,7 +39,14 @@ func TestSyncSandboxTwice(t *testing.T) {
 			t.Errorf("%s not created: %v", f, err)
 		}
 	}
-	if _, _, err := runCommand(t, "", "sync", "--to", "jsonl:x"); err == nil {
+	out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "50", "--to", "jsonl:export", "--log-level", "warn")
+	if err != nil || !strings.Contains(out, "jsonl:export") {
+		t.Fatalf("sync to jsonl: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile("export/prospects.jsonl"); err != nil || strings.Count(string(b), "\n") != 50 {
+		t.Errorf("export/prospects.jsonl: %v, %d lines", err, strings.Count(string(b), "\n"))
+	}
+	if _, _, err := runCommand(t, "", "sync", "--to", "ftp:x"); err == nil {
 		t.Error("an unknown destination was accepted")
 	}
 }

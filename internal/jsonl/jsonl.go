@@ -1,0 +1,284 @@
+// Package jsonl is the JSON Lines sync destination: one file per stream
+// (DIR/<stream>.jsonl), one record per line, the newest line of an id
+// winning; deletes found by reconciliation are appended as tombstones
+// ({"id": N, "_deleted_at": "..."}). Stream state lives in
+// DIR/_state.json, replaced atomically after the page it covers is
+// written and synced to disk.
+package jsonl
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+)
+
+// Dir is a directory of JSONL files.
+type Dir struct {
+	path string
+	mu   sync.Mutex // guards the state file
+}
+
+// Open uses (creating) the directory dir.
+func Open(dir string) (*Dir, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("jsonl: %w", err)
+	}
+	return &Dir{path: dir}, nil
+}
+
+func (d *Dir) file(stream string) string { return filepath.Join(d.path, stream+".jsonl") }
+
+// Prepare implements syncer.Destination: it creates the file, and cuts a
+// last line a crash left half-written.
+func (d *Dir) Prepare(_ context.Context, s *syncer.Stream) error {
+	f, err := os.OpenFile(d.file(s.Name), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	// Find the last newline and drop anything after it.
+	size := info.Size()
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			if cut := start + int64(i) + 1; cut != size {
+				return f.Truncate(cut)
+			}
+			return nil
+		}
+		end = start
+	}
+	return f.Truncate(0)
+}
+
+func (d *Dir) readState() (map[string]syncer.State, error) {
+	raw, err := os.ReadFile(filepath.Join(d.path, "_state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]syncer.State{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]syncer.State
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("jsonl: _state.json: %w", err)
+	}
+	return m, nil
+}
+
+// State implements syncer.Destination.
+func (d *Dir) State(_ context.Context, stream string) (syncer.State, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, err := d.readState()
+	return m[stream], err
+}
+
+// encode writes one record as a JSON object line; json columns are
+// embedded as JSON, not as strings.
+func encode(w *bytes.Buffer, s *syncer.Stream, r syncer.Record) error {
+	w.WriteByte('{')
+	first := true
+	for i, c := range s.Columns {
+		v := r.Values[i]
+		if v == nil {
+			continue
+		}
+		if !first {
+			w.WriteByte(',')
+		}
+		first = false
+		name, _ := json.Marshal(c.Name)
+		w.Write(name)
+		w.WriteByte(':')
+		if c.Type == syncer.ColJSON {
+			if str, ok := v.(string); ok && json.Valid([]byte(str)) {
+				w.WriteString(str)
+				continue
+			}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+	}
+	w.WriteString("}\n")
+	return nil
+}
+
+// Write implements syncer.Destination: append and sync the records, then
+// replace the state.
+func (d *Dir) Write(_ context.Context, s *syncer.Stream, recs []syncer.Record, st syncer.State) error {
+	if len(recs) > 0 {
+		var buf bytes.Buffer
+		for _, r := range recs {
+			if err := encode(&buf, s, r); err != nil {
+				return fmt.Errorf("jsonl: encode %s %d: %w", s.Name, r.ID, err)
+			}
+		}
+		if err := appendSync(d.file(s.Name), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, err := d.readState()
+	if err != nil {
+		return err
+	}
+	m[s.Name] = st
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	return replaceFile(filepath.Join(d.path, "_state.json"), raw)
+}
+
+func appendSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func replaceFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+type lockFile struct {
+	Owner   string `json:"owner"`
+	Expires int64  `json:"expires_unix_ms"`
+}
+
+// Lock implements syncer.Destination with a lock file per stream.
+func (d *Dir) Lock(_ context.Context, stream, owner string, ttl time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	path := filepath.Join(d.path, stream+".lock")
+	if raw, err := os.ReadFile(path); err == nil {
+		var l lockFile
+		if json.Unmarshal(raw, &l) == nil && l.Owner != owner && time.Now().UnixMilli() < l.Expires {
+			return fmt.Errorf("another sync of stream %s is writing to %s; wait for it to finish", stream, d.path)
+		}
+	}
+	raw, _ := json.Marshal(lockFile{Owner: owner, Expires: time.Now().Add(ttl).UnixMilli()})
+	return replaceFile(path, raw)
+}
+
+// Unlock implements syncer.Destination.
+func (d *Dir) Unlock(_ context.Context, stream, owner string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	path := filepath.Join(d.path, stream+".lock")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var l lockFile
+	if json.Unmarshal(raw, &l) == nil && l.Owner == owner {
+		return os.Remove(path)
+	}
+	return nil
+}
+
+// Latest replays a stream's file: the newest line of every id, deleted
+// ones included (with _deleted_at set).
+func (d *Dir) Latest(stream string) (map[int64]map[string]json.RawMessage, error) {
+	f, err := os.Open(d.file(stream))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[int64]map[string]json.RawMessage{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[int64]map[string]json.RawMessage{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var row map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			return nil, fmt.Errorf("jsonl: %s: %w", stream, err)
+		}
+		id, err := strconv.ParseInt(string(row["id"]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("jsonl: %s: a line without an integer id", stream)
+		}
+		if _, deleted := row[syncer.DeletedColumn]; deleted && len(row) == 2 {
+			if prev, ok := out[id]; ok {
+				prev[syncer.DeletedColumn] = row[syncer.DeletedColumn]
+			}
+			continue
+		}
+		out[id] = row
+	}
+	return out, sc.Err()
+}
+
+// MarkDeleted implements syncer.Destination by appending tombstones.
+func (d *Dir) MarkDeleted(_ context.Context, s *syncer.Stream, live []int64, at string) (int, error) {
+	rows, err := d.Latest(s.Name)
+	if err != nil {
+		return 0, err
+	}
+	keep := make(map[int64]bool, len(live))
+	for _, id := range live {
+		keep[id] = true
+	}
+	var buf bytes.Buffer
+	n := 0
+	for id, row := range rows {
+		if _, gone := row[syncer.DeletedColumn]; gone || keep[id] {
+			continue
+		}
+		fmt.Fprintf(&buf, `{"id":%d,%q:%q}`+"\n", id, syncer.DeletedColumn, at)
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, appendSync(d.file(s.Name), buf.Bytes())
+}
+
+var _ syncer.Destination = (*Dir)(nil)

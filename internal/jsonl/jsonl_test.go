@@ -1,0 +1,60 @@
+package jsonl_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/outreach-connector/outreach-connector/internal/jsonl"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
+)
+
+func TestSyncDestination(t *testing.T) {
+	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+		d, err := jsonl.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return synctest.Harness{Dest: d, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			rows, err := d.Latest(s.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[int64]map[string]string{}
+			for id, row := range rows {
+				if _, gone := row[syncer.DeletedColumn]; gone {
+					continue
+				}
+				m := map[string]string{}
+				for k, raw := range row {
+					var s string
+					if json.Unmarshal(raw, &s) == nil {
+						m[k] = s
+					} else {
+						m[k] = string(raw)
+					}
+				}
+				out[id] = m
+			}
+			return out
+		}}
+	})
+}
+
+func TestPrepareCutsAHalfWrittenLine(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := jsonl.Open(dir)
+	s := synctest.TestStream("widgets")
+	path := filepath.Join(dir, "widgets.jsonl")
+	os.WriteFile(path, []byte("{\"id\":1,\"name\":\"a\"}\n{\"id\":2,\"na"), 0o644)
+	if err := d.Prepare(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.Latest("widgets")
+	if err != nil || len(rows) != 1 {
+		t.Errorf("after repair: %d rows, %v; want the one complete line", len(rows), err)
+	}
+}

@@ -94,48 +94,16 @@ func (d *Dir) State(_ context.Context, stream string) (syncer.State, error) {
 	return m[stream], err
 }
 
-// encode writes one record as a JSON object line; json columns are
-// embedded as JSON, not as strings.
-func encode(w *bytes.Buffer, s *syncer.Stream, r syncer.Record) error {
-	w.WriteByte('{')
-	first := true
-	for i, c := range s.Columns {
-		v := r.Values[i]
-		if v == nil {
-			continue
-		}
-		if !first {
-			w.WriteByte(',')
-		}
-		first = false
-		name, _ := json.Marshal(c.Name)
-		w.Write(name)
-		w.WriteByte(':')
-		if c.Type == syncer.ColJSON {
-			if str, ok := v.(string); ok && json.Valid([]byte(str)) {
-				w.WriteString(str)
-				continue
-			}
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-	}
-	w.WriteString("}\n")
-	return nil
-}
-
 // Write implements syncer.Destination: append and sync the records, then
 // replace the state.
 func (d *Dir) Write(_ context.Context, s *syncer.Stream, recs []syncer.Record, st syncer.State) error {
 	if len(recs) > 0 {
 		var buf bytes.Buffer
 		for _, r := range recs {
-			if err := encode(&buf, s, r); err != nil {
+			if err := s.AppendJSON(&buf, r); err != nil {
 				return fmt.Errorf("jsonl: encode %s %d: %w", s.Name, r.ID, err)
 			}
+			buf.WriteByte('\n')
 		}
 		if err := appendSync(d.file(s.Name), buf.Bytes()); err != nil {
 			return err

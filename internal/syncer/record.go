@@ -135,3 +135,36 @@ func value(t ColumnType, raw json.RawMessage) (any, error) {
 	}
 	return string(raw), nil
 }
+
+// AppendJSON writes r as one JSON object: null values left out, json
+// columns embedded as JSON rather than as strings.
+func (s *Stream) AppendJSON(w *bytes.Buffer, r Record) error {
+	w.WriteByte('{')
+	first := true
+	for i, c := range s.Columns {
+		v := r.Values[i]
+		if v == nil {
+			continue
+		}
+		if !first {
+			w.WriteByte(',')
+		}
+		first = false
+		name, _ := json.Marshal(c.Name)
+		w.Write(name)
+		w.WriteByte(':')
+		if c.Type == ColJSON {
+			if str, ok := v.(string); ok && json.Valid([]byte(str)) {
+				w.WriteString(str)
+				continue
+			}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+	}
+	w.WriteByte('}')
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package singer is the Singer destination: SCHEMA, RECORD and STATE
+// messages (https://github.com/singer-io/getting-started, SPEC) on a
+// writer, so outreach-connector can stand in for tap-outreach in Meltano
+// and Stitch pipelines. State follows tap-outreach's bookmarks:
+// {"bookmarks": {"<stream>": {"<cursor field>": "<value>"}}}.
+package singer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+)
+
+// Writer writes Singer messages. It is safe for concurrent use; messages
+// of different streams interleave, each whole.
+type Writer struct {
+	mu        sync.Mutex
+	w         *bufio.Writer
+	bookmarks map[string]map[string]any
+	schemas   map[string]bool
+	now       func() time.Time
+}
+
+// New returns a writer on w, resuming from state (Singer state JSON; nil
+// or empty for none).
+func New(w io.Writer, state []byte) (*Writer, error) {
+	s := &Writer{w: bufio.NewWriter(w), bookmarks: map[string]map[string]any{}, schemas: map[string]bool{}, now: time.Now}
+	if len(bytes.TrimSpace(state)) > 0 {
+		var st struct {
+			Bookmarks map[string]json.RawMessage `json:"bookmarks"`
+		}
+		if err := json.Unmarshal(state, &st); err != nil {
+			return nil, fmt.Errorf("singer: the state is not Singer state JSON: %w", err)
+		}
+		for stream, raw := range st.Bookmarks {
+			var m map[string]any
+			if json.Unmarshal(raw, &m) != nil {
+				var v string // an older flat bookmark: "stream": "cursor"
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return nil, fmt.Errorf("singer: bookmark of %s: %w", stream, err)
+				}
+				m = map[string]any{"updatedAt": v}
+			}
+			s.bookmarks[stream] = m
+		}
+	}
+	return s, nil
+}
+
+func (s *Writer) emit(msg any) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	s.w.Write(b)
+	s.w.WriteByte('\n')
+	return nil
+}
+
+// Schema returns the JSON Schema of a stream's records.
+func Schema(st *syncer.Stream) map[string]any {
+	props := map[string]any{}
+	for _, c := range st.Columns {
+		var p map[string]any
+		switch c.Type {
+		case syncer.ColInteger:
+			p = map[string]any{"type": []string{"null", "integer"}}
+		case syncer.ColNumber:
+			p = map[string]any{"type": []string{"null", "number"}}
+		case syncer.ColBoolean:
+			p = map[string]any{"type": []string{"null", "boolean"}}
+		case syncer.ColTimestamp:
+			p = map[string]any{"type": []string{"null", "string"}, "format": "date-time"}
+		case syncer.ColDate:
+			p = map[string]any{"type": []string{"null", "string"}, "format": "date"}
+		case syncer.ColJSON:
+			p = map[string]any{"type": []string{"null", "array", "object"}}
+		default:
+			p = map[string]any{"type": []string{"null", "string"}}
+		}
+		props[c.Name] = p
+	}
+	props["id"] = map[string]any{"type": []string{"integer"}}
+	return map[string]any{"type": []string{"null", "object"}, "additionalProperties": false, "properties": props}
+}
+
+// Prepare implements syncer.Destination: the stream's SCHEMA message.
+func (s *Writer) Prepare(_ context.Context, st *syncer.Stream) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.schemas[st.Name] {
+		return nil
+	}
+	s.schemas[st.Name] = true
+	msg := map[string]any{"type": "SCHEMA", "stream": st.Name, "schema": Schema(st), "key_properties": []string{"id"}}
+	if st.CursorField != "" {
+		msg["bookmark_properties"] = []string{st.CursorField}
+	}
+	if err := s.emit(msg); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+// State implements syncer.Destination from the bookmarks.
+func (s *Writer) State(_ context.Context, stream string) (syncer.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.bookmarks[stream] {
+		if str, ok := v.(string); ok {
+			return syncer.State{Cursor: str}, nil
+		}
+	}
+	return syncer.State{}, nil
+}
+
+// Write implements syncer.Destination: RECORD messages, then a STATE
+// message with every bookmark, flushed together.
+func (s *Writer) Write(_ context.Context, st *syncer.Stream, recs []syncer.Record, state syncer.State) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	extracted := s.now().UTC().Format(time.RFC3339)
+	var buf bytes.Buffer
+	for _, r := range recs {
+		buf.Reset()
+		buf.WriteString(`{"type":"RECORD","stream":`)
+		name, _ := json.Marshal(st.Name)
+		buf.Write(name)
+		buf.WriteString(`,"record":`)
+		if err := st.AppendJSON(&buf, r); err != nil {
+			return err
+		}
+		buf.WriteString(`,"time_extracted":"` + extracted + `"}` + "\n")
+		s.w.Write(buf.Bytes())
+	}
+	if st.CursorField != "" && state.Cursor != "" {
+		s.bookmarks[st.Name] = map[string]any{st.CursorField: state.Cursor}
+	}
+	if err := s.emit(map[string]any{"type": "STATE", "value": map[string]any{"bookmarks": s.bookmarks}}); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+// Lock implements syncer.Destination: one writer is one process.
+func (s *Writer) Lock(context.Context, string, string, time.Duration) error { return nil }
+
+// Unlock implements syncer.Destination.
+func (s *Writer) Unlock(context.Context, string, string) error { return nil }
+
+// MarkDeleted implements syncer.Destination: Singer has no delete message,
+// so deletes are not reported (use a database destination to reconcile).
+func (s *Writer) MarkDeleted(context.Context, *syncer.Stream, []int64, string) (int, error) {
+	return 0, nil
+}
+
+var _ syncer.Destination = (*Writer)(nil)

@@ -49,5 +49,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCredentialsCommand(logger))
 	root.AddCommand(newSyncCommand(logger))
 	root.AddCommand(newStreamsCommand())
+	root.AddCommand(newTapCommand(logger))
 	return root
 }

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/singer"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/outreach"
+)
+
+// tapConfig is tap-outreach's config.json, plus api_base_url to point at
+// a sandbox.
+type tapConfig struct {
+	ClientID     string  `json:"client_id"`
+	ClientSecret string  `json:"client_secret"`
+	RedirectURI  string  `json:"redirect_uri"`
+	RefreshToken string  `json:"refresh_token"`
+	StartDate    string  `json:"start_date"`
+	PageSize     any     `json:"page_size"`
+	QuotaLimit   any     `json:"quota_limit"`
+	APIBaseURL   string  `json:"api_base_url"`
+	quota        float64 // parsed
+	pageSize     int
+}
+
+func number(v any) (float64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		return v, nil
+	case string:
+		var f float64
+		_, err := fmt.Sscan(v, &f)
+		return f, err
+	}
+	return 0, fmt.Errorf("not a number: %v", v)
+}
+
+func newTapCommand(logger func() (*slog.Logger, error)) *cobra.Command {
+	var (
+		configPath, statePath, catalogPath string
+		discover                           bool
+		store                              storeFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "tap --config config.json [--state state.json] [--catalog catalog.json] [--discover]",
+		Short: "Run as a Singer tap, a drop-in for tap-outreach",
+		Long: `Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE; logs on stderr), with tap-outreach's
+config keys (client_id, client_secret, redirect_uri, refresh_token, start_date, page_size, quota_limit),
+stream and field names, and bookmarks. --discover prints the catalog; --catalog selects streams.
+
+Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
+and --key-file (default outreach.db and outreach.key in the working directory), under the credential
+"tap-<client_id>", and uses it on later runs; the refresh_token in config.json is only read the first
+time (or after the stored one stops working).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if discover {
+				return writeCatalog(out, syncer.Streams(catalog.Default()))
+			}
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cfg, err := readTapConfig(configPath)
+			if err != nil {
+				return err
+			}
+			var state []byte
+			if statePath != "" {
+				if state, err = os.ReadFile(statePath); err != nil {
+					return fmt.Errorf("--state: %w", err)
+				}
+			}
+			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			name := "tap-" + cfg.ClientID[:min(len(cfg.ClientID), 16)]
+			rec, err := m.Get(ctx, name)
+			if err != nil || rec.Status != credential.StatusConnected {
+				if err == nil {
+					m.Delete(ctx, rec.ID)
+				}
+				rec, err = m.Import(ctx, credential.NewCredential{Name: name, Description: "tap-outreach config", ClientID: cfg.ClientID,
+					ClientSecret: cfg.ClientSecret, Scopes: []string{}, Environment: credential.Production, APIBaseURL: cfg.APIBaseURL,
+					RedirectURI: cfg.RedirectURI}, cfg.RefreshToken)
+				if err != nil {
+					return err
+				}
+			}
+			client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(m.TokenSource(rec.ID)),
+				outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: cfg.quota})))
+			if err != nil {
+				return err
+			}
+			streams := syncer.Streams(catalog.Default())
+			if catalogPath != "" {
+				if streams, err = selectedStreams(catalogPath, streams); err != nil {
+					return err
+				}
+			}
+			start, err := time.Parse(time.RFC3339, cfg.StartDate)
+			if err != nil {
+				if start, err = time.Parse(time.DateOnly, cfg.StartDate); err != nil {
+					return fmt.Errorf("config start_date %q: use an ISO 8601 date such as 2024-01-01T00:00:00Z", cfg.StartDate)
+				}
+			}
+			w, err := singer.New(out, state)
+			if err != nil {
+				return err
+			}
+			results := syncer.NewEngine(client, w, log.With("component", "tap"), nil).Run(ctx, streams,
+				syncer.Options{StartDate: start, PageSize: cfg.pageSize, Concurrency: 1})
+			return syncer.Failed(results)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "tap-outreach config.json")
+	f.StringVar(&statePath, "state", "", "Singer state to resume from")
+	f.StringVar(&catalogPath, "catalog", "", "Singer catalog selecting the streams")
+	f.BoolVar(&discover, "discover", false, "print the catalog and exit")
+	store.register(f)
+	return cmd
+}
+
+func readTapConfig(path string) (*tapConfig, error) {
+	if path == "" {
+		return nil, errors.New("--config is required (tap-outreach's config.json)")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg tapConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
+	var missing []string
+	for k, v := range map[string]string{"client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "redirect_uri": cfg.RedirectURI,
+		"refresh_token": cfg.RefreshToken, "start_date": cfg.StartDate} {
+		if v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("--config %s lacks %s", path, strings.Join(missing, ", "))
+	}
+	if cfg.APIBaseURL == "" {
+		cfg.APIBaseURL = credential.DefaultAPIBaseURL
+	}
+	q, err := number(cfg.QuotaLimit)
+	if err != nil || q < 0 || q > 1 {
+		return nil, fmt.Errorf("config quota_limit %v: use a fraction between 0 and 1", cfg.QuotaLimit)
+	}
+	p, err := number(cfg.PageSize)
+	if err != nil || p < 0 || p > outreach.MaxPageSize {
+		return nil, fmt.Errorf("config page_size %v: use 1 to %d", cfg.PageSize, outreach.MaxPageSize)
+	}
+	cfg.quota, cfg.pageSize = q, int(p)
+	return &cfg, nil
+}
+
+// writeCatalog prints a Singer catalog of the streams, all selected.
+func writeCatalog(w interface{ Write([]byte) (int, error) }, streams []*syncer.Stream) error {
+	type entry struct {
+		TapStreamID   string           `json:"tap_stream_id"`
+		Stream        string           `json:"stream"`
+		KeyProperties []string         `json:"key_properties"`
+		Schema        map[string]any   `json:"schema"`
+		Metadata      []map[string]any `json:"metadata"`
+	}
+	var out struct {
+		Streams []entry `json:"streams"`
+	}
+	for _, s := range streams {
+		top := map[string]any{"selected": true, "table-key-properties": []string{"id"}, "forced-replication-method": strings.ToUpper(string(s.Replication))}
+		if s.CursorField != "" {
+			top["valid-replication-keys"] = []string{s.CursorField}
+		}
+		md := []map[string]any{{"breadcrumb": []string{}, "metadata": top}}
+		for _, c := range s.Columns {
+			inclusion := "available"
+			if c.Name == "id" || c.Name == s.CursorField {
+				inclusion = "automatic"
+			}
+			md = append(md, map[string]any{"breadcrumb": []string{"properties", c.Name}, "metadata": map[string]any{"inclusion": inclusion}})
+		}
+		out.Streams = append(out.Streams, entry{TapStreamID: s.Name, Stream: s.Name, KeyProperties: []string{"id"}, Schema: singer.Schema(s), Metadata: md})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// selectedStreams keeps the streams a Singer catalog selects.
+func selectedStreams(path string, all []*syncer.Stream) ([]*syncer.Stream, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--catalog: %w", err)
+	}
+	var cat struct {
+		Streams []struct {
+			TapStreamID string `json:"tap_stream_id"`
+			Stream      string `json:"stream"`
+			Selected    *bool  `json:"selected"`
+			Metadata    []struct {
+				Breadcrumb []string       `json:"breadcrumb"`
+				Metadata   map[string]any `json:"metadata"`
+			} `json:"metadata"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(raw, &cat); err != nil {
+		return nil, fmt.Errorf("--catalog %s: %w", path, err)
+	}
+	selected := map[string]bool{}
+	for _, s := range cat.Streams {
+		on := s.Selected != nil && *s.Selected
+		for _, m := range s.Metadata {
+			if len(m.Breadcrumb) == 0 {
+				if v, ok := m.Metadata["selected"].(bool); ok {
+					on = v
+				}
+			}
+		}
+		if on {
+			selected[cmp(s.TapStreamID, s.Stream)] = true
+		}
+	}
+	var out []*syncer.Stream
+	for _, s := range all {
+		if selected[s.Name] {
+			out = append(out, s)
+			delete(selected, s.Name)
+		}
+	}
+	for name := range selected {
+		return nil, fmt.Errorf("--catalog selects %q, which is not a stream (see --discover)", name)
+	}
+	return out, nil
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

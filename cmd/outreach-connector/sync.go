@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/singer"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -54,7 +56,10 @@ for the credential's Outreach user.
 			if err != nil {
 				return fmt.Errorf("--start-date %q: use YYYY-MM-DD", startDate)
 			}
-			dst, closeDst, err := openDestination(ctx, to)
+			if to == "singer" {
+				out = cmd.ErrOrStderr() // stdout carries the Singer messages
+			}
+			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -159,7 +164,7 @@ for the credential's Outreach user.
 	f.StringVar(&credName, "credential", "", "the credential to sync with")
 	f.BoolVar(&useSandbox, "sandbox", false, "sync a local Outreach sandbox")
 	f.Int64Var(&scale, "sandbox-prospects", 1000, "prospects in the --sandbox org")
-	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH, postgres://... or jsonl:DIR")
+	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH, postgres://..., jsonl:DIR, or singer (messages on stdout)")
 	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: all)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
 	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
@@ -173,8 +178,14 @@ for the credential's Outreach user.
 
 // openDestination opens sqlite:PATH or postgres://... as a sync
 // destination.
-func openDestination(ctx context.Context, to string) (syncer.Destination, func(), error) {
+func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.Destination, func(), error) {
 	switch {
+	case to == "singer":
+		w, err := singer.New(stdout, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return w, func() {}, nil
 	case strings.HasPrefix(to, "postgres://"), strings.HasPrefix(to, "postgresql://"):
 		db, err := postgres.Open(ctx, to)
 		if err != nil {
@@ -194,7 +205,7 @@ func openDestination(ctx context.Context, to string) (syncer.Destination, func()
 		}
 		return db, func() { db.Close() }, nil
 	}
-	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH, postgres://... or jsonl:DIR", to)
+	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
 }
 
 // redactDSN hides a password in a destination URL.

@@ -265,3 +265,16 @@ func TestEveryStreamIntoPostgres(t *testing.T) {
 		t.Errorf("prospect 1 contactHistogram = %q, %v; want the nested arrays as jsonb", hist, err)
 	}
 }
+
+// clearLocks removes every stream lock of a SQLite destination.
+func clearLocks(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM _sync_locks`); err != nil {
+		t.Fatal(err)
+	}
+}

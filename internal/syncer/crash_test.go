@@ -17,8 +17,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("SYNC_TEST_HELPER") == "run" {
+	switch os.Getenv("SYNC_TEST_HELPER") {
+	case "run":
 		os.Exit(syncHelper())
+	case "serve":
+		os.Exit(serveHelper())
 	}
 	os.Exit(m.Run())
 }

@@ -134,13 +134,22 @@ for the credential's Outreach user.
 				streams = picked
 			}
 			engine := syncer.NewEngine(client, dst, log.With("component", "sync"), nil)
+			progress := func(p syncer.Progress) {
+				if p.Done {
+					log.Debug("stream done", "stream", p.Stream, "records", p.Records, "pages", p.Pages)
+				}
+			}
+			var live *liveProgress
+			if to != "singer" && isTerminal(cmd.OutOrStdout()) {
+				live = newLiveProgress(cmd.OutOrStdout())
+				progress = live.update
+			}
 			began := time.Now()
 			results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: pageSize, FullRefresh: fullRefresh,
-				Reconcile: reconcile, Concurrency: concurrency, Progress: func(p syncer.Progress) {
-					if p.Done {
-						log.Debug("stream done", "stream", p.Stream, "records", p.Records, "pages", p.Pages)
-					}
-				}})
+				Reconcile: reconcile, Concurrency: concurrency, Progress: progress})
+			if live != nil {
+				live.wait()
+			}
 			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tSECONDS\tSTATUS\t")
 			total := 0

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
+	"github.com/outreach-connector/outreach-connector/internal/sqldest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 )
 
@@ -22,8 +23,8 @@ var migrations embed.FS
 // DB is an open PostgreSQL database.
 type DB struct {
 	*sqlstore.Store
-	db   *sql.DB
-	dest destination
+	*sqldest.Destination
+	db *sql.DB
 }
 
 // Open connects with a URL such as postgres://user@127.0.0.1:5432/db and
@@ -43,7 +44,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &DB{Store: st, db: db}, nil
+	return &DB{Store: st, Destination: sqldest.New(db, dialect()), db: db}, nil
 }
 
 func isUnique(err error) bool {

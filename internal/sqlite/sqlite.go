@@ -13,6 +13,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/outreach-connector/outreach-connector/internal/sqldest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 )
 
@@ -22,8 +23,8 @@ var migrations embed.FS
 // DB is an open SQLite database.
 type DB struct {
 	*sqlstore.Store
-	db   *sql.DB
-	dest destination
+	*sqldest.Destination
+	db *sql.DB
 }
 
 // Open opens (creating if needed) the database file at path and applies
@@ -48,7 +49,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
-	return &DB{Store: st, db: db}, nil
+	return &DB{Store: st, Destination: sqldest.New(db, dialect()), db: db}, nil
 }
 
 // Close closes the database.

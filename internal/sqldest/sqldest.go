@@ -1,0 +1,259 @@
+// Package sqldest is the sync destination on a SQL database: a table per
+// stream (typed columns, id primary key, an index on the cursor field),
+// _sync_state and _sync_locks. Its SQL ($n placeholders, ON CONFLICT,
+// RETURNING, temporary tables) runs on SQLite and PostgreSQL alike; a
+// Dialect says what differs. The sqlite and postgres packages wire it.
+package sqldest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+)
+
+// Dialect is what differs between databases.
+type Dialect struct {
+	// ColumnType maps a column type to the database's.
+	ColumnType func(syncer.ColumnType) string
+	// ColumnsQuery lists a table's column names; its one parameter is the
+	// table name.
+	ColumnsQuery string
+	// MaxParams is the most bind parameters one statement may hold.
+	MaxParams int
+}
+
+// Destination implements syncer.Destination on a SQL database.
+type Destination struct {
+	db   *sql.DB
+	d    Dialect
+	once sync.Once
+	err  error
+}
+
+// New returns a destination on db.
+func New(db *sql.DB, d Dialect) *Destination { return &Destination{db: db, d: d} }
+
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+func (s *Destination) setup(ctx context.Context) error {
+	s.once.Do(func() {
+		for _, stmt := range []string{
+			`CREATE TABLE IF NOT EXISTS _sync_state (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+		} {
+			if _, err := s.db.ExecContext(ctx, stmt); err != nil && !isDuplicate(err) {
+				s.err = err
+				return
+			}
+		}
+	})
+	return s.err
+}
+
+// isDuplicate tells a lost race to create the same object from a failure.
+func isDuplicate(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "23505")
+}
+
+// Prepare implements syncer.Destination.
+func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
+	if err := s.setup(ctx); err != nil {
+		return err
+	}
+	var cols []string
+	for _, c := range st.Columns {
+		def := quote(c.Name) + " " + s.d.ColumnType(c.Type)
+		if c.Name == "id" {
+			def += " PRIMARY KEY"
+		}
+		cols = append(cols, def)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+quote(st.Name)+` (`+strings.Join(cols, ", ")+`)`); err != nil && !isDuplicate(err) {
+		return err
+	}
+	existing := map[string]bool{}
+	rows, err := s.db.QueryContext(ctx, s.d.ColumnsQuery, st.Name)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		existing[n] = true
+	}
+	rows.Close()
+	for _, c := range st.Columns {
+		if !existing[c.Name] {
+			if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+quote(st.Name)+` ADD COLUMN `+quote(c.Name)+` `+s.d.ColumnType(c.Type)); err != nil && !isDuplicate(err) {
+				return fmt.Errorf("add column %s: %w", c.Name, err)
+			}
+		}
+	}
+	if st.CursorField != "" {
+		if _, err := s.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+quote(st.Name+"_by_"+st.CursorField)+` ON `+quote(st.Name)+
+			` (`+quote(st.CursorField)+`)`); err != nil && !isDuplicate(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// State implements syncer.Destination.
+func (s *Destination) State(ctx context.Context, stream string) (syncer.State, error) {
+	if err := s.setup(ctx); err != nil {
+		return syncer.State{}, err
+	}
+	var st syncer.State
+	err := s.db.QueryRowContext(ctx, `SELECT cursor FROM _sync_state WHERE stream = $1`, stream).Scan(&st.Cursor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return syncer.State{}, nil
+	}
+	return st, err
+}
+
+// multiInsert runs head VALUES (...),(...) tail over rows of n values
+// each, in as few statements as the parameter limit allows.
+func (s *Destination) multiInsert(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, head, tail string, rows [][]any, n int) error {
+	per := max(s.d.MaxParams/n, 1)
+	for start := 0; start < len(rows); start += per {
+		batch := rows[start:min(start+per, len(rows))]
+		var b strings.Builder
+		b.WriteString(head)
+		b.WriteString(" VALUES ")
+		args := make([]any, 0, len(batch)*n)
+		p := 1
+		for i, r := range batch {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for j := range n {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "$%d", p)
+				p++
+			}
+			b.WriteByte(')')
+			args = append(args, r...)
+		}
+		b.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write implements syncer.Destination: the page in multi-row upserts and
+// the state, in one transaction.
+func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []syncer.Record, state syncer.State) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if len(recs) > 0 {
+		var names, sets []string
+		for _, c := range st.Columns {
+			names = append(names, quote(c.Name))
+			if c.Name != "id" {
+				sets = append(sets, quote(c.Name)+" = excluded."+quote(c.Name))
+			}
+		}
+		rows := make([][]any, len(recs))
+		for i, r := range recs {
+			rows[i] = r.Values
+		}
+		head := `INSERT INTO ` + quote(st.Name) + ` (` + strings.Join(names, ", ") + `)`
+		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
+		if err := s.multiInsert(ctx, tx, head, tail, rows, len(st.Columns)); err != nil {
+			return fmt.Errorf("upsert into %s: %w", st.Name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO _sync_state (stream, cursor, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+		st.Name, state.Cursor, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Lock implements syncer.Destination: one statement that takes the lock,
+// or renews owner's, unless another owner's is unexpired.
+func (s *Destination) Lock(ctx context.Context, stream, owner string, ttl time.Duration) error {
+	if err := s.setup(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	rows, err := s.db.QueryContext(ctx, `INSERT INTO _sync_locks (stream, owner, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (stream) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+		WHERE _sync_locks.expires_at <= $4 OR _sync_locks.owner = excluded.owner RETURNING owner`,
+		stream, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return fmt.Errorf("another sync of stream %s is running into this database; wait for it to finish", stream)
+	}
+	return rows.Err()
+}
+
+// Unlock implements syncer.Destination.
+func (s *Destination) Unlock(ctx context.Context, stream, owner string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM _sync_locks WHERE stream = $1 AND owner = $2`, stream, owner)
+	return err
+}
+
+// MarkDeleted implements syncer.Destination: the live ids go into a
+// temporary table of one connection, and one UPDATE marks the rest.
+func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live []int64, at string) (int, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS _live (id BIGINT PRIMARY KEY)`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM _live`); err != nil {
+		return 0, err
+	}
+	rows := make([][]any, len(live))
+	for i, id := range live {
+		rows[i] = []any{id}
+	}
+	if err := s.multiInsert(ctx, tx, `INSERT INTO _live (id)`, ` ON CONFLICT DO NOTHING`, rows, 1); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE `+quote(st.Name)+` SET `+quote(syncer.DeletedColumn)+` = $1 WHERE `+
+		quote(syncer.DeletedColumn)+` IS NULL AND id NOT IN (SELECT id FROM _live)`, at)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}
+
+var _ syncer.Destination = (*Destination)(nil)

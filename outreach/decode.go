@@ -287,6 +287,29 @@ func (d *decoder) skip() ([]byte, error) {
 	return d.b[start:d.i], nil
 }
 
+// stringMembers decodes an object (or null), storing the string (or
+// null) members named in into, matched like encoding/json's struct fields,
+// and skipping the others.
+func (d *decoder) stringMembers(into map[string]*string) error {
+	if d.null() {
+		return nil
+	}
+	return d.object(func(k []byte, _ bool) error {
+		for name, dst := range into {
+			if is(k, name) {
+				if d.null() {
+					return nil
+				}
+				s, err := d.str()
+				*dst = s
+				return err
+			}
+		}
+		_, err := d.skip()
+		return err
+	})
+}
+
 // count decodes meta.count: null or an integer.
 func (d *decoder) count() (*int, error) {
 	if d.null() {
@@ -380,21 +403,7 @@ func (d *decoder) resource() (*Resource, error) {
 			})
 			d.relHint = len(r.Relationships)
 		case is(key, "links"):
-			if d.null() {
-				return nil
-			}
-			err = d.object(func(k []byte, _ bool) error {
-				if is(k, "self") {
-					if d.null() {
-						return nil
-					}
-					s, err := d.str()
-					r.Links.Self = s
-					return err
-				}
-				_, err := d.skip()
-				return err
-			})
+			err = d.stringMembers(map[string]*string{"self": &r.Links.Self})
 		case is(key, "meta"):
 			var v []byte
 			v, err = d.skip()
@@ -422,21 +431,7 @@ func (d *decoder) relationship() (Relationship, error) {
 			data, hasData = v, true
 			return err
 		case is(key, "links"):
-			if d.null() {
-				return nil
-			}
-			return d.object(func(k []byte, _ bool) error {
-				if is(k, "related") {
-					if d.null() {
-						return nil
-					}
-					s, err := d.str()
-					rel.Related = s
-					return err
-				}
-				_, err := d.skip()
-				return err
-			})
+			return d.stringMembers(map[string]*string{"related": &rel.Related})
 		case is(key, "meta"):
 			if d.null() {
 				return nil
@@ -532,24 +527,8 @@ func DecodePage(b []byte) (*Page, error) {
 		case is(key, "included"):
 			return resources(&p.Included)
 		case is(key, "links"):
-			if d.null() {
-				return nil
-			}
-			return d.object(func(k []byte, _ bool) error {
-				switch {
-				case is(k, "next"), is(k, "first"), is(k, "prev"):
-					if d.null() {
-						return nil
-					}
-					s, err := d.str()
-					if is(k, "next") {
-						p.Next = s
-					}
-					return err
-				}
-				_, err := d.skip()
-				return err
-			})
+			var first, prev string // validated as encoding/json would, not kept
+			return d.stringMembers(map[string]*string{"next": &p.Next, "first": &first, "prev": &prev})
 		case is(key, "meta"):
 			if d.null() {
 				return nil

@@ -19,5 +19,6 @@ func sqlType(t syncer.ColumnType) string {
 }
 
 func dialect() sqldest.Dialect {
-	return sqldest.Dialect{ColumnType: sqlType, ColumnsQuery: `SELECT name FROM pragma_table_info($1)`, MaxParams: 32766}
+	return sqldest.Dialect{ColumnType: sqlType, ColumnsQuery: `SELECT name FROM pragma_table_info($1)`, MaxParams: 32766, RowAtATime: true,
+		Placeholder: func(int) string { return "?" }}
 }

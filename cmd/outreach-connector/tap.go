@@ -229,24 +229,27 @@ func selectedStreams(path string, all []*syncer.Stream) ([]*syncer.Stream, error
 	if err := json.Unmarshal(raw, &cat); err != nil {
 		return nil, fmt.Errorf("--catalog %s: %w", path, err)
 	}
-	selected := map[string]bool{}
+	selected := map[string][]string{} // stream → deselected fields
 	for _, s := range cat.Streams {
 		on := s.Selected != nil && *s.Selected
+		var off []string
 		for _, m := range s.Metadata {
-			if len(m.Breadcrumb) == 0 {
-				if v, ok := m.Metadata["selected"].(bool); ok {
-					on = v
-				}
+			v, isBool := m.Metadata["selected"].(bool)
+			switch {
+			case len(m.Breadcrumb) == 0 && isBool:
+				on = v
+			case len(m.Breadcrumb) == 2 && m.Breadcrumb[0] == "properties" && isBool && !v && m.Metadata["inclusion"] != "automatic":
+				off = append(off, m.Breadcrumb[1])
 			}
 		}
 		if on {
-			selected[cmp(s.TapStreamID, s.Stream)] = true
+			selected[cmp(s.TapStreamID, s.Stream)] = off
 		}
 	}
 	var out []*syncer.Stream
 	for _, s := range all {
-		if selected[s.Name] {
-			out = append(out, s)
+		if off, ok := selected[s.Name]; ok {
+			out = append(out, s.Without(off))
 			delete(selected, s.Name)
 		}
 	}

@@ -131,6 +131,12 @@ func TestTapIsASingerTap(t *testing.T) {
 	for _, s := range cat.Streams {
 		switch s["stream"] {
 		case "prospects", "accounts", "duties":
+			if s["stream"] == "prospects" { // deselect two fields
+				md := s["metadata"].([]any)
+				md = append(md, map[string]any{"breadcrumb": []string{"properties", "title"}, "metadata": map[string]any{"selected": false}},
+					map[string]any{"breadcrumb": []string{"properties", "accountId"}, "metadata": map[string]any{"selected": false}})
+				s["metadata"] = md
+			}
 			picked = append(picked, s)
 		}
 	}
@@ -146,8 +152,14 @@ func TestTapIsASingerTap(t *testing.T) {
 	if records["prospects"] != 40 || records["accounts"] != 5 || records["duties"] != 5 || len(records) != 3 {
 		t.Errorf("records = %v, want the 3 selected streams in full", records)
 	}
-	if !strings.Contains(out, `"accountId":`) || !strings.Contains(out, `"contactHistogram":[[`) {
-		t.Error("records lack tap-outreach's accountId or the nested contactHistogram")
+	if !strings.Contains(out, `"ownerId":`) || !strings.Contains(out, `"contactHistogram":[[`) {
+		t.Error("records lack tap-outreach's ownerId or the nested contactHistogram")
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"stream":"prospects"`) && strings.Contains(line, `"type":"RECORD"`) &&
+			(strings.Contains(line, `"title":`) || strings.Contains(line, `"accountId":`)) {
+			t.Fatal("a deselected field (title or accountId) was emitted")
+		}
 	}
 	statePath := filepath.Join(dir, "state.json")
 	os.WriteFile(statePath, state, 0o644)

@@ -53,6 +53,9 @@ func (c *converter) convert(r *outreach.Resource) (Record, error) {
 	for name, raw := range r.Attributes {
 		i, ok := c.attrs[name]
 		if !ok {
+			if c.s.Skip[name] {
+				continue
+			}
 			if extras == nil {
 				extras = map[string]json.RawMessage{}
 			}

@@ -95,3 +95,112 @@ func (s *Stream) Without(columns []string) *Stream {
 	}
 	return &c
 }
+
+// Column returns the column called name.
+func (s *Stream) Column(name string) (*Column, bool) {
+	for i := range s.Columns {
+		if s.Columns[i].Name == name {
+			return &s.Columns[i], true
+		}
+	}
+	return nil, false
+}
+
+// snake turns "sequenceStates" into "sequence_states".
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		if r == '/' {
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Streams returns a stream for every listable collection of the catalog,
+// custom objects included, sorted by name.
+func Streams(cat *catalog.Catalog) []*Stream {
+	var out []*Stream
+	for _, r := range cat.Resources() {
+		if !r.Ops.List {
+			continue
+		}
+		out = append(out, streamOf(r))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func streamOf(r *catalog.Resource) *Stream {
+	name := snake(r.Path)
+	if r.Custom {
+		name = snake(r.Type) // customObjects/project → project
+	}
+	s := &Stream{Name: name, Path: r.Path, Type: r.Type, Replication: FullRefresh, PageSize: 1000, Custom: r.Custom}
+	if r.Type == "mailing" {
+		s.PageSize = 100 // bodies make 1000-record pages fail at Outreach's gateway
+	}
+	for _, field := range []string{"updatedAt", "createdAt", "timestamp"} {
+		if a, ok := r.Attribute(field); ok && a.Filterable && a.Sortable && a.Type == catalog.TypeDateTime {
+			s.Replication, s.CursorField = Incremental, field
+			break
+		}
+	}
+	s.Columns = append(s.Columns, Column{Name: "id", Type: ColInteger})
+	used := map[string]bool{"id": true, ExtrasColumn: true, DeletedColumn: true}
+	for _, a := range r.Attributes {
+		if a.WriteOnly {
+			continue
+		}
+		used[a.Name] = true
+		s.Columns = append(s.Columns, Column{Name: a.Name, Type: columnType(a), Attribute: a.Name})
+	}
+	for _, rel := range r.Relationships {
+		if rel.LinksOnly {
+			continue
+		}
+		name := rel.Name + "Id"
+		if rel.ToMany {
+			name = rel.Name + "Ids"
+		}
+		if used[name] { // e.g. an attribute followUpSequenceId beside relationship followUpSequence
+			name = rel.Name + "RelationshipId"
+			if rel.ToMany {
+				name = rel.Name + "RelationshipIds"
+			}
+		}
+		used[name] = true
+		typ := ColInteger
+		if rel.ToMany {
+			typ = ColJSON
+		}
+		s.Columns = append(s.Columns, Column{Name: name, Type: typ, Relationship: rel.Name, ToMany: rel.ToMany})
+	}
+	s.Columns = append(s.Columns, Column{Name: ExtrasColumn, Type: ColJSON}, Column{Name: DeletedColumn, Type: ColTimestamp})
+	return s
+}
+
+func columnType(a catalog.Attribute) ColumnType {
+	switch a.Type {
+	case catalog.TypeInteger:
+		return ColInteger
+	case catalog.TypeNumber:
+		return ColNumber
+	case catalog.TypeBoolean:
+		return ColBoolean
+	case catalog.TypeDateTime:
+		return ColTimestamp
+	case catalog.TypeDate:
+		return ColDate
+	case catalog.TypeArray, catalog.TypeObject:
+		return ColJSON
+	}
+	return ColString
+}

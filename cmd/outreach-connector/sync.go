@@ -76,7 +76,7 @@ for the credential's Outreach user.
 				}
 				defer sb.Close()
 				if old, err := m.Get(ctx, "sandbox"); err == nil {
-					m.Delete(ctx, old.ID) // a previous run's sandbox is gone
+					m.Forget(ctx, old.ID) // a previous run's sandbox is gone: nothing to revoke
 				}
 				_, refresh, err := sb.IssueToken(1)
 				if err != nil {

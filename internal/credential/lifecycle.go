@@ -338,3 +338,14 @@ func (m *Manager) RefreshNow(ctx context.Context, idOrName string) (string, erro
 	}
 	return m.shared(ctx, rec.ID, current)
 }
+
+// Forget removes a credential without contacting Outreach: for one whose
+// Outreach is gone (a finished sandbox). Its tokens stay valid there until
+// they expire; use Delete to revoke them.
+func (m *Manager) Forget(ctx context.Context, idOrName string) error {
+	rec, err := m.lookup(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	return m.store.DeleteCredential(ctx, rec.ID)
+}

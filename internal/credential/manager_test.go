@@ -471,3 +471,19 @@ func TestLifecycleOnBothStores(t *testing.T) {
 		})
 	}
 }
+
+func TestForgetDoesNotCallOutreach(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	ctx := context.Background()
+	rec := e.authorize(t, e.create(t, "gone").Name)
+	e.srv.Close() // its Outreach is gone
+	if err := e.manager.Forget(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.manager.Get(ctx, rec.ID); !errors.Is(err, credential.ErrNotFound) {
+		t.Errorf("after Forget: %v, want ErrNotFound", err)
+	}
+	if strings.Contains(e.logs.String(), "revoke upstream") {
+		t.Error("Forget tried to revoke at Outreach")
+	}
+}

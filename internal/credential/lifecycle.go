@@ -85,7 +85,9 @@ func (m *Manager) shared(ctx context.Context, id, rejected string) (string, erro
 // database lock during the HTTP call), re-reads, and refreshes if still
 // needed. Without the lease it waits for the holder's result.
 func (m *Manager) refreshAcrossProcesses(ctx context.Context, id, rejected string) (string, error) {
-	deadline := m.now().Add(m.leaseTTL + 10*time.Second)
+	// Waiting is measured on the real clock, whatever m.now says: a
+	// holder that never finishes must not keep us here forever.
+	deadline := time.Now().Add(m.leaseTTL + 10*time.Second)
 	for {
 		now := m.now()
 		ok, err := m.store.AcquireLease(ctx, id, m.owner, now, now.Add(m.leaseTTL))
@@ -107,7 +109,7 @@ func (m *Manager) refreshAcrossProcesses(ctx context.Context, id, rejected strin
 		if rec.Status == StatusNeedsReauth {
 			return "", fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, rec.LastError)
 		}
-		if time.Now().After(deadline) && m.now().After(deadline) {
+		if time.Now().After(deadline) {
 			return "", fmt.Errorf("credential %s: another process holds the refresh lease and has not finished", rec.Name)
 		}
 	}

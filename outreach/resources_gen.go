@@ -199,7 +199,8 @@ type Account struct {
 	RecordTeamMemberIDs    []int64    // relationship recordTeamMembers (to-many)
 	RecordTeamIDs          []int64    // relationship recordTeams (to-many)
 	UpdaterID              *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -211,6 +212,9 @@ func (v *Account) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "annualRevenueRange":
@@ -613,7 +617,8 @@ type AccountNote struct {
 	AccountID                  *int64     // relationship account (to-one; nil when null)
 	CreatorID                  *int64     // relationship creator (to-one; nil when null)
 	OpportunityID              *int64     // relationship opportunity (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -625,6 +630,9 @@ func (v *AccountNote) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -673,7 +681,8 @@ type AuditLog struct {
 	RequestID      *string         // requestId (read-only, filterable, sortable)
 	Result         *string         // result (read-only, filterable, sortable)
 	Timestamp      *time.Time      // timestamp (read-only, filterable, sortable)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -685,6 +694,9 @@ func (v *AuditLog) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "action":
@@ -740,7 +752,8 @@ type Batch struct {
 	Total                  *int64          // total (read-only, filterable, sortable)
 	UpdatedAt              *time.Time      // updatedAt (read-only)
 	CreatorID              *int64          // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -752,6 +765,9 @@ func (v *Batch) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "action":
@@ -815,7 +831,8 @@ type BatchItem struct {
 	Info                *string    // info
 	State               *string    // state (read-only, filterable, sortable)
 	BatchRelationshipID *int64     // relationship batch (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -827,6 +844,9 @@ func (v *BatchItem) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "batchId":
@@ -899,7 +919,8 @@ type Call struct {
 	SequenceStepID        *int64     // relationship sequenceStep (to-one; nil when null)
 	TaskID                *int64     // relationship task (to-one; nil when null)
 	UserID                *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -911,6 +932,9 @@ func (v *Call) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "answeredAt":
@@ -1011,7 +1035,8 @@ type CallDisposition struct {
 	Outcome   *string    // outcome (filterable, sortable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1023,6 +1048,9 @@ func (v *CallDisposition) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1062,7 +1090,8 @@ type CallPurpose struct {
 	Order     *int64     // order (filterable, sortable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1074,6 +1103,9 @@ func (v *CallPurpose) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1117,7 +1149,8 @@ type ComplianceRequest struct {
 	UpdatedAt                  *time.Time      // updatedAt (read-only)
 	UUID                       *string         // uuid (filterable, sortable)
 	RequesterRelationshipID    *int64          // relationship requester (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1129,6 +1162,9 @@ func (v *ComplianceRequest) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "batchComplianceRequestUuid":
@@ -1182,7 +1218,8 @@ type ContentCategory struct {
 	UpdatedAt      *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID      *int64     // relationship creator (to-one; nil when null)
 	TeamIDs        []int64    // relationship teams (to-many)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1194,6 +1231,9 @@ func (v *ContentCategory) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "allowSequences":
@@ -1239,7 +1279,8 @@ type ContentCategoryMembership struct {
 	ContentID         *int64     // relationship content (to-one; nil when null)
 	ContentCategoryID *int64     // relationship contentCategory (to-one; nil when null)
 	CreatorID         *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1251,6 +1292,9 @@ func (v *ContentCategoryMembership) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1288,7 +1332,8 @@ type ContentCategoryOwnership struct {
 	ContentCategoryID *int64     // relationship contentCategory (to-one; nil when null)
 	CreatorID         *int64     // relationship creator (to-one; nil when null)
 	OwnerID           *int64     // relationship owner (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1300,6 +1345,9 @@ func (v *ContentCategoryOwnership) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1334,7 +1382,8 @@ type Duty struct {
 	ID           int64
 	DutyType     *string // dutyType
 	SymbolicName *string // symbolicName
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1346,6 +1395,9 @@ func (v *Duty) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "dutyType":
@@ -1377,7 +1429,8 @@ type EmailAddress struct {
 	UnsubscribedAt  *time.Time // unsubscribedAt (read-only, filterable, sortable)
 	UpdatedAt       *time.Time // updatedAt (read-only, filterable, sortable)
 	ProspectID      *int64     // relationship prospect (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1389,6 +1442,9 @@ func (v *EmailAddress) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1451,7 +1507,8 @@ type Event struct {
 	SequenceStepID *int64          // relationship sequenceStep (to-one; nil when null)
 	TaskID         *int64          // relationship task (to-one; nil when null)
 	UserID         *int64          // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1463,6 +1520,9 @@ func (v *Event) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "body":
@@ -1536,7 +1596,8 @@ type Favorite struct {
 	CreatorID            *int64     // relationship creator (to-one; nil when null)
 	TargetRelationshipID *int64     // relationship target (to-one; nil when null)
 	UserID               *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1548,6 +1609,9 @@ func (v *Favorite) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1612,7 +1676,8 @@ type Import struct {
 	Total            *int64          // total
 	UpdatedAt        *time.Time      // updatedAt (read-only)
 	CreatorID        *int64          // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1624,6 +1689,9 @@ func (v *Import) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -1720,7 +1788,8 @@ type KaiaRecording struct {
 	Topics               json.RawMessage // topics (read-only)
 	TranscriptURL        *string         // transcriptUrl (read-only)
 	UpdatedAt            *time.Time      // updatedAt (read-only, filterable, sortable)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1732,6 +1801,9 @@ func (v *KaiaRecording) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "botInMeetingSeconds":
@@ -1792,7 +1864,8 @@ type MailAlias struct {
 	EmailHash *string    // emailHash
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	MailboxID *int64     // relationship mailbox (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1804,6 +1877,9 @@ func (v *MailAlias) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "canSend":
@@ -1891,7 +1967,8 @@ type Mailbox struct {
 	CreatorID               *int64     // relationship creator (to-one; nil when null)
 	UpdaterID               *int64     // relationship updater (to-one; nil when null)
 	UserRelationshipID      *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -1903,6 +1980,9 @@ func (v *Mailbox) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "authId":
@@ -2080,7 +2160,8 @@ type Mailing struct {
 	TaskIDs                 []int64    // relationship tasks (to-many)
 	TemplateID              *int64     // relationship template (to-one; nil when null)
 	UserID                  *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2092,6 +2173,9 @@ func (v *Mailing) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "bodyHtml":
@@ -2403,7 +2487,8 @@ type Opportunity struct {
 	StageID                    *int64     // relationship stage (to-one; nil when null)
 	TerritoryID                *int64     // relationship territory (to-one; nil when null)
 	UpdaterID                  *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2415,6 +2500,9 @@ func (v *Opportunity) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "amount":
@@ -2825,7 +2913,8 @@ type OpportunityProspectRole struct {
 	UpdatedAt     *time.Time // updatedAt (read-only, filterable, sortable)
 	OpportunityID *int64     // relationship opportunity (to-one; nil when null)
 	ProspectID    *int64     // relationship prospect (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2837,6 +2926,9 @@ func (v *OpportunityProspectRole) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -2878,7 +2970,8 @@ type OpportunityStage struct {
 	Order     *int64     // order (filterable, sortable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2890,6 +2983,9 @@ func (v *OpportunityStage) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "color":
@@ -2929,7 +3025,8 @@ type OrgSetting struct {
 	ContactExclusions       *string // contactExclusions
 	ProspectEmailExclusions *string // prospectEmailExclusions
 	SendExclusions          *string // sendExclusions
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2941,6 +3038,9 @@ func (v *OrgSetting) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "contactExclusions":
@@ -2969,7 +3069,8 @@ type Persona struct {
 	Description *string    // description
 	Name        *string    // name (filterable, sortable)
 	UpdatedAt   *time.Time // updatedAt (read-only, filterable, sortable)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -2981,6 +3082,9 @@ func (v *Persona) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -3018,7 +3122,8 @@ type PhoneNumber struct {
 	StatusChangedAt *time.Time // statusChangedAt (read-only, filterable, sortable)
 	UpdatedAt       *time.Time // updatedAt (read-only, filterable, sortable)
 	ProspectID      *int64     // relationship prospect (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -3030,6 +3135,9 @@ func (v *PhoneNumber) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "countryCode":
@@ -3238,7 +3346,8 @@ type Product struct {
 	CreatorID      *int64     // relationship creator (to-one; nil when null)
 	OwnerID        *int64     // relationship owner (to-one; nil when null)
 	UpdaterID      *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -3250,6 +3359,9 @@ func (v *Product) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "classification":
@@ -3605,7 +3717,8 @@ type Profile struct {
 	Name      *string    // name (filterable, sortable)
 	SpecialID *string    // specialId (read-only, filterable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -3617,6 +3730,9 @@ func (v *Profile) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -3891,7 +4007,8 @@ type Prospect struct {
 	StageID                    *int64     // relationship stage (to-one; nil when null)
 	TrashedByAccountID         *int64     // relationship trashedByAccount (to-one; nil when null)
 	UpdaterID                  *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -3903,6 +4020,9 @@ func (v *Prospect) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "addedAt":
@@ -4425,7 +4545,8 @@ type ProspectNote struct {
 	CreatorID                  *int64     // relationship creator (to-one; nil when null)
 	OpportunityID              *int64     // relationship opportunity (to-one; nil when null)
 	ProspectID                 *int64     // relationship prospect (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -4437,6 +4558,9 @@ func (v *ProspectNote) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -4643,7 +4767,8 @@ type Purchase struct {
 	OwnerID           *int64     // relationship owner (to-one; nil when null)
 	ProductID         *int64     // relationship product (to-one; nil when null)
 	UpdaterID         *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -4655,6 +4780,9 @@ func (v *Purchase) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -5021,7 +5149,8 @@ type Recipient struct {
 	Value         *string    // value
 	ProspectID    *int64     // relationship prospect (to-one; nil when null)
 	UserID        *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5033,6 +5162,9 @@ func (v *Recipient) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -5077,7 +5209,8 @@ type Role struct {
 	UpdatedAt    *time.Time // updatedAt (read-only, filterable, sortable)
 	ChildRoleIDs []int64    // relationship childRoles (to-many)
 	ParentRoleID *int64     // relationship parentRole (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5089,6 +5222,9 @@ func (v *Role) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -5154,7 +5290,8 @@ type Ruleset struct {
 	OwnerID                           *int64     // relationship owner (to-one; nil when null)
 	RepliedStageID                    *int64     // relationship repliedStage (to-one; nil when null)
 	StartedStageID                    *int64     // relationship startedStage (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5166,6 +5303,9 @@ func (v *Ruleset) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "applyCompletedStageIn":
@@ -5298,7 +5438,8 @@ type Sequence struct {
 	ScheduleID                   *int64     // relationship schedule (to-one; nil when null)
 	SequenceStepIDs              []int64    // relationship sequenceSteps (to-many)
 	UpdaterID                    *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5310,6 +5451,9 @@ func (v *Sequence) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "automationPercentage":
@@ -5460,7 +5604,8 @@ type SequenceState struct {
 	SequenceStateRecipientIDs []int64    // relationship sequenceStateRecipients (to-many)
 	SequenceStepID            *int64     // relationship sequenceStep (to-one; nil when null)
 	UserID                    *int64     // relationship user (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5472,6 +5617,9 @@ func (v *SequenceState) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "activeAt":
@@ -5585,7 +5733,8 @@ type SequenceStep struct {
 	SequenceTemplateIDs []int64    // relationship sequenceTemplates (to-many)
 	TaskPriorityID      *int64     // relationship taskPriority (to-one; nil when null)
 	UpdaterID           *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5597,6 +5746,9 @@ func (v *SequenceStep) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "bounceCount":
@@ -5693,7 +5845,8 @@ type SequenceTemplate struct {
 	SequenceStepID     *int64     // relationship sequenceStep (to-one; nil when null)
 	TemplateID         *int64     // relationship template (to-one; nil when null)
 	UpdaterID          *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5705,6 +5858,9 @@ func (v *SequenceTemplate) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "bounceCount":
@@ -5779,7 +5935,8 @@ type Snippet struct {
 	FavoriteIDs                  []int64    // relationship favorites (to-many)
 	OwnerID                      *int64     // relationship owner (to-one; nil when null)
 	UpdaterID                    *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5791,6 +5948,9 @@ func (v *Snippet) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "bodyHtml":
@@ -5844,7 +6004,8 @@ type Stage struct {
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
 	UpdaterID *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5856,6 +6017,9 @@ func (v *Stage) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "color":
@@ -5937,7 +6101,8 @@ type Task struct {
 	TaskThemeID                          *int64     // relationship taskTheme (to-one; nil when null)
 	TeamID                               *int64     // relationship team (to-one; nil when null)
 	TemplateID                           *int64     // relationship template (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -5949,6 +6114,9 @@ func (v *Task) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "action":
@@ -6068,7 +6236,8 @@ type TaskDisposition struct {
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	Value     *string    // value (filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6080,6 +6249,9 @@ func (v *TaskDisposition) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -6121,7 +6293,8 @@ type TaskPriority struct {
 	Name      *string    // name (filterable, sortable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	Weight    *int64     // weight (filterable, sortable)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6133,6 +6306,9 @@ func (v *TaskPriority) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "color":
@@ -6167,7 +6343,8 @@ type TaskPurpose struct {
 	TaskType  *string    // taskType (filterable, sortable)
 	UpdatedAt *time.Time // updatedAt (read-only, filterable, sortable)
 	CreatorID *int64     // relationship creator (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6179,6 +6356,9 @@ func (v *TaskPurpose) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "createdAt":
@@ -6228,7 +6408,8 @@ type Team struct {
 	TeamSettingsID      *int64     // relationship teamSettings (to-one; nil when null)
 	UpdaterID           *int64     // relationship updater (to-one; nil when null)
 	UserIDs             []int64    // relationship users (to-many)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6240,6 +6421,9 @@ func (v *Team) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "color":
@@ -6328,7 +6512,8 @@ type Template struct {
 	SequenceTemplateIDs          []int64    // relationship sequenceTemplates (to-many)
 	StatsTargetID                *int64     // relationship statsTarget (to-one; nil when null)
 	UpdaterID                    *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6340,6 +6525,9 @@ func (v *Template) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "archived":
@@ -6524,7 +6712,8 @@ type User struct {
 	TeamIDs                              []int64         // relationship teams (to-many)
 	UpdaterID                            *int64          // relationship updater (to-one; nil when null)
 	VoicemailPromptIDs                   []int64         // relationship voicemailPrompts (to-many)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6536,6 +6725,9 @@ func (v *User) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "accountsViewId":
@@ -6752,7 +6944,8 @@ type Webhook struct {
 	AuthorizerID   *int64     // relationship authorizer (to-one; nil when null)
 	CreatorID      *int64     // relationship creator (to-one; nil when null)
 	UpdaterID      *int64     // relationship updater (to-one; nil when null)
-	// Extra holds the attributes the catalog does not list, as Outreach sent them.
+	// Extra holds the attributes the catalog does not list that have a
+	// value, as Outreach sent them.
 	Extra map[string]json.RawMessage
 }
 
@@ -6764,6 +6957,9 @@ func (v *Webhook) fromResource(r *Resource) error {
 	}
 	v.ID = r.ID
 	for name, raw := range r.Attributes {
+		if isNull(raw) {
+			continue // the field stays nil
+		}
 		var err error
 		switch name {
 		case "action":

@@ -16,8 +16,8 @@ import (
 // from the resource catalog in resources_gen.go. Each has the resource's
 // attributes as typed fields (nil pointers for null or absent values), its
 // to-one relationships as <Name>ID and its to-many relationships with data
-// as <Name>IDs, and Extra with every attribute the catalog does not know,
-// so nothing Outreach sends is lost.
+// as <Name>IDs, and Extra with every attribute the catalog does not know
+// that has a value, so nothing Outreach sends is lost.
 //
 // Typed values are for reading. Write with Resource, sending only what
 // changes.
@@ -85,6 +85,8 @@ func Decode[T any, PT interface {
 }
 
 var null = []byte("null")
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 4 && string(raw) == "null" }
 
 func decodeString(raw json.RawMessage) (*string, error) {
 	if bytes.Equal(raw, null) {

@@ -176,11 +176,11 @@ func render(cat *catalog.Catalog) ([]byte, error) {
 				fmt.Fprintf(&b, "\t%s *int64 // relationship %s (to-one; nil when null)\n", r.name, r.rel)
 			}
 		}
-		b.WriteString("\t// Extra holds the attributes the catalog does not list, as Outreach sent them.\n\tExtra map[string]json.RawMessage\n}\n\n")
+		b.WriteString("\t// Extra holds the attributes the catalog does not list that have a\n\t// value, as Outreach sent them.\n\tExtra map[string]json.RawMessage\n}\n\n")
 		fmt.Fprintf(&b, "func (*%s) collectionPath() string { return %q }\n\n", typeName, res.Path)
 		fmt.Fprintf(&b, "func (v *%s) fromResource(r *Resource) error {\n", typeName)
 		fmt.Fprintf(&b, "\tif r.Type != %q {\n\t\treturn fmt.Errorf(\"outreach: cannot decode a %%s as a %s\", r.Type)\n\t}\n", res.Type, res.Type)
-		b.WriteString("\tv.ID = r.ID\n\tfor name, raw := range r.Attributes {\n\t\tvar err error\n\t\tswitch name {\n")
+		b.WriteString("\tv.ID = r.ID\n\tfor name, raw := range r.Attributes {\n\t\tif isNull(raw) {\n\t\t\tcontinue // the field stays nil\n\t\t}\n\t\tvar err error\n\t\tswitch name {\n")
 		for i, a := range res.Attributes {
 			fmt.Fprintf(&b, "\t\tcase %q:\n\t\t\tv.%s, err = %s(raw)\n", a.Name, attrs[i].name, attrs[i].decode)
 		}

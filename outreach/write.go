@@ -32,15 +32,16 @@ func (c *Client) writeResource(ctx context.Context, method, path string, r *Reso
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.resolve(path)
+	resp, err := c.Do(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, &request{method: method, url: u, body: body})
-	if err != nil {
-		return nil, err
-	}
-	doc, err := DecodeDocument(resp.body)
+	return decodeOne(resp)
+}
+
+// decodeOne decodes a document whose data is one resource.
+func decodeOne(body []byte) (*Resource, error) {
+	doc, err := DecodeDocument(body)
 	if err != nil {
 		return nil, err
 	}
@@ -80,22 +81,17 @@ func (c *Client) Delete(ctx context.Context, path string, id int64) error {
 // Action(ctx, "sequenceStates", 7, "pause", nil), with params sent as
 // actionParams[name]=value, and returns the resource afterwards.
 func (c *Client) Action(ctx context.Context, path string, id int64, action string, params map[string]string) (*Resource, error) {
-	u, err := c.resolve(path + "/" + strconv.FormatInt(id, 10) + "/actions/" + url.PathEscape(action))
-	if err != nil {
-		return nil, err
-	}
 	q := url.Values{}
 	for k, v := range params {
 		q.Set("actionParams["+k+"]", v)
 	}
-	u.RawQuery = q.Encode()
-	resp, err := c.send(ctx, &request{method: "POST", url: u})
+	ref := path + "/" + strconv.FormatInt(id, 10) + "/actions/" + url.PathEscape(action)
+	if len(q) > 0 {
+		ref += "?" + q.Encode()
+	}
+	resp, err := c.Do(ctx, "POST", ref, nil)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := DecodeDocument(resp.body)
-	if err != nil {
-		return nil, err
-	}
-	return doc.Resource()
+	return decodeOne(resp)
 }

@@ -82,7 +82,7 @@ func (d *decoder) object(member func(key []byte, escaped bool) error) error {
 			return d.fail("expected ':'")
 		}
 		d.i++
-		if escaped {
+		if escaped || !utf8.Valid(key) { // encoding/json replaces invalid UTF-8 with U+FFFD
 			var s string
 			if err := json.Unmarshal(key, &s); err != nil {
 				return d.fail("bad member name")
@@ -366,14 +366,8 @@ func (d *decoder) resource() (*Resource, error) {
 	err := d.object(func(key []byte, _ bool) error {
 		var err error
 		switch {
-		case is(key, "type"):
-			if !d.null() {
-				r.Type, err = d.str()
-			}
-		case is(key, "id"):
-			if !d.null() {
-				r.ID, err = d.int()
-			}
+		case is(key, "type"), is(key, "id"):
+			err = d.typeOrID(key, &r.Type, &r.ID)
 		case is(key, "attributes"):
 			if d.null() {
 				r.Attributes = nil
@@ -474,6 +468,21 @@ func (d *decoder) relationship() (Relationship, error) {
 	return rel, nil
 }
 
+// typeOrID decodes the "type" (a string) or "id" (an integer) member
+// named key; null leaves the value as it is.
+func (d *decoder) typeOrID(key []byte, typ *string, id *int64) error {
+	if d.null() {
+		return nil
+	}
+	var err error
+	if is(key, "type") {
+		*typ, err = d.str()
+	} else {
+		*id, err = d.int()
+	}
+	return err
+}
+
 func (d *decoder) resourceID() (ResourceID, error) {
 	var id ResourceID
 	if d.null() {
@@ -482,14 +491,8 @@ func (d *decoder) resourceID() (ResourceID, error) {
 	err := d.object(func(key []byte, _ bool) error {
 		var err error
 		switch {
-		case is(key, "type"):
-			if !d.null() {
-				id.Type, err = d.str()
-			}
-		case is(key, "id"):
-			if !d.null() {
-				id.ID, err = d.int()
-			}
+		case is(key, "type"), is(key, "id"):
+			err = d.typeOrID(key, &id.Type, &id.ID)
 		default:
 			_, err = d.skip()
 		}

@@ -65,6 +65,7 @@ func FuzzDecodeDocument(f *testing.F) {
 		`{"data":{"type":"account","id":2,"relationships":{"r":{"data":[{"type":"x","id":1}]}}}}`,
 		`{"errors":[{"id":"validationError","detail":"x","source":{"pointer":"/data"}}]}`,
 		`{"data":[],"meta":{"count":0}}`, `{"data":[{"relationships":{"r":{"data":"oops"}}}]}`, `[]`, `null`, `{`,
+		"{\"dAtA\":[{\"relAtionships\":{\"\xd3\":{}}}]}", // an invalid UTF-8 member name
 	} {
 		f.Add([]byte(seed))
 	}

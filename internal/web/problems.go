@@ -89,13 +89,13 @@ func classify(err error) problem {
 		default:
 			return problem{Status: http.StatusBadGateway, Code: "upstream_error", Title: "Unexpected answer from Outreach",
 				Message: "Outreach answered " + m[1] + ". Nothing changed here. Try again; if it keeps happening, check the API base URL of the credential.",
-				Detail: detail}
+				Detail:  detail}
 		}
 	}
 	if strings.Contains(detail, "unreachable") || errors.As(err, &netErr) {
 		return problem{Status: http.StatusBadGateway, Code: "upstream_unreachable", Title: "Outreach could not be reached",
 			Message: "The connection to Outreach failed. Nothing changed here. Check the network and the credential's API base URL, then try again.",
-			Detail: detail}
+			Detail:  detail}
 	}
 	if rest, ok := strings.CutPrefix(detail, "credential: "); ok && !strings.Contains(rest, ": ") {
 		// The manager's validation errors read "credential: what to fix";

@@ -35,6 +35,9 @@ type problem struct {
 // "GET .../api/v2 answered 503").
 var upstreamStatusRE = regexp.MustCompile(`answered (\d{3})\b`)
 
+// retryInRE finds the wait Outreach asked for, when the message has it.
+var retryInRE = regexp.MustCompile(`try again in (\d+) seconds`)
+
 // classify turns an error of the credential manager into a problem.
 func classify(err error) problem {
 	detail := err.Error()
@@ -74,10 +77,16 @@ func classify(err error) problem {
 		status, _ := strconv.Atoi(m[1])
 		switch {
 		case status == http.StatusTooManyRequests:
+			wait := 60
+			if m := retryInRE.FindStringSubmatch(detail); m != nil {
+				if n, err := strconv.Atoi(m[1]); err == nil && n > 0 && n <= 3600 {
+					wait = n
+				}
+			}
 			return problem{Status: http.StatusServiceUnavailable, Code: "upstream_rate_limited", Title: "Outreach asks to wait a minute",
 				Message: "Outreach hands out one new token a minute for each user and app, and one was just made (for example by " +
 					"connecting or by another refresh). Nothing is lost: the credential and its current token are unchanged. " +
-					"Try again in a minute.", Detail: detail, RetryAfter: 60}
+					"Try again in a minute.", Detail: detail, RetryAfter: wait}
 		case status >= 500:
 			return problem{Status: http.StatusBadGateway, Code: "upstream_error", Title: "Outreach had a problem",
 				Message: "Outreach answered with a server error (" + m[1] + "). Nothing changed here, and a token that was valid stays valid. " +

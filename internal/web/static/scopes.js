@@ -28,6 +28,20 @@
     });
     document.getElementById("coverage-count").textContent = n;
   }
+  // Choosing a preset ticks its scopes, so the boxes show what is asked.
+  document.querySelectorAll("input[name=preset]").forEach(function (el) {
+    el.addEventListener("change", function () {
+      var list = presets[el.value];
+      if (!list) return;
+      form.querySelectorAll("input[name=scopes]").forEach(function (c) { c.checked = list.indexOf(c.value) >= 0; });
+    });
+  });
+  form.querySelectorAll("input[name=scopes]").forEach(function (c) {
+    c.addEventListener("change", function () {
+      var ticked = document.getElementById("preset-ticked");
+      if (ticked) ticked.checked = true; // a hand-ticked box means the ticked set
+    });
+  });
   document.querySelectorAll("input[name=scopes], input[name=preset], #extra_scopes").forEach(function (el) {
     el.addEventListener("input", update);
     el.addEventListener("change", update);

@@ -238,11 +238,22 @@ func (p *plan) generate(id int64) *record {
 		t, v := p.relID(i, id)
 		rec.rels[i] = relRef{typ: t, id: v}
 	}
-	if p.res.Type == "prospect" {
+	switch p.res.Type {
+	case "prospect":
 		rec.extra = map[string]any{"accountName": c.company, "smsOptStatus": pick(&c.r, []string{"opted_in", "opted_out"})}
+	case "webhook":
+		// Seeded webhooks belong to another integration of the org, so
+		// their cleanup token is not shown.
+		rec.extra = map[string]any{"cleanupToken": nil, "creatorAppId": seededWebhookAppID, "creatorAppName": seededWebhookAppName}
 	}
 	return rec
 }
+
+// The integration that made the seeded webhooks.
+const (
+	seededWebhookAppID   = "sandboxSeededIntegration0000000000000000000"
+	seededWebhookAppName = "Sandbox Seeded Integration"
+)
 
 func domainOf(company string) string {
 	return strings.ToLower(strings.Fields(company)[0]) + ".example"

@@ -62,6 +62,19 @@ type Options struct {
 	// KeepRotatedRefreshTokens lets a refresh token stay valid after it
 	// was used; by default rotation revokes it, the stricter behaviour.
 	KeepRotatedRefreshTokens bool
+	// StrictMediaType answers 415 to every API request whose Content-Type
+	// is not application/vnd.api+json, reads included, as Outreach's
+	// documentation says. By default the sandbox does what Outreach does
+	// for clients in production: a request without a body needs no
+	// Content-Type, and a JSON body may be application/vnd.api+json or
+	// application/json.
+	StrictMediaType bool
+	// StrictSort refuses sort on attributes the OpenAPI document does not
+	// badge sortable. By default the sandbox sorts by any attribute of the
+	// type, and by updatedAt even where a type lacks it (createdAt order,
+	// else id order), as clients do with events, webhooks, sequence
+	// templates and duties.
+	StrictSort bool
 	// CountByDefault adds meta.count to collections without count=true,
 	// as for apps registered before October 2024.
 	CountByDefault bool

@@ -276,3 +276,42 @@ func authorizeApp(t *testing.T, srv *sandbox.Server, b *browser, app sandbox.App
 	}
 	return tok
 }
+
+func TestSeededStringsRespectMaxLengthAndHints(t *testing.T) {
+	srv := start(t, sandbox.Options{Prospects: 400})
+	tok := token(t, srv)
+	for _, res := range srv.Catalog().Resources() {
+		if !res.Ops.List {
+			continue
+		}
+		recs := call(t, srv, tok, "GET", "/api/v2/"+res.Path+"?page[size]=200", "").doc(t).list(t)
+		for _, rec := range recs {
+			for _, a := range res.Attributes {
+				raw, ok := rec.Attributes[a.Name]
+				if !ok || string(raw) == "null" {
+					continue
+				}
+				var vals []string
+				switch {
+				case a.Type == catalog.TypeString:
+					var s string
+					json.Unmarshal(raw, &s)
+					vals = []string{s}
+				case a.Type == catalog.TypeArray && a.Items == catalog.TypeString:
+					json.Unmarshal(raw, &vals)
+				}
+				for _, v := range vals {
+					if n := len([]rune(v)); a.MaxLength > 0 && n > a.MaxLength {
+						t.Errorf("%s %d: %s = %q has %d characters, maxLength %d", res.Type, rec.ID, a.Name, v, n, a.MaxLength)
+					}
+					if len(a.Values) > 0 && !slices.Contains(a.Values, v) {
+						t.Errorf("%s %d: %s = %q, not one of the values its description names %v", res.Type, rec.ID, a.Name, v, a.Values)
+					}
+					if v == "null" {
+						t.Errorf("%s %d: %s is the string \"null\"", res.Type, rec.ID, a.Name)
+					}
+				}
+			}
+		}
+	}
+}

@@ -315,3 +315,84 @@ func TestSeededStringsRespectMaxLengthAndHints(t *testing.T) {
 		}
 	}
 }
+
+func TestSchemaJSONHasOutreachsShape(t *testing.T) {
+	srv := start(t, sandbox.Options{Prospects: 20, CustomObjects: []sandbox.CustomObject{{Name: "vehicle",
+		Attributes:    []sandbox.CustomAttribute{{Name: "plate", Type: "string", MaxLength: 12}, {Name: "seats", Type: "integer"}},
+		Relationships: map[string]string{"account": "account"}}}})
+	r := call(t, srv, token(t, srv), "GET", "/api/v2/schema.json", "")
+	if r.status != 200 {
+		t.Fatalf("GET schema.json: %d", r.status)
+	}
+	var doc struct {
+		Definitions map[string]struct {
+			Stability   string                     `json:"stability"`
+			Definitions map[string]json.RawMessage `json:"definitions"`
+			Links       []map[string]any           `json:"links"`
+			Meta        map[string]any             `json:"meta"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	member := func(typ, name string) string {
+		t.Helper()
+		raw, ok := doc.Definitions[typ].Definitions[name]
+		if !ok {
+			t.Fatalf("%s.%s missing", typ, name)
+		}
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		out, _ := json.Marshal(m) // keys sorted
+		return string(out)
+	}
+	want := map[[2]string]string{
+		{"account", "numberOfEmployees"}: `{"filterable":false,"format":"integer","sortable":false,"type":"number"}`,
+		{"prospect", "clickCount"}:       `{"filterable":false,"format":"integer","readOnly":true,"sortable":false,"type":"number"}`,
+		{"user", "email"}:                `{"filterable":true,"format":"email","sortable":true,"type":"string"}`,
+		{"prospect", "emails"}:           `{"items":{"filterable":true,"format":"email","sortable":false,"type":"string"},"type":"array"}`,
+		{"account", "buyerIntentScore"}:  `{"filterable":true,"format":"float","sortable":true,"type":"number"}`,
+		{"prospect", "updatedAt"}:        `{"filterable":true,"format":"date-time","readOnly":true,"sortable":true,"type":"string"}`,
+		{"prospect", "account"}:          `{"$ref":"#/definitions/account","data":true,"links":true}`,
+		{"prospect", "creator"}:          `{"anyOf":[{"$ref":"#/definitions/user"}],"data":true,"links":true,"readOnly":true}`,
+		{"prospect", "calls"}:            `{"data":false,"items":{"$ref":"#/definitions/call"},"links":true,"readOnly":true,"type":"array"}`,
+		{"prospect", "contactHistogram"}: `{"filterable":false,"items":{"items":{"format":"integer","type":"number"},"type":"number[]"},"readOnly":true,"sortable":false,"type":"array"}`,
+		{"vehicle", "plate"}:             `{"filterable":false,"maxLength":12,"sortable":false,"type":"string"}`,
+		{"vehicle", "seats"}:             `{"filterable":false,"format":"integer","sortable":false,"type":"number"}`,
+		{"vehicle", "account"}:           `{"anyOf":[{"$ref":"#/definitions/account"}],"data":true,"links":true}`,
+	}
+	for k, w := range want {
+		if got := member(k[0], k[1]); got != w {
+			t.Errorf("%s.%s = %s\n want %s", k[0], k[1], got, w)
+		}
+	}
+	for typ, def := range doc.Definitions {
+		if def.Stability != "prototype" {
+			t.Errorf("%s: stability %q", typ, def.Stability)
+		}
+		for name, raw := range def.Definitions {
+			s := string(raw)
+			if strings.Contains(s, `"type":"integer"`) || strings.Contains(s, `"readOnly":false`) || strings.Contains(s, `"writeOnly":false`) {
+				t.Errorf("%s.%s = %s: Outreach types integers as number/integer and writes flags only when true", typ, name, s)
+			}
+			if typ != "vehicle" && strings.Contains(s, `"maxLength"`) {
+				t.Errorf("%s.%s = %s: Outreach's schema.json has no maxLength", typ, name, s)
+			}
+		}
+		for _, l := range def.Links {
+			if l["targetSchema"] == nil {
+				t.Errorf("%s link %v has no targetSchema", typ, l)
+			}
+		}
+	}
+	var testSend bool
+	for _, l := range doc.Definitions["mailbox"].Links {
+		testSend = testSend || (l["rel"] == "test_send" && l["href"] == "/api/v2/mailboxes/{:id}/actions/testSend" && l["method"] == "POST")
+	}
+	if !testSend {
+		t.Errorf("mailbox links %v lack the test_send action", doc.Definitions["mailbox"].Links)
+	}
+	if m := doc.Definitions["prospect"].Meta; m["canWrite"] == nil || m["canDelete"] == nil || m["dataConnections"] == nil {
+		t.Errorf("prospect meta = %v", m)
+	}
+}

@@ -59,6 +59,14 @@ type Options struct {
 	// MintInterval is the least time between two token grants for one
 	// user and app (60 s); a grant sooner gets 429. Negative disables.
 	MintInterval time.Duration
+	// ExpireDevelopmentGrants does what Outreach does to development
+	// apps (App.Production false, the default, as for a new Outreach app)
+	// for users outside the owning org or beyond its first ten: seven days
+	// of the sandbox clock after an authorization, the grant expires, its
+	// tokens stop working, a refresh answers invalid_grant saying so, and
+	// the user sees the consent page again. The sandbox applies it to
+	// every user of a development app.
+	ExpireDevelopmentGrants bool
 	// KeepRotatedRefreshTokens lets a refresh token stay valid after it
 	// was used; by default rotation revokes it, the stricter behaviour.
 	KeepRotatedRefreshTokens bool
@@ -187,7 +195,10 @@ type App struct {
 	ClientSecret string
 	// RedirectURIs must match the authorize and token requests exactly.
 	RedirectURIs []string
-	// Production apps skip the development warning on the consent page.
+	// Production marks an app published through Outreach's review: no
+	// development warning on the consent page, and no weekly grant expiry
+	// under Options.ExpireDevelopmentGrants. Apps are development apps by
+	// default, as a new Outreach app is.
 	Production bool
 }
 

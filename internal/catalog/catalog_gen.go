@@ -188,7 +188,7 @@ func generated() []Resource {
 			Relationships: []Relationship{
 				{Name: "assignedTeams", Targets: []string{"team"}, ToMany: true, FilterBy: []string{"id"}},
 				{Name: "assignedUsers", Targets: []string{"user"}, ToMany: true, FilterBy: []string{"id"}},
-				{Name: "batches", ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
+				{Name: "batches", Targets: []string{"batch"}, ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "creator", Targets: []string{"user"}, ReadOnly: true},
 				{Name: "defaultPluginMapping", Targets: []string{"pluginMapping"}, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "favorites", Targets: []string{"favorite"}, ToMany: true, FilterBy: []string{"id"}},
@@ -302,7 +302,7 @@ func generated() []Resource {
 			},
 			Relationships: []Relationship{
 				{Name: "associatedId", Targets: []string{"account", "opportunity"}, ReadOnly: true},
-				{Name: "batches", ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
+				{Name: "batches", Targets: []string{"batch"}, ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "callDisposition", Targets: []string{"callDisposition"}, FilterBy: []string{"id"}},
 				{Name: "callPurpose", Targets: []string{"callPurpose"}, FilterBy: []string{"id"}},
 				{Name: "kaiaCrmRecording", Targets: []string{"kaiaCrmRecording"}, ReadOnly: true, FilterBy: []string{"id"}},
@@ -622,7 +622,7 @@ func generated() []Resource {
 			},
 			Relationships: []Relationship{
 				{Name: "creator", Targets: []string{"user"}, ReadOnly: true},
-				{Name: "mailAliases", ToMany: true, LinksOnly: true, ReadOnly: true},
+				{Name: "mailAliases", Targets: []string{"mailAlias"}, ToMany: true, LinksOnly: true, ReadOnly: true},
 				{Name: "mailings", Targets: []string{"mailing"}, ToMany: true, LinksOnly: true, ReadOnly: true},
 				{Name: "updater", Targets: []string{"user"}, ReadOnly: true},
 				{Name: "user", Targets: []string{"user"}, FilterBy: []string{"id"}},
@@ -1376,7 +1376,7 @@ func generated() []Resource {
 				{Name: "activeSequenceStates", Targets: []string{"sequenceState"}, ToMany: true, ReadOnly: true, FilterBy: []string{"id", "state"}},
 				{Name: "assignedTeams", Targets: []string{"team"}, ToMany: true, FilterBy: []string{"id"}},
 				{Name: "assignedUsers", Targets: []string{"user"}, ToMany: true, FilterBy: []string{"id"}},
-				{Name: "batches", ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
+				{Name: "batches", Targets: []string{"batch"}, ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "calls", Targets: []string{"call"}, ToMany: true, LinksOnly: true, ReadOnly: true},
 				{Name: "creator", Targets: []string{"user"}, ReadOnly: true},
 				{Name: "defaultPluginMapping", Targets: []string{"pluginMapping"}, ReadOnly: true, FilterBy: []string{"id"}},
@@ -1963,7 +1963,7 @@ func generated() []Resource {
 				{Name: "updatedAt", Type: TypeDateTime, Nullable: true, ReadOnly: true, Filterable: true, Sortable: true},
 			},
 			Relationships: []Relationship{
-				{Name: "batches", ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
+				{Name: "batches", Targets: []string{"batch"}, ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "contentCategories", Targets: []string{"contentCategory"}, ToMany: true},
 				{Name: "creator", Targets: []string{"user"}, ReadOnly: true},
 				{Name: "favorites", Targets: []string{"favorite"}, ToMany: true, FilterBy: []string{"id"}},
@@ -2093,7 +2093,7 @@ func generated() []Resource {
 				{Name: "weeklyDigestEmailEnabled", Type: TypeBoolean, Nullable: true},
 			},
 			Relationships: []Relationship{
-				{Name: "batches", ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
+				{Name: "batches", Targets: []string{"batch"}, ToMany: true, LinksOnly: true, ReadOnly: true, FilterBy: []string{"id"}},
 				{Name: "calendar", Targets: []string{"calendar"}, FilterBy: []string{"id"}},
 				{Name: "contentCategories", Targets: []string{"contentCategory"}, ToMany: true},
 				{Name: "contentCategoryOwnerships", Targets: []string{"contentCategoryOwnership"}, ToMany: true, FilterBy: []string{"id"}},

@@ -292,8 +292,11 @@ func toRelationship(name string, s *schema, schemas map[string]*schema) relation
 	switch {
 	case data == nil:
 		r.LinksOnly, r.ToMany = true, true
-		if t := singular(name); schemas[t] != nil || schemas[t+"Relationships"] != nil {
-			r.Targets = []string{t}
+		for _, t := range []string{singular(name), strings.TrimSuffix(name, "es")} { // mailAliases, batches
+			if schemas[t] != nil || schemas[t+"Relationships"] != nil {
+				r.Targets = []string{t}
+				break
+			}
 		}
 	case data.Type == "array":
 		r.ToMany = true

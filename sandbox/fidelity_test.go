@@ -278,13 +278,13 @@ func authorizeApp(t *testing.T, srv *sandbox.Server, b *browser, app sandbox.App
 }
 
 func TestSeededStringsRespectMaxLengthAndHints(t *testing.T) {
-	srv := start(t, sandbox.Options{Prospects: 400})
+	srv := start(t, sandbox.Options{Prospects: 200})
 	tok := token(t, srv)
 	for _, res := range srv.Catalog().Resources() {
 		if !res.Ops.List {
 			continue
 		}
-		recs := call(t, srv, tok, "GET", "/api/v2/"+res.Path+"?page[size]=200", "").doc(t).list(t)
+		recs := call(t, srv, tok, "GET", "/api/v2/"+res.Path+"?page[size]=60", "").doc(t).list(t)
 		for _, rec := range recs {
 			for _, a := range res.Attributes {
 				raw, ok := rec.Attributes[a.Name]

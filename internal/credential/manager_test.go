@@ -115,9 +115,11 @@ func consent(t *testing.T, srv *sandbox.Server, authURL, decision string) *url.U
 		t.Fatalf("no sign-in form: %.300s", page)
 	}
 	email, password := srv.SignInUser()
-	_, page = body(client.PostForm(srv.URL+"/oauth/sign_in", url.Values{"request": {m[1]}, "email": {email}, "password": {password}}))
-	m = requestField.FindStringSubmatch(page)
-	resp, _ := body(client.PostForm(srv.URL+"/oauth/consent", url.Values{"request": {m[1]}, "decision": {decision}}))
+	resp, page := body(client.PostForm(srv.URL+"/oauth/sign_in", url.Values{"request": {m[1]}, "email": {email}, "password": {password}}))
+	if resp.StatusCode != http.StatusFound { // a user who consented before goes straight back
+		m = requestField.FindStringSubmatch(page)
+		resp, _ = body(client.PostForm(srv.URL+"/oauth/consent", url.Values{"request": {m[1]}, "decision": {decision}}))
+	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || resp.StatusCode != http.StatusFound {
 		t.Fatalf("consent answered %d %q", resp.StatusCode, resp.Header.Get("Location"))

@@ -16,8 +16,21 @@ import (
 
 func (s *Server) api(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Wrong tokens count against the address as wrong sign-ins do.
+		ip := clientIP(r)
+		if wait := s.limiter.wait(ip, s.now()); wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "too many wrong admin tokens; wait, then try again",
+				"code": "too_many_attempts", "retry_after": secs})
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !s.adminOK(strings.TrimSpace(tok)) {
+			if ok {
+				s.limiter.fail(ip, s.now())
+				s.log.Warn("API request with a wrong admin token", "remote", ip)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="outreach-connector"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send the admin token as Authorization: Bearer <token>"})
 			return

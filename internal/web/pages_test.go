@@ -62,6 +62,34 @@ func TestSignInIsRateLimited(t *testing.T) {
 	}
 }
 
+func TestAPIWrongTokensAreRateLimited(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := newEnv(t, func(_ *credential.Options, w *web.Options) { w.Now = clock.Now })
+	call := func(token string) *http.Response {
+		req, _ := http.NewRequest("GET", e.url+"/api/credentials", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		read(t, resp, err)
+		return resp
+	}
+	counts := map[int]int{}
+	for range 300 {
+		counts[call("wrong-token-wrong-token").StatusCode]++
+	}
+	if counts[http.StatusUnauthorized] > 6 {
+		t.Fatalf("300 wrong API tokens at one instant: %v; want at most 6 tried", counts)
+	}
+	resp := call(e.admin)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the right token during the lockout = %d", resp.StatusCode)
+	}
+	d, _ := time.ParseDuration(resp.Header.Get("Retry-After") + "s")
+	clock.Advance(d)
+	if resp := call(e.admin); resp.StatusCode != http.StatusOK {
+		t.Errorf("the right token after Retry-After = %d", resp.StatusCode)
+	}
+}
+
 func TestCookiesAreSecureBehindAnHTTPSPublicURL(t *testing.T) {
 	for _, tt := range []struct {
 		publicURL string
@@ -180,16 +208,20 @@ func consent(t *testing.T, e *env, client *http.Client, csrf, id, decision strin
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("authorize = %d", resp.StatusCode)
 	}
-	_, signin := readGet(t, client, resp.Header.Get("Location"))
-	m := requestRE.FindStringSubmatch(signin)
-	if m == nil {
-		t.Fatalf("no sandbox sign-in form: %.500s", signin)
+	resp, err = client.Get(resp.Header.Get("Location"))
+	_, signin := read(t, resp, err)
+	callback := resp.Header.Get("Location") // when the user consented to these scopes before
+	if callback == "" {
+		m := requestRE.FindStringSubmatch(signin)
+		if m == nil {
+			t.Fatalf("no sandbox sign-in form: %.500s", signin)
+		}
+		email, password := e.sandbox.SignInUser()
+		readForm(t, client, e.sandbox.URL+"/oauth/sign_in", url.Values{"request": {m[1]}, "email": {email}, "password": {password}})
+		resp, err = client.PostForm(e.sandbox.URL+"/oauth/consent", url.Values{"request": {m[1]}, "decision": {decision}})
+		read(t, resp, err)
+		callback = resp.Header.Get("Location")
 	}
-	email, password := e.sandbox.SignInUser()
-	readForm(t, client, e.sandbox.URL+"/oauth/sign_in", url.Values{"request": {m[1]}, "email": {email}, "password": {password}})
-	resp, err = client.PostForm(e.sandbox.URL+"/oauth/consent", url.Values{"request": {m[1]}, "decision": {decision}})
-	read(t, resp, err)
-	callback := resp.Header.Get("Location")
 	if !strings.HasPrefix(callback, e.url+"/oauth/callback") {
 		t.Fatalf("consent answered %d to %q", resp.StatusCode, callback)
 	}
@@ -292,6 +324,32 @@ func TestScopeFormSaysWhatStreamsItReads(t *testing.T) {
 	_, page := readGet(t, client, e.url+"/credentials/"+rec.ID)
 	if !strings.Contains(page, itoa(total)+" of "+itoa(total)) {
 		t.Errorf("the credential page does not say it reads every stream")
+	}
+}
+
+// TestReauthorizingWithinAMinuteSaysWait: Outreach mints one token a
+// minute per user and app, so authorizing again at once gets a 429 at the
+// code exchange; the page says to wait, with Retry-After, not a 400 or 500.
+func TestReauthorizingWithinAMinuteSaysWait(t *testing.T) {
+	e := newEnv(t)
+	app := e.sandbox.Apps()[0]
+	rec, err := e.manager.Create(context.Background(), credential.NewCredential{Name: "twice", ClientID: app.ClientID,
+		ClientSecret: app.ClientSecret, APIBaseURL: e.sandbox.URL + "/api/v2", RedirectURI: e.url + "/oauth/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, csrf := signedIn(t, e)
+	if resp, _ := consent(t, e, client, csrf, rec.ID, "accept"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first authorization: %d", resp.StatusCode)
+	}
+	resp, body := consent(t, e, client, csrf, rec.ID, "accept")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(body, "twice") || !strings.Contains(body, "Try again in a minute") {
+		t.Errorf("re-authorizing at once = %d (Retry-After %q):\n%.2000s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	_, page := readGet(t, client, e.url+"/credentials/"+rec.ID)
+	if !strings.Contains(page, `id="failed-authorization"`) || !strings.Contains(page, "429") {
+		t.Errorf("the credential page does not show the failed authorization")
 	}
 }
 

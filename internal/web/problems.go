@@ -83,10 +83,14 @@ func classify(err error) problem {
 					wait = n
 				}
 			}
+			again := "Try again in a minute."
+			if wait != 60 {
+				again = "Try again in " + humanSeconds(wait) + "."
+			}
 			return problem{Status: http.StatusServiceUnavailable, Code: "upstream_rate_limited", Title: "Outreach asks to wait a minute",
 				Message: "Outreach hands out one new token a minute for each user and app, and one was just made (for example by " +
 					"connecting or by another refresh). Nothing is lost: the credential and its current token are unchanged. " +
-					"Try again in a minute.", Detail: detail, RetryAfter: wait}
+					again, Detail: detail, RetryAfter: wait}
 		case status >= 500:
 			return problem{Status: http.StatusBadGateway, Code: "upstream_error", Title: "Outreach had a problem",
 				Message: "Outreach answered with a server error (" + m[1] + "). Nothing changed here, and a token that was valid stays valid. " +

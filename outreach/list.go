@@ -264,6 +264,9 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 				yield(nil, err)
 				return
 			}
+			if !yield(page, nil) {
+				return
+			}
 			if next != nil {
 				key := pageKey(next)
 				if seen[key] {
@@ -277,9 +280,6 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 					nq.Set("count", "false")
 					next.RawQuery = nq.Encode()
 				}
-			}
-			if !yield(page, nil) {
-				return
 			}
 			u = next
 		}

@@ -27,8 +27,8 @@ func serverNow(h http.Header, now time.Time) time.Time {
 
 // rateFromHeaders parses X-RateLimit-Limit, X-RateLimit-Remaining (the
 // first of comma-separated values: Outreach sends "9999, 19988") and
-// X-RateLimit-Reset (epoch seconds; a small number is taken as seconds
-// from now, and an HTTP or ISO 8601 date is accepted too). An absolute
+// X-RateLimit-Reset (epoch seconds; a number below 10,000,000 is taken as
+// seconds from now, and an HTTP or ISO 8601 date is accepted too). An absolute
 // reset is read on the server's clock: the wait is the reset minus the
 // answer's Date, applied to the local now, so a server clock ahead or
 // behind ours does not lengthen or shorten it. Without a Date header the
@@ -64,7 +64,7 @@ func parseReset(v string, now time.Time) time.Time {
 		return time.Time{}
 	}
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n < 1e9 { // a delta in seconds, not an epoch
+		if n < 1e7 { // a delta in seconds (Outreach's window is an hour), not an epoch
 			return now.Add(time.Duration(n * float64(time.Second)))
 		}
 		return time.Unix(int64(n), 0)

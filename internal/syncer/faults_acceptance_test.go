@@ -176,4 +176,3 @@ func firstDifference(got, want []string) string {
 	}
 	return fmt.Sprintf("the first %d rows agree", min(len(got), len(want)))
 }
-

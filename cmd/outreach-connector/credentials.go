@@ -265,7 +265,7 @@ func writeKeyFile(path string, k *credential.Keyring) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
+	if _, err := tmp.WriteString(k.Export() + "\n"); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +65,10 @@ stream and field names, and bookmarks. --discover prints the catalog; --catalog 
 Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
 and --key-file (default outreach.db and outreach.key in the working directory), under the credential
 "tap-<client_id>", and uses it on later runs; the refresh_token in config.json is only read the first
-time (or after the stored one stops working).`,
+time (or after the stored one stops working). The tap never revokes a refresh token. When Outreach's
+token endpoint cannot be used right now (it mints one token a minute per user and app), the tap
+stores nothing, exits non-zero and says to run again. A --state it cannot read is refused, never
+ignored. See "Getting a refresh token for tap" in docs/credentials.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -82,8 +86,8 @@ time (or after the stored one stops working).`,
 			}
 			var state []byte
 			if statePath != "" {
-				if state, err = os.ReadFile(statePath); err != nil {
-					return fmt.Errorf("--state: %w", err)
+				if state, err = readTapState(statePath); err != nil {
+					return err
 				}
 			}
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
@@ -93,16 +97,25 @@ time (or after the stored one stops working).`,
 			defer closeStore()
 			name := "tap-" + cfg.ClientID[:min(len(cfg.ClientID), 16)]
 			rec, err := m.Get(ctx, name)
-			if err != nil || rec.Status != credential.StatusConnected {
-				if err == nil {
-					m.Delete(ctx, rec.ID)
-				}
+			switch {
+			case err != nil && !errors.Is(err, credential.ErrNotFound):
+				return err
+			case err != nil:
+				// First run: import the config's refresh token. A failed
+				// import keeps nothing, so the next run starts afresh.
 				rec, err = m.Import(ctx, credential.NewCredential{Name: name, Description: "tap-outreach config", ClientID: cfg.ClientID,
 					ClientSecret: cfg.ClientSecret, Scopes: []string{}, Environment: credential.Production, APIBaseURL: cfg.APIBaseURL,
 					RedirectURI: cfg.RedirectURI}, cfg.RefreshToken)
-				if err != nil {
-					return err
+			case rec.Status != credential.StatusConnected:
+				// The stored token stopped working (or an older run left it
+				// half-imported): try the config's token; never revoke.
+				rec, err = m.Reimport(ctx, rec.ID, cfg.RefreshToken)
+			}
+			if err != nil {
+				if errors.Is(err, credential.ErrTryLater) {
+					return fmt.Errorf("%w\nNothing was read and nothing is lost: run the tap again later", err)
 				}
+				return fmt.Errorf("%w\nPut a working refresh_token in %s (see \"Getting a refresh token for tap\" in docs/credentials.md)", err, configPath)
 			}
 			client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(m.TokenSource(rec.ID)),
 				outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: cfg.quota})))
@@ -175,6 +188,65 @@ func readTapConfig(path string) (*tapConfig, error) {
 	}
 	cfg.quota, cfg.pageSize = q, int(p)
 	return &cfg, nil
+}
+
+// readTapState reads a Singer state file and refuses one the tap could
+// not use: read anyway, it would silently mean "no bookmarks" and read
+// every stream from start_date again.
+func readTapState(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--state: %w", err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("--state %s: %s; fix the file, or leave --state out to read everything from start_date", path, fmt.Sprintf(format, args...))
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, bad("the file is empty (a Singer state looks like {\"bookmarks\": {\"prospects\": {\"updatedAt\": \"2024-01-01T00:00:00Z\"}}})")
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, bad("not a JSON object: %v", err)
+	}
+	if len(top) == 0 {
+		return raw, nil // {}: a state without bookmarks yet
+	}
+	bookmarks, ok := top["bookmarks"]
+	if !ok {
+		if _, meltano := top["singer_state"]; meltano {
+			return nil, bad(`it wraps the state in "singer_state" (a Meltano export): pass the value of singer_state`)
+		}
+		keys := make([]string, 0, len(top))
+		for k := range top {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return nil, bad(`it has no "bookmarks" (its keys: %s)`, strings.Join(keys, ", "))
+	}
+	var streams map[string]json.RawMessage
+	if err := json.Unmarshal(bookmarks, &streams); err != nil || streams == nil {
+		return nil, bad(`"bookmarks" is not an object of streams`)
+	}
+	for stream, b := range streams {
+		var flat string
+		if json.Unmarshal(b, &flat) == nil {
+			if _, err := time.Parse(time.RFC3339Nano, flat); err != nil {
+				return nil, bad("the bookmark of %s, %q, is not an RFC 3339 timestamp", stream, flat)
+			}
+			continue
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil || len(fields) == 0 {
+			return nil, bad("the bookmark of %s is %s; want an object such as {\"updatedAt\": \"2024-01-01T00:00:00Z\"}", stream, b)
+		}
+		for field, v := range fields {
+			str, ok := v.(string)
+			if _, err := time.Parse(time.RFC3339Nano, str); !ok || err != nil {
+				return nil, bad("the bookmark %s.%s = %v is not an RFC 3339 timestamp", stream, field, v)
+			}
+		}
+	}
+	return raw, nil
 }
 
 // writeCatalog prints a Singer catalog of the streams, all selected.

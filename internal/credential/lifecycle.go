@@ -205,7 +205,7 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, t *tokens, secret, r
 			wait = fmt.Sprintf("%d seconds", ra)
 		}
 		return "", fmt.Errorf("credential %s: %w: %s: Outreach mints one token a minute for each user and app, and one was minted "+
-			"less than a minute ago; the refresh token was not used and still works: try again in %s", rec.Name, ErrTryLater, msg, wait)
+			"less than a minute ago; the refresh token was not used up: try again in %s", rec.Name, ErrTryLater, msg, wait)
 	case re != nil && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client"):
 		reason := reauthReason(rec, re.ErrorCode, msg)
 		if err := m.store.SaveTokens(ctx, rec.ID, TokenUpdate{Tokens: rec.Tokens, TokenExpiresAt: rec.TokenExpiresAt,

@@ -52,6 +52,7 @@ func runBinary(t *testing.T, bin, stdin string, args ...string) (string, string,
 // with a non-zero exit, keep nothing, and above all not revoke the token,
 // so that the run a minute later works with the same config.
 func TestTapSurvivesARateLimitedTokenEndpoint(t *testing.T) {
+	t.Parallel() // most of its time is building the binary
 	bin := connectorBinary(t)
 	srv, err := sandbox.Start("", sandbox.Options{Prospects: 20})
 	if err != nil {
@@ -143,6 +144,7 @@ func TestTapRefusesAnUnreadableState(t *testing.T) {
 // reached the revoke says what failed, exits non-zero and keeps the
 // tokens; --local-only forgets them anyway.
 func TestCredentialsRevokeFailureExitsNonZero(t *testing.T) {
+	t.Parallel() // most of its time is building the binary
 	bin := connectorBinary(t)
 	srv, err := sandbox.Start("", sandbox.Options{Prospects: 5, MintInterval: -1})
 	if err != nil {

@@ -398,6 +398,9 @@ func (m *Manager) Import(ctx context.Context, n NewCredential, refreshToken stri
 	}
 	rec, err := m.importInto(ctx, created.ID, refreshToken)
 	if err != nil {
+		if cur, gerr := m.store.GetCredential(context.WithoutCancel(ctx), created.ID); gerr == nil && cur.Status == StatusConnected {
+			return nil, err // the refresh worked and rotated the token: keep the only copy
+		}
 		// Forget, never revoke: the token was handed to us and may work
 		// on the next try.
 		if ferr := m.store.DeleteCredential(context.WithoutCancel(ctx), created.ID); ferr != nil && !errors.Is(ferr, ErrNotFound) {

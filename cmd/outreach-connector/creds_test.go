@@ -203,6 +203,13 @@ func TestCredentialsEditAndJSON(t *testing.T) {
 	os.WriteFile(secretFile, []byte(app.ClientSecret+"\n"), 0o600)
 	common := []string{"--client-id", app.ClientID, "--client-secret-file", secretFile, "--api-base-url", srv.URL + "/api/v2",
 		"--redirect-uri", app.RedirectURIs[0], "--scopes", "prospects.all"}
+	for try := 1; try <= 2; try++ { // a failed import keeps nothing: the retry is not blocked by the name
+		_, err := run("not-a-token", append([]string{"import", "--name", "main", "--refresh-token-file", "-"}, common...)...)
+		if err == nil || strings.Contains(err.Error(), "exists") || !strings.Contains(err.Error(), "does not work") ||
+			!strings.Contains(err.Error(), "Nothing was saved") {
+			t.Fatalf("import %d of a bad token: %v", try, err)
+		}
+	}
 	if _, err := run(refresh, append([]string{"import", "--name", "main", "--refresh-token-file", "-"}, common...)...); err != nil {
 		t.Fatal(err)
 	}

@@ -489,7 +489,10 @@ type identity struct{ user, email, org string }
 // and the lookup is tried again later (KeepAlive, the next refresh): it
 // never costs the tokens.
 func (m *Manager) tryIdentity(ctx context.Context, id string) {
-	if err := m.learnIdentity(ctx, id); err != nil {
+	// Bounded: it may run under the refresh lease, which must outlast it.
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.learnIdentity(lctx, id); err != nil {
 		m.event(ctx, id, "identity_unknown", "could not ask Outreach who the token belongs to; will try again: "+err.Error())
 		m.log.Warn("credential identity lookup failed; will retry", "credential", id, "err", err)
 	}

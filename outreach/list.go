@@ -246,7 +246,8 @@ func (p *pager) failed(failures int) {
 }
 
 // Pages iterates over the pages of the collection at path ("prospects"),
-// following links.next verbatim until there is none.
+// following links.next until there is none (setting in it only the page
+// size chosen below, and count=false after the first page).
 //
 // When a page fails with 500 or 502 (Outreach's answer to pages too heavy
 // to build, and to passing trouble), it is asked again at the same size

@@ -143,6 +143,27 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 	}
 	screenshot(t, ctx, "show")
 
+	// Edit: replace the secret and grow the scopes; the page then asks
+	// for a new authorization.
+	if err := chromedp.Do(ctx, chromedp.Click("#edit"), chromedp.WaitVisible("#client_secret")); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "edit")
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys("#client_secret", app.ClientSecret),
+		chromedp.Click(`input[name="scopes"][value="webhooks.all"]`),
+		chromedp.Click("#save"),
+		chromedp.WaitVisible("#status"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err = chromedp.Run(ctx, chromedp.Text("main"))
+	if err != nil || !strings.Contains(page, "need a new authorization") || !strings.Contains(page, "webhooks.all") {
+		t.Errorf("after adding a scope the page says %.600q (%v)", page, err)
+	}
+	screenshot(t, ctx, "edited")
+
 	// Disconnect asks first; Cancel changes nothing.
 	err = chromedp.Do(ctx,
 		chromedp.Click("#revoke"),
@@ -155,7 +176,7 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click("#cancel"), chromedp.WaitVisible("#status")); err != nil {
 		t.Fatal(err)
 	}
-	if status, err = chromedp.Run(ctx, chromedp.Text("#status")); err != nil || status != "Connected" {
+	if status, err = chromedp.Run(ctx, chromedp.Text("#status")); err != nil || status != "Needs re-authorization" {
 		t.Fatalf("after Cancel: %q %v", status, err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click("#revoke"), chromedp.WaitVisible("#confirm"), chromedp.Click("#confirm"),

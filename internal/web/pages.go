@@ -161,6 +161,8 @@ func notice(code string) string {
 		return "The credential was disconnected and its tokens deleted."
 	case "updated":
 		return "Saved."
+	case "reauthorize":
+		return "Saved. The added scopes need a new authorization: click Re-authorize and accept them at Outreach."
 	}
 	return ""
 }

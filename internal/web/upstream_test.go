@@ -26,6 +26,8 @@ type fakeOutreach struct {
 	mu   sync.Mutex
 	mode string // "ok", "429", "503", "invalid_grant", "hang", "reset"
 	n    int
+	// secret is the client secret of the latest token request.
+	secret string
 	stop chan struct{}
 }
 
@@ -43,7 +45,9 @@ func newFakeOutreach(t *testing.T) *fakeOutreach {
 	})
 	mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
 		f.mu.Lock()
+		f.secret = r.PostForm.Get("client_secret")
 		mode := f.mode
 		f.n++
 		n := f.n
@@ -83,6 +87,12 @@ func newFakeOutreach(t *testing.T) *fakeOutreach {
 	t.Cleanup(func() { close(f.stop); hs.Close() })
 	f.URL = "http://" + ln.Addr().String()
 	return f
+}
+
+func (f *fakeOutreach) lastSecret() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.secret
 }
 
 func (f *fakeOutreach) set(mode string) {

@@ -28,7 +28,7 @@ type fakeOutreach struct {
 	n    int
 	// secret is the client secret of the latest token request.
 	secret string
-	stop chan struct{}
+	stop   chan struct{}
 }
 
 func newFakeOutreach(t *testing.T) *fakeOutreach {

@@ -163,8 +163,14 @@ func (s *Server) apiShow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toJSON(rec))
 }
 
+// apiDelete revokes at Outreach and deletes; with ?local=true it deletes
+// without contacting Outreach.
 func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
+	del := s.m.Delete
+	if r.URL.Query().Get("local") == "true" {
+		del = s.m.Forget
+	}
+	if err := del(r.Context(), r.PathValue("id")); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -192,8 +198,14 @@ func (s *Server) apiRefresh(w http.ResponseWriter, r *http.Request) {
 	s.apiShow(w, r)
 }
 
+// apiRevoke revokes at Outreach; with ?local=true it deletes the tokens
+// here only.
 func (s *Server) apiRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.Revoke(r.Context(), r.PathValue("id")); err != nil {
+	revoke := s.m.Revoke
+	if r.URL.Query().Get("local") == "true" {
+		revoke = s.m.RevokeLocally
+	}
+	if err := revoke(r.Context(), r.PathValue("id")); err != nil {
 		s.apiError(w, r, err)
 		return
 	}

@@ -102,3 +102,60 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestDisconnectAndDeleteWhenOutreachCannotRevoke: the credential is kept,
+// the page says so and offers to do it here only.
+func TestDisconnectAndDeleteWhenOutreachCannotRevoke(t *testing.T) {
+	e := newEnv(t)
+	f := newFakeOutreach(t)
+	client, csrf := signedIn(t, e)
+	for _, action := range []string{"revoke", "delete"} {
+		f.set("ok")
+		rec := connect(t, e, f, "kept-"+action)
+		f.set("503")
+		status, body := readForm(t, client, e.url+"/credentials/"+rec.ID+"/"+action, url.Values{"csrf": {csrf}, "confirm": {"yes"}})
+		if status != http.StatusBadGateway || !strings.Contains(body, `id="revoke-failed"`) || !strings.Contains(body, `name="local" value="yes"`) {
+			t.Errorf("%s when Outreach answers 503 = %d:\n%.2000s", action, status, body)
+		}
+		if got, err := e.manager.Get(context.Background(), rec.ID); err != nil || got.Status != credential.StatusConnected {
+			t.Fatalf("%s failed at Outreach but changed the credential: %v %v", action, got, err)
+		}
+		status, _ = readForm(t, client, e.url+"/credentials/"+rec.ID+"/"+action, url.Values{"csrf": {csrf}, "confirm": {"yes"}, "local": {"yes"}})
+		got, err := e.manager.Get(context.Background(), rec.ID)
+		switch {
+		case status != http.StatusSeeOther:
+			t.Errorf("%s here only = %d", action, status)
+		case action == "revoke" && (err != nil || got.Status != credential.StatusRevoked):
+			t.Errorf("after disconnecting here only: %v %v", got, err)
+		case action == "delete" && err == nil:
+			t.Errorf("the credential survived deleting here only")
+		}
+	}
+}
+
+func TestAPIRevokeWhenOutreachCannotRevoke(t *testing.T) {
+	e := newEnv(t)
+	f := newFakeOutreach(t)
+	rec := connect(t, e, f, "api-kept")
+	f.set("503")
+	call := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, e.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		return send(t, http.DefaultClient, req)
+	}
+	if status, body := call("POST", "/api/credentials/"+rec.ID+"/revoke"); status != http.StatusBadGateway || !strings.Contains(body, `"code":"revoke_failed"`) {
+		t.Errorf("revoke = %d %s", status, body)
+	}
+	if status, body := call("DELETE", "/api/credentials/"+rec.ID); status != http.StatusBadGateway || !strings.Contains(body, `"code":"revoke_failed"`) {
+		t.Errorf("delete = %d %s", status, body)
+	}
+	if status, body := call("POST", "/api/credentials/"+rec.ID+"/revoke?local=true"); status != 200 || !strings.Contains(body, `"status":"revoked"`) {
+		t.Errorf("revoke here only = %d %s", status, body)
+	}
+	f.set("ok")
+	rec = connect(t, e, f, "api-kept-2")
+	f.set("503")
+	if status, _ := call("DELETE", "/api/credentials/"+rec.ID+"?local=true"); status != http.StatusNoContent {
+		t.Errorf("delete here only = %d", status)
+	}
+}

@@ -284,22 +284,58 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(w, r, "revoke") {
 		return
 	}
-	if err := s.m.Revoke(r.Context(), r.PathValue("id")); err != nil {
-		s.fail(w, r, r.PathValue("id"), err)
+	id := r.PathValue("id")
+	var err error
+	if r.PostForm.Get("local") == "yes" {
+		err = s.m.RevokeLocally(r.Context(), id)
+	} else {
+		err = s.m.Revoke(r.Context(), id)
+	}
+	if err != nil {
+		s.failDestructive(w, r, "revoke", err)
 		return
 	}
-	http.Redirect(w, r, "/credentials/"+r.PathValue("id")+"?notice=revoked", http.StatusSeeOther)
+	http.Redirect(w, r, "/credentials/"+id+"?notice=revoked", http.StatusSeeOther)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(w, r, "delete") {
 		return
 	}
-	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
-		s.fail(w, r, r.PathValue("id"), err)
+	id := r.PathValue("id")
+	var err error
+	if r.PostForm.Get("local") == "yes" {
+		err = s.m.Forget(r.Context(), id)
+	} else {
+		err = s.m.Delete(r.Context(), id)
+	}
+	if err != nil {
+		s.failDestructive(w, r, "delete", err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// failDestructive answers a failed Disconnect or Delete. When Outreach did
+// not confirm the revocation the credential and its tokens are kept; the
+// confirmation page comes back saying so, and offers to do it here only.
+func (s *Server) failDestructive(w http.ResponseWriter, r *http.Request, action string, err error) {
+	if !errors.Is(err, credential.ErrRevokeFailed) {
+		s.fail(w, r, r.PathValue("id"), err)
+		return
+	}
+	rec, gerr := s.m.Get(r.Context(), r.PathValue("id"))
+	if gerr != nil {
+		s.fail(w, r, "", gerr)
+		return
+	}
+	s.log.Warn("revoke at Outreach failed", "credential", rec.Name, "err", err)
+	title := "Delete " + rec.Name + "?"
+	if action == "revoke" {
+		title = "Disconnect " + rec.Name + "?"
+	}
+	s.render(w, http.StatusBadGateway, "confirm.html", sessionOf(r), map[string]any{"Title": title, "C": rec, "Action": action,
+		"HasTokens": true, "RevokeFailed": true, "Detail": err.Error()})
 }
 
 // fail answers a failed operation with a page that says what happened

@@ -62,6 +62,10 @@ func classify(err error) problem {
 			Message: "Outreach no longer accepts this credential's refresh token (it was revoked, expired after 14 idle days, " +
 				"or the app's grant ended), or the credential was never authorized. Nothing is wrong on this server: " +
 				"authorize the credential again to get new tokens.", Detail: detail, Reauthorize: true}
+	case errors.Is(err, credential.ErrRevokeFailed):
+		return problem{Status: http.StatusBadGateway, Code: "revoke_failed", Title: "Outreach did not revoke the token",
+			Message: "Outreach did not confirm the revocation, so nothing was changed: the credential and its tokens are kept. " +
+				"Try again later, or do it here only (the tokens then stay valid at Outreach until they expire).", Detail: detail}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return problem{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Title: "Outreach did not answer in time",
 			Message: "Outreach did not answer within the time limit. Nothing changed here, and a token that was valid stays valid. " +
@@ -109,6 +113,11 @@ func classify(err error) problem {
 		return problem{Status: http.StatusBadGateway, Code: "upstream_unreachable", Title: "Outreach could not be reached",
 			Message: "The connection to Outreach failed. Nothing changed here. Check the network and the credential's API base URL, then try again.",
 			Detail:  detail}
+	}
+	if errors.Is(err, credential.ErrTryLater) {
+		return problem{Status: http.StatusServiceUnavailable, Code: "upstream_unavailable", Title: "Outreach cannot be used right now",
+			Message: "Outreach's token endpoint cannot be used right now. Nothing is lost: the credential and its tokens are unchanged. " +
+				"Try again in a few minutes.", Detail: detail, RetryAfter: 60}
 	}
 	if rest, ok := strings.CutPrefix(detail, "credential: "); ok && !strings.Contains(rest, ": ") {
 		// The manager's validation errors read "credential: what to fix";

@@ -43,7 +43,14 @@ func newFakeOutreach(t *testing.T) *fakeOutreach {
 		w.Header().Set("Content-Type", "application/vnd.api+json")
 		fmt.Fprint(w, `{"data":{"type":"org","attributes":{"name":"Fake Org"}},"meta":{"user":{"id":7,"email":"seven@example.com"}}}`)
 	})
-	mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		mode := f.mode
+		f.mu.Unlock()
+		if mode == "503" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
 	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		f.mu.Lock()

@@ -85,6 +85,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 }
 
 func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := browser(t, "")
 	email, password := e.sandbox.SignInUser()
@@ -142,6 +143,19 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 		t.Errorf("status %q, page %.300q; want Connected as %s", status, page, email)
 	}
 	screenshot(t, ctx, "show")
+
+	// Refresh now right after connecting: Outreach mints one token a
+	// minute, and the page says to wait (not an Internal Server Error).
+	if err := chromedp.Do(ctx, chromedp.Click("#refresh"), chromedp.WaitVisible("#back-to-credential")); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := chromedp.Run(ctx, chromedp.Text("main")); err != nil || !strings.Contains(page, "Try again in") {
+		t.Errorf("Refresh now right after connecting shows %.500q (%v)", page, err)
+	}
+	screenshot(t, ctx, "refresh-429")
+	if err := chromedp.Do(ctx, chromedp.Click("#back-to-credential"), chromedp.WaitVisible("#status")); err != nil {
+		t.Fatal(err)
+	}
 
 	// Edit: replace the secret and grow the scopes; the page then asks
 	// for a new authorization.
@@ -208,6 +222,7 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 // Every host but loopback is proxied to an "evil" server on loopback, so
 // an escape shows as a page from it.
 func TestBrowserSignInNeverLeavesTheOrigin(t *testing.T) {
+	t.Parallel()
 	var evilHits atomic.Int64
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -91,7 +91,7 @@ func classify(err error) problem {
 			if wait != 60 {
 				again = "Try again in " + humanSeconds(wait) + "."
 			}
-			return problem{Status: http.StatusServiceUnavailable, Code: "upstream_rate_limited", Title: "Outreach asks to wait a minute",
+			return problem{Status: http.StatusServiceUnavailable, Code: "upstream_rate_limited", Title: "Outreach asks us to wait",
 				Message: "Outreach hands out one new token a minute for each user and app, and one was just made (for example by " +
 					"connecting or by another refresh). Nothing is lost: the credential and its current token are unchanged. " +
 					again, Detail: detail, RetryAfter: wait}

@@ -114,6 +114,8 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 		t.Errorf("with the sync preset chosen the form says %s streams are readable, want all %d", coverage, total)
 	}
 	screenshot(t, ctx, "new")
+	// First Deny on Outreach's consent page: the page names the credential
+	// and offers to authorize again.
 	err = chromedp.Do(ctx,
 		chromedp.Click("#save"),
 		chromedp.WaitVisible("#authorize"),
@@ -123,6 +125,19 @@ func TestBrowserAddAuthorizeDisconnectDelete(t *testing.T) {
 		chromedp.SendKeys("#email", email),
 		chromedp.SendKeys("#password", password),
 		chromedp.Click("#sign-in"),
+		chromedp.WaitVisible("#deny"),
+		chromedp.Click("#deny"),
+		chromedp.WaitVisible("#back"),
+	)
+	if err != nil {
+		t.Fatalf("browser run: %v", err)
+	}
+	if page, err := chromedp.Run(ctx, chromedp.Text("main")); err != nil || !strings.Contains(page, "browser test") || !strings.Contains(page, "denied") {
+		t.Errorf("the Deny page says %.500q (%v)", page, err)
+	}
+	screenshot(t, ctx, "denied")
+	err = chromedp.Do(ctx,
+		chromedp.Click("#authorize"),
 		chromedp.WaitVisible("#accept"),
 		chromedp.Click("#accept"),
 		// Back on outreach-connector.

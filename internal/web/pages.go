@@ -234,7 +234,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if p.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 		}
-		data["Title"], data["Message"] = "Authorization failed: "+strings.ToLower(p.Title[:1])+p.Title[1:], p.Message
+		data["Title"], data["Message"] = "Authorization failed: "+p.Title, p.Message
 	}
 	s.render(w, status, "callback.html", sid, data)
 }

@@ -26,10 +26,6 @@ type scopeModel struct {
 	choices []string
 }
 
-// extraChoices are write scopes offered beside the read ones, for
-// write-back and webhooks.
-var extraChoices = []string{"webhooks.all"}
-
 func newScopeModel(cat *catalog.Catalog) *scopeModel {
 	m := &scopeModel{}
 	for _, r := range cat.Resources() {
@@ -46,7 +42,9 @@ func newScopeModel(cat *catalog.Catalog) *scopeModel {
 	slices.SortFunc(m.streams, func(a, b stream) int { return strings.Compare(a.Path, b.Path) })
 	slices.Sort(m.syncPreset)
 	m.syncPreset = slices.Compact(m.syncPreset)
-	m.choices = append(append(append(m.choices, m.syncPreset...), credential.DefaultScopes()...), extraChoices...)
+	// Offered: every read scope, the defaults, and webhooks.all for
+	// webhooks.
+	m.choices = append(append(append(m.choices, m.syncPreset...), credential.DefaultScopes()...), "webhooks.all")
 	slices.Sort(m.choices)
 	m.choices = slices.Compact(m.choices)
 	return m

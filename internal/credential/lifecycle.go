@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -113,7 +112,7 @@ func (m *Manager) refreshAcrossProcesses(ctx context.Context, id, rejected strin
 			return "", fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, rec.LastError)
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("credential %s: another process holds the refresh lease and has not finished", rec.Name)
+			return "", fmt.Errorf("credential %s: %w", rec.Name, ErrBusy)
 		}
 	}
 	defer func() {
@@ -183,14 +182,10 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, t *tokens, secret, r
 		}
 		return fresh.Access, nil
 	}
-	msg := describeOAuthError(err)
-	var re *oauth2.RetrieveError
-	status := 0
-	if errors.As(err, &re) && re.Response != nil {
-		status = re.Response.StatusCode
-	}
+	ue := upstreamFromOAuth(OpRefresh, oauthConfig(rec, secret).Endpoint.TokenURL, err, m.now())
+	msg := ue.Error()
 	switch {
-	case status == http.StatusTooManyRequests:
+	case ue.Status == http.StatusTooManyRequests:
 		// Outreach mints one token a minute: someone just refreshed. Use
 		// what is stored, or the current token while it lives.
 		if cur, err := m.store.GetCredential(ctx, rec.ID); err == nil {
@@ -201,26 +196,26 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, t *tokens, secret, r
 		}
 		m.noteTransient(ctx, rec, msg)
 		wait := "a minute"
-		if ra, err := strconv.Atoi(re.Response.Header.Get("Retry-After")); err == nil && ra > 0 && ra <= 3600 {
-			wait = fmt.Sprintf("%d seconds", ra)
+		if ue.RetryAfter > 0 {
+			wait = fmt.Sprintf("%d seconds", int((ue.RetryAfter+time.Second-1)/time.Second))
 		}
-		return "", fmt.Errorf("credential %s: %w: %s: Outreach mints one token a minute for each user and app, and one was minted "+
-			"less than a minute ago; the refresh token was not used up: try again in %s", rec.Name, ErrTryLater, msg, wait)
-	case re != nil && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client"):
-		reason := reauthReason(rec, re.ErrorCode, msg)
+		return "", fmt.Errorf("credential %s: %w: %w: Outreach mints one token a minute for each user and app, and one was minted "+
+			"less than a minute ago; the refresh token was not used up: try again in %s", rec.Name, ErrTryLater, ue, wait)
+	case ue.Code == "invalid_grant" || ue.Code == "invalid_client" || ue.Code == "unauthorized_client":
+		reason := reauthReason(rec, ue.Code, msg)
 		if err := m.store.SaveTokens(ctx, rec.ID, TokenUpdate{Tokens: rec.Tokens, TokenExpiresAt: rec.TokenExpiresAt,
 			LastRefreshAt: rec.LastRefreshAt, Status: StatusNeedsReauth, LastError: reason, UpdatedAt: now}); err != nil {
 			return "", err
 		}
 		m.event(ctx, rec.ID, "needs_reauthorization", reason)
 		m.log.Warn("credential needs re-authorization", "credential", rec.Name, "reason", reason)
-		return "", fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, reason)
+		return "", &alsoWrapping{err: fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, reason), cause: ue}
 	}
 	m.noteTransient(ctx, rec, msg)
 	if t.Access != "" && t.Access != rejected && t.Expiry.After(m.now()) {
 		return t.Access, nil // the refresh failed for now; the current token still works
 	}
-	return "", fmt.Errorf("credential %s: refresh failed: %w: %s; the refresh token was kept: try again later", rec.Name, ErrTryLater, msg)
+	return "", fmt.Errorf("credential %s: refresh failed: %w: %w; the refresh token was kept: try again later", rec.Name, ErrTryLater, ue)
 }
 
 // reauthReason says why Outreach refused a refresh and what to do, for
@@ -340,7 +335,7 @@ func (m *Manager) Revoke(ctx context.Context, idOrName string) error {
 			if err := m.revokeUpstream(ctx, rec, secret, t.Refresh); err != nil {
 				m.event(ctx, rec.ID, "revoke_failed", err.Error()+"; tokens kept")
 				m.log.Warn("revoke upstream", "credential", rec.Name, "err", err)
-				return fmt.Errorf("credential %s: %w: %v; the credential and its tokens are kept: revoke again, or forget the "+
+				return fmt.Errorf("credential %s: %w: %w; the credential and its tokens are kept: revoke again, or forget the "+
 					"tokens here only (they then stay valid at Outreach until they expire)", rec.Name, ErrRevokeFailed, err)
 			}
 		}
@@ -370,7 +365,8 @@ func (m *Manager) dropTokens(ctx context.Context, rec *Record, kind, msg string)
 }
 
 // revokeUpstream asks Outreach to revoke token (RFC 7009) and reports
-// anything but a 200 as an error without the token or secret in it.
+// anything but a 200 as an *UpstreamError (never with the token or
+// secret in it).
 func (m *Manager) revokeUpstream(ctx context.Context, rec *Record, secret, token string) error {
 	conf := oauthConfig(rec, secret)
 	revokeURL := strings.TrimSuffix(conf.Endpoint.TokenURL, "/token") + "/revoke"
@@ -382,11 +378,7 @@ func (m *Manager) revokeUpstream(ctx context.Context, rec *Record, secret, token
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := m.http.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return fmt.Errorf("%s is unreachable: %v", revokeURL, ue.Err)
-		}
-		return fmt.Errorf("%s is unreachable", revokeURL)
+		return transportError(OpRevoke, revokeURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
@@ -396,10 +388,7 @@ func (m *Manager) revokeUpstream(ctx context.Context, rec *Record, secret, token
 		Error string `json:"error"`
 	}
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
-	if body.Error == "" || len(body.Error) > 64 {
-		body.Error = "no OAuth error code"
-	}
-	return fmt.Errorf("%s answered %d (%s)", revokeURL, resp.StatusCode, body.Error)
+	return answerError(OpRevoke, revokeURL, resp, body.Error, m.now())
 }
 
 // Delete revokes and removes a credential. When the revoke fails the
@@ -433,7 +422,7 @@ func (m *Manager) withLease(ctx context.Context, id string, fn func(rec *Record)
 			break
 		}
 		if time.Now().After(deadline) {
-			return errors.New("credential: another process holds the refresh lease and has not finished; try again")
+			return ErrBusy
 		}
 		select {
 		case <-ctx.Done():

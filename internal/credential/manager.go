@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,6 +27,7 @@ var (
 	// ErrNeedsReauthorization: Outreach refused the refresh token
 	// (invalid_grant, invalid_client, unauthorized_client) or the
 	// credential was never authorized; a person must authorize it again.
+	// When Outreach refused, the error also holds its *UpstreamError.
 	ErrNeedsReauthorization = errors.New("credential: needs re-authorization")
 	// ErrBadState: the authorization callback's state is unknown, used,
 	// expired or from another browser.
@@ -33,10 +35,12 @@ var (
 	// ErrTryLater: Outreach's token endpoint could not be used now (a
 	// 429 because a token was minted for this user and app less than a
 	// minute ago, a 5xx, a timeout). The refresh token was not used up;
-	// the same call works later.
+	// the same call works later. The error also holds the
+	// *UpstreamError that says what Outreach answered.
 	ErrTryLater = errors.New("credential: Outreach's token endpoint cannot be used right now")
 	// ErrRevokeFailed: Outreach did not confirm the revocation; the
 	// credential and its tokens are kept so the revoke can be retried.
+	// When Outreach was asked, the error also holds its *UpstreamError.
 	ErrRevokeFailed = errors.New("credential: Outreach did not revoke the token")
 )
 
@@ -161,7 +165,7 @@ func (n *NewCredential) validate() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("credential: %s", strings.Join(problems, "; "))
+		return &InvalidError{Problems: problems}
 	}
 	return nil
 }
@@ -354,7 +358,7 @@ func (m *Manager) CompleteAuthorize(ctx context.Context, state, code, errorCode,
 		return nil, fmt.Errorf("credential: Outreach refused the authorization (%s)", errorCode)
 	}
 	if code == "" {
-		return nil, errors.New("credential: the callback has no code")
+		return nil, &InvalidError{Problems: []string{"the callback has no code"}}
 	}
 	verifier, err := m.keys.Open(st.Verifier, aad(st.Hash, "verifier"))
 	if err != nil {
@@ -365,10 +369,12 @@ func (m *Manager) CompleteAuthorize(ctx context.Context, state, code, errorCode,
 		return nil, err
 	}
 	hctx := context.WithValue(ctx, oauth2.HTTPClient, m.http)
-	tok, err := oauthConfig(rec, secret).Exchange(hctx, code, oauth2.VerifierOption(string(verifier)))
+	conf := oauthConfig(rec, secret)
+	tok, err := conf.Exchange(hctx, code, oauth2.VerifierOption(string(verifier)))
 	if err != nil {
-		m.event(ctx, rec.ID, "authorization_failed", describeOAuthError(err))
-		return nil, fmt.Errorf("credential %s: exchange the authorization code: %s", rec.Name, describeOAuthError(err))
+		ue := upstreamFromOAuth(OpExchange, conf.Endpoint.TokenURL, err, m.now())
+		m.event(ctx, rec.ID, "authorization_failed", ue.Error())
+		return nil, fmt.Errorf("credential %s: exchange the authorization code: %w", rec.Name, ue)
 	}
 	// The new refresh token is stored before anything else is tried: it
 	// is the only copy.
@@ -390,7 +396,7 @@ func (m *Manager) CompleteAuthorize(ctx context.Context, state, code, errorCode,
 // in is never revoked.
 func (m *Manager) Import(ctx context.Context, n NewCredential, refreshToken string) (*Record, error) {
 	if refreshToken == "" {
-		return nil, errors.New("credential: a refresh token is required to import")
+		return nil, &InvalidError{Problems: []string{"a refresh token is required to import"}}
 	}
 	created, err := m.Create(ctx, n)
 	if err != nil {
@@ -417,7 +423,7 @@ func (m *Manager) Import(ctx context.Context, n NewCredential, refreshToken stri
 // otherwise the credential is left as it was. Nothing is revoked.
 func (m *Manager) Reimport(ctx context.Context, idOrName, refreshToken string) (*Record, error) {
 	if refreshToken == "" {
-		return nil, errors.New("credential: a refresh token is required to import")
+		return nil, &InvalidError{Problems: []string{"a refresh token is required to import"}}
 	}
 	prev, err := m.lookup(ctx, idOrName)
 	if err != nil {
@@ -527,7 +533,7 @@ func (m *Manager) whoAmI(ctx context.Context, rec *Record, access string) (ident
 	req.Header.Set("Content-Type", "application/vnd.api+json")
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return identity{}, fmt.Errorf("credential %s: ask Outreach who the token belongs to: %w", rec.Name, err)
+		return identity{}, fmt.Errorf("credential %s: ask Outreach who the token belongs to: %w", rec.Name, transportError(OpIdentity, rec.APIBaseURL, err))
 	}
 	defer resp.Body.Close()
 	var doc struct {
@@ -543,8 +549,13 @@ func (m *Manager) whoAmI(ctx context.Context, rec *Record, access string) (ident
 			} `json:"user"`
 		} `json:"meta"`
 	}
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&doc) != nil {
-		return identity{}, fmt.Errorf("credential %s: GET %s answered %d", rec.Name, rec.APIBaseURL, resp.StatusCode)
+	if resp.StatusCode != http.StatusOK {
+		return identity{}, fmt.Errorf("credential %s: ask Outreach who the token belongs to: %w", rec.Name,
+			answerError(OpIdentity, rec.APIBaseURL, resp, "", m.now()))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return identity{}, fmt.Errorf("credential %s: ask Outreach who the token belongs to: %w", rec.Name,
+			&UpstreamError{Op: OpIdentity, URL: rec.APIBaseURL, Err: errUnreadable})
 	}
 	return identity{user: doc.Meta.User.ID.String(), email: doc.Meta.User.Email, org: doc.Data.Attributes.Name}, nil
 }
@@ -558,26 +569,4 @@ func randomToken(n int) string {
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// describeOAuthError turns a token-endpoint failure into a message with
-// the OAuth error code and status, never the response body.
-func describeOAuthError(err error) string {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		code := re.ErrorCode
-		if code == "" {
-			code = "no OAuth error code"
-		}
-		return fmt.Sprintf("token endpoint answered %d (%s)", status, code)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return "token endpoint unreachable: " + ue.Err.Error()
-	}
-	return "token request failed"
 }

@@ -115,7 +115,7 @@ func (c *Changes) validate() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("credential: %s", strings.Join(problems, "; "))
+		return &InvalidError{Problems: problems}
 	}
 	return nil
 }

@@ -27,3 +27,9 @@ func (m *Manager) RefreshTokenForTest(ctx context.Context, id string) (string, e
 	}
 	return t.Refresh, nil
 }
+
+// IdentityForTest asks Outreach who the credential's token belongs to and
+// returns the lookup's error, which the manager otherwise only records.
+func (m *Manager) IdentityForTest(ctx context.Context, id string) error {
+	return m.learnIdentity(ctx, id)
+}

@@ -257,7 +257,7 @@ func TestCursorLagAndQueue(t *testing.T) {
 		return []metrics.CursorState{
 			{Connection: "a", Stream: "prospects", Cursor: t0.Add(-15 * time.Minute)},
 			{Connection: "a", Stream: "accounts", Cursor: t0.Add(time.Minute)}, // ahead of us: no lag
-			{Connection: "a", Stream: "users"},                                  // never synced: no series
+			{Connection: "a", Stream: "users"},                                 // never synced: no series
 		}, nil
 	})
 	queue := map[string]int64{"available": 3, "running": 1, "retryable": 0}

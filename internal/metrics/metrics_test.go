@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -335,4 +336,31 @@ func TestForget(t *testing.T) {
 	want(t, s, "outreach_connector_outreach_requests_total", map[string]float64{"credential=b,method=GET,status=200": 1})
 	want(t, s, "outreach_connector_outreach_ratelimit_remaining", map[string]float64{"user=2": 90})
 	want(t, s, "outreach_connector_outreach_ratelimit_quota_share", nil)
+}
+
+// TestConcurrentObservers: clients of many goroutines record into one
+// Metrics; no count is lost (and -race finds no data race).
+func TestConcurrentObservers(t *testing.T) {
+	m := metrics.New()
+	const workers, each = 8, 250
+	var wg sync.WaitGroup
+	for w := range workers {
+		obs := m.ObserveRequests("acme", "1")
+		wg.Go(func() {
+			for i := range each {
+				obs(outreach.RequestEvent{Method: http.MethodGet, StatusCode: 200,
+					RateLimit: struct{ Limit, Remaining int }{10000, 10000 - w*each - i}})
+				m.RecordsSynced("a", "prospects", 2)
+			}
+			m.RunFinished("a", "succeeded")
+		})
+	}
+	wg.Wait()
+	s := scrape(t, m)
+	want(t, s, "outreach_connector_outreach_requests_total", map[string]float64{"credential=acme,method=GET,status=200": workers * each})
+	want(t, s, "outreach_connector_records_synced_total", map[string]float64{"connection=a,stream=prospects": 2 * workers * each})
+	want(t, s, "outreach_connector_runs_total", map[string]float64{"connection=a,outcome=succeeded": workers})
+	if got := s.series("outreach_connector_outreach_ratelimit_limit"); got["user=1"] != 10000 {
+		t.Errorf("rate limit %v, want 10000", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -96,7 +97,15 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 				if err != nil {
 					return err
 				}
-				defer sb.Close()
+				defer func() {
+					// A connection dialled for a request the interruption cancelled
+					// sits unused in the client's pool, and the sandbox's graceful
+					// shutdown would wait seconds for it: close those first.
+					if t, ok := http.DefaultTransport.(interface{ CloseIdleConnections() }); ok {
+						t.CloseIdleConnections()
+					}
+					sb.Close()
+				}()
 				if old, err := m.Get(ctx, "sandbox"); err == nil {
 					m.Forget(ctx, old.ID) // a previous run's sandbox is gone: nothing to revoke
 				}

@@ -161,7 +161,7 @@ func (tm *terminal) wait(limit time.Duration) int {
 var (
 	// A stream's bar: "prospects   400 / 1000  [=====>----]   40 %".
 	barPattern = regexp.MustCompile(`\d+ / \d+\s+\[[=>-]+\]\s+\d+ %`)
-	summary   = regexp.MustCompile(`\d+ records in \d+ streams into sqlite:outreach.db`)
+	summary    = regexp.MustCompile(`\d+ records in \d+ streams into sqlite:outreach.db`)
 )
 
 // TestSyncOnTerminal runs the README's command on a terminal: it must

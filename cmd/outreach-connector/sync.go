@@ -82,11 +82,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if showBars && !logs.explicit {
 				logs.level.Set(slog.LevelWarn) // the bars tell what info lines would
 			}
-			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
-			if err != nil {
+			if err := checkDestination(to); err != nil {
 				return err
 			}
-			defer closeDst()
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
@@ -154,6 +152,11 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if err != nil {
 				return err
 			}
+			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeDst()
 			for _, u := range skipped {
 				fmt.Fprintf(out, "skip %s: credential %s lacks scope %s\n", u.Stream.Name, rec.Name, strings.Join(u.Scopes, " or "))
 			}
@@ -284,6 +287,19 @@ func missingScopes(us []syncer.Unreadable) []string {
 // cancelled.
 func isCancel(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// checkDestination checks the form of --to before anything runs.
+func checkDestination(to string) error {
+	for _, prefix := range []string{"postgres://", "postgresql://", "jsonl:", "sqlite:"} {
+		if strings.HasPrefix(to, prefix) && len(to) > len(prefix) {
+			return nil
+		}
+	}
+	if to == "singer" {
+		return nil
+	}
+	return fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
 }
 
 // openDestination opens sqlite:PATH or postgres://... as a sync

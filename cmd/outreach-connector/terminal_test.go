@@ -19,7 +19,7 @@ import (
 // These tests drive the built binary the way a user does: on a
 // pseudo-terminal (160x50, as tmux gives), and through a pipe.
 
-var binDir string
+var binDir, pkgDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "outreach-connector-bin")
@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	if pkgDir, err = os.Getwd(); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -35,7 +38,9 @@ func TestMain(m *testing.M) {
 // buildBinary builds the command once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	path := filepath.Join(binDir, "outreach-connector")
-	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+	build := exec.Command("go", "build", "-o", path, ".")
+	build.Dir = pkgDir
+	out, err := build.CombinedOutput()
 	if err != nil {
 		return "", errors.New(string(out))
 	}
@@ -168,6 +173,7 @@ var (
 // finish, draw bars with totals and percentages, and print the summary;
 // its sandbox credential must not outlive it.
 func TestSyncOnTerminal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tm := startTerminal(t, dir, "sync", "--sandbox")
 	if code := tm.wait(2 * time.Minute); code != 0 {
@@ -192,6 +198,7 @@ func TestSyncOnTerminal(t *testing.T) {
 // unfinished streams interrupted, not failed, and say the next run
 // resumes.
 func TestSyncInterruptOnTerminal(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		stop func(tm *terminal) error
@@ -238,6 +245,7 @@ func TestSyncInterruptOnTerminal(t *testing.T) {
 // no terminal control sequences, the summary on stdout and info logs on
 // stderr.
 func TestSyncOffTerminal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd := command(t, dir, "sync", "--sandbox")
 	var stdout, stderr bytes.Buffer

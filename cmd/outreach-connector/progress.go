@@ -36,8 +36,29 @@ type liveProgress struct {
 // streamBar is one stream's bar and what its decorators read.
 type streamBar struct {
 	bar     *mpb.Bar
+	began   time.Time // set before the bar exists
+	total   atomic.Int64
 	records atomic.Int64
 	pages   atomic.Int64
+}
+
+// rate is records a second since the stream began.
+func (sb *streamBar) rate() float64 {
+	return float64(sb.records.Load()) / max(time.Since(sb.began).Seconds(), 0.001)
+}
+
+// eta is the time left at the stream's rate so far.
+func (sb *streamBar) eta() string {
+	left := sb.total.Load() - sb.records.Load()
+	r := sb.rate()
+	if left <= 0 || r <= 0 {
+		return "0:00"
+	}
+	d := time.Duration(float64(left) / r * float64(time.Second)).Round(time.Second)
+	if d >= time.Hour {
+		return fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 }
 
 // isTerminal reports whether w is a terminal.
@@ -69,7 +90,7 @@ func (l *liveProgress) update(p syncer.Progress) {
 	sb := l.bars[p.Stream]
 	l.mu.Unlock()
 	if sb == nil && !p.Done {
-		sb = l.addBar(p.Stream, p.Total)
+		sb = l.addBar(p.Stream, p.Total, p.Began)
 		l.mu.Lock()
 		l.bars[p.Stream] = sb
 		l.mu.Unlock()
@@ -78,6 +99,7 @@ func (l *liveProgress) update(p syncer.Progress) {
 		l.records.Add(int64(p.Records) - sb.records.Swap(int64(p.Records)))
 		sb.pages.Store(int64(p.Pages))
 		if p.Total >= 0 && int64(p.Total) < int64(p.Records) {
+			sb.total.Store(int64(p.Records))
 			sb.bar.SetTotal(int64(p.Records), false) // more than counted: changes during the run
 		}
 		sb.bar.SetCurrent(int64(p.Records))
@@ -97,16 +119,20 @@ func (l *liveProgress) update(p syncer.Progress) {
 
 // addBar makes a stream's bar: with a total when Outreach counted the
 // stream, else a spinner.
-func (l *liveProgress) addBar(name string, total int) *streamBar {
-	sb := &streamBar{}
+func (l *liveProgress) addBar(name string, total int, began time.Time) *streamBar {
+	sb := &streamBar{began: began}
+	if began.IsZero() {
+		sb.began = time.Now()
+	}
+	sb.total.Store(int64(total))
 	pages := decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%d pages", sb.pages.Load()) }, decor.WC{W: 11})
-	rate := decor.AverageSpeed(nil, "%.0f/s", decor.WC{W: 9})
+	rate := decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%.0f/s", sb.rate()) }, decor.WC{W: 9})
 	label := decor.Name(name, decor.WC{W: nameWidth, C: decor.DindentRight})
 	if total > 0 {
 		sb.bar = l.p.AddBar(int64(total), mpb.BarRemoveOnComplete(),
 			mpb.PrependDecorators(label, decor.CountersNoUnit("%d / %d", decor.WC{W: 22, C: decor.DindentRight})),
-			mpb.AppendDecorators(decor.Percentage(decor.WC{W: 6}), pages, rate, decor.Name("  ETA "),
-				decor.AverageETA(decor.ET_STYLE_MMSS)))
+			mpb.AppendDecorators(decor.Percentage(decor.WC{W: 6}), pages, rate,
+				decor.Any(func(decor.Statistics) string { return "  ETA " + sb.eta() })))
 		return sb
 	}
 	sb.bar = l.p.AddSpinner(0, mpb.BarRemoveOnComplete(),

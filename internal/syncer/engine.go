@@ -71,6 +71,9 @@ type Progress struct {
 	// Total is how many records the stream's window holds, from meta.count
 	// on its first page; -1 when Outreach did not say.
 	Total int
+	// Began is when the stream started (its lock taken, before the first
+	// request).
+	Began time.Time
 	Done  bool
 	// Err is, when Done, why the stream stopped early (nil: it finished).
 	Err error
@@ -151,6 +154,7 @@ const lockTTL = 30 * time.Minute
 // bound) wait for the next run.
 func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result {
 	res := Result{Stream: s.Name}
+	began := time.Now()
 	log := e.log.With("stream", s.Name)
 	if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
 		res.Err = fmt.Errorf("%s: %w", s.Name, err)
@@ -218,7 +222,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 			total = *page.Count
 		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total})
+			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total, Began: began})
 		}
 	}
 	if s.Replication == Incremental {

@@ -154,7 +154,6 @@ const lockTTL = 30 * time.Minute
 // bound) wait for the next run.
 func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result {
 	res := Result{Stream: s.Name}
-	began := time.Now()
 	log := e.log.With("stream", s.Name)
 	if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
 		res.Err = fmt.Errorf("%s: %w", s.Name, err)
@@ -170,6 +169,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 		res.Err = fmt.Errorf("%s: read state: %w", s.Name, err)
 		return res
 	}
+	began := time.Now() // for the progress rate
 	hi := e.now().UTC()
 	list := &outreach.ListOptions{PageSize: s.PageSize}
 	if opts.PageSize > 0 {
@@ -192,6 +192,9 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 		if err != nil {
 			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
 			return res
+		}
+		if page.Count != nil {
+			total = *page.Count
 		}
 		recs := make([]Record, 0, len(page.Resources))
 		for _, r := range page.Resources {
@@ -217,9 +220,6 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 		if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
 			res.Err = fmt.Errorf("%s: renew the stream lock: %w", s.Name, err)
 			return res
-		}
-		if page.Count != nil {
-			total = *page.Count
 		}
 		if opts.Progress != nil {
 			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total, Began: began})

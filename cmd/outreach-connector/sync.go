@@ -38,8 +38,9 @@ func newSyncCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.C
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Sync Outreach streams incrementally into SQLite, PostgreSQL, JSON Lines or Singer",
-		Long: `Copies every Outreach stream (or those named with --streams) into a destination, incrementally: each
-run reads what changed since the last one, in updatedAt order, and commits each page with the
+		Long: `Copies every Outreach stream (or those named with --streams) into a destination (--to: SQLite,
+PostgreSQL, JSON Lines or Singer), incrementally: each run reads what changed since the last one,
+in updatedAt order, and commits each page with the
 stream's cursor, so an interrupted run (Ctrl-C) loses nothing and the next run resumes. Streams run
 in parallel under one rate limiter for the credential's Outreach user. Streams the credential's
 scopes cannot read are skipped, one line each.

@@ -282,3 +282,17 @@ func TestVersionText(t *testing.T) {
 		t.Errorf("version: %v %q", err, out)
 	}
 }
+
+func TestHelpListsDestinations(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"sync", "--help"}} {
+		out, _, err := runCommand(t, "", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"SQLite", "PostgreSQL", "JSON Lines", "Singer"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v does not mention %s:\n%s", args, want, out)
+			}
+		}
+	}
+}

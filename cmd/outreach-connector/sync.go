@@ -39,11 +39,10 @@ func newSyncCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.C
 		Use:   "sync",
 		Short: "Sync Outreach streams incrementally into SQLite, PostgreSQL, JSON Lines or Singer",
 		Long: `Copies every Outreach stream (or those named with --streams) into a destination (--to: SQLite,
-PostgreSQL, JSON Lines or Singer), incrementally: each run reads what changed since the last one,
-in updatedAt order, and commits each page with the
-stream's cursor, so an interrupted run (Ctrl-C) loses nothing and the next run resumes. Streams run
-in parallel under one rate limiter for the credential's Outreach user. Streams the credential's
-scopes cannot read are skipped, one line each.
+PostgreSQL, JSON Lines or Singer), incrementally: each run reads what changed since the last one, in
+updatedAt order, and commits each page with the stream's cursor, so an interrupted run (Ctrl-C) loses
+nothing and the next run resumes. Streams run in parallel under one rate limiter for the credential's
+Outreach user. Streams the credential's scopes cannot read are skipped, one line each.
 
 --sandbox starts a local Outreach sandbox, connects a credential named "sandbox" to it for the
 run (it is forgotten when the run ends, since the sandbox is gone), and syncs it.`,

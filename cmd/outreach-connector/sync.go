@@ -302,8 +302,8 @@ func checkDestination(to string) error {
 	return fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
 }
 
-// openDestination opens sqlite:PATH or postgres://... as a sync
-// destination.
+// openDestination opens the destination --to names. SQL databases are
+// opened as destinations only: no app tables in them.
 func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.Destination, func(), error) {
 	switch {
 	case to == "singer":
@@ -313,7 +313,7 @@ func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.D
 		}
 		return w, func() {}, nil
 	case strings.HasPrefix(to, "postgres://"), strings.HasPrefix(to, "postgresql://"):
-		db, err := postgres.Open(ctx, to)
+		db, err := postgres.OpenDestination(ctx, to)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -325,7 +325,7 @@ func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.D
 		}
 		return d, func() {}, nil
 	case strings.HasPrefix(to, "sqlite:"):
-		db, err := sqlite.Open(ctx, strings.TrimPrefix(to, "sqlite:"))
+		db, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(to, "sqlite:"))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -44,8 +44,11 @@ func TestSyncSandboxTwice(t *testing.T) {
 			t.Errorf("%s not created: %v", f, err)
 		}
 	}
-	if n := countRows(t, "outreach.db", "credentials"); n > 0 {
-		t.Errorf("%d credentials in the destination outreach.db", n)
+	if n := countRows(t, "outreach.db", "sqlite_master WHERE name IN ('credentials', 'oauth_states', 'schema_migrations')"); n > 0 {
+		t.Errorf("%d app tables in the destination outreach.db", n)
+	}
+	if n := countRows(t, "outreach.db", "_sync_state"); n < 40 {
+		t.Errorf("%d streams in _sync_state of outreach.db", n)
 	}
 	assertNoSandboxCredential(t, dir)
 	out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "50", "--to", "jsonl:export", "--log-level", "warn")

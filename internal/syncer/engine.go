@@ -171,7 +171,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 	}
 	began := time.Now() // for the progress rate
 	hi := e.now().UTC()
-	list := &outreach.ListOptions{PageSize: s.PageSize}
+	list := &outreach.ListOptions{PageSize: s.PageSize, Count: opts.Progress != nil} // a total for the progress
 	if opts.PageSize > 0 {
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}
@@ -188,7 +188,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 	cursor := st.Cursor
 	hiText := hi.Format(outreach.TimeFormat)
 	total := -1
-	for page, err := range e.pages(ctx, s.Path, list, opts.Progress != nil) {
+	for page, err := range e.client.Pages(ctx, s.Path, list) {
 		if err != nil {
 			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
 			return res

@@ -79,26 +79,18 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time
 }
 
 // useLegacyDefault keeps an existing installation working: when the app
-// database is the default one, and it does not exist yet while
-// outreach.db (the former default) holds credentials, it uses outreach.db
-// and says so.
+// database is the default one and holds no credential (or does not exist
+// yet) while outreach.db (the former default) holds some, it uses
+// outreach.db and says so.
 func (f *storeFlags) useLegacyDefault(ctx context.Context, log *slog.Logger) {
 	if f.db != defaultAppDB || (f.flags != nil && f.flags.Changed("db")) {
 		return
 	}
-	if _, err := os.Stat(defaultAppDB); !errors.Is(err, fs.ErrNotExist) {
+	if countCredentials(ctx, defaultAppDB) > 0 {
 		return
 	}
-	if _, err := os.Stat(legacyAppDB); err != nil {
-		return
-	}
-	db, err := sql.Open("sqlite", "file:"+legacyAppDB+"?mode=ro")
-	if err != nil {
-		return
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM credentials").Scan(&n); err != nil || n == 0 {
+	n := countCredentials(ctx, legacyAppDB)
+	if n == 0 {
 		return
 	}
 	f.db = legacyAppDB
@@ -106,4 +98,22 @@ func (f *storeFlags) useLegacyDefault(ctx context.Context, log *slog.Logger) {
 		log.Warn("using the credentials in outreach.db, where earlier versions kept them; new installations keep them in "+defaultAppDB+
 			", apart from synced data. Pass --db outreach.db to keep this and silence the message", "credentials", n)
 	}
+}
+
+// countCredentials counts the credentials in a SQLite file without
+// creating or changing it; 0 when there is no such file or table.
+func countCredentials(ctx context.Context, path string) int {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM credentials").Scan(&n); err != nil {
+		return 0
+	}
+	return n
 }

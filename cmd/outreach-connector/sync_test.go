@@ -268,6 +268,15 @@ func TestLegacyAppDatabase(t *testing.T) {
 	if _, err := os.Stat(defaultAppDB); err == nil {
 		t.Errorf("%s created although outreach.db holds the credentials", defaultAppDB)
 	}
+	// A sync --sandbox run in between (its credential comes and goes)
+	// changes nothing: the credentials in outreach.db are still found.
+	if out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "5", "--streams", "prospects", "--to", "sqlite:sb.db"); err != nil {
+		t.Fatalf("sync --sandbox: %v\n%s", err, out)
+	}
+	out, errOut, err = runCommand(t, "", "sync", "--credential", "default", "--key-file", "app.key", "--streams", "prospects", "--to", "sqlite:data.db")
+	if err != nil || !strings.Contains(errOut, "using the credentials in outreach.db") {
+		t.Fatalf("sync after a sandbox run: %v\n%s\n%s", err, out, errOut)
+	}
 }
 
 func TestVersionText(t *testing.T) {

@@ -44,7 +44,8 @@ func run() int {
 	signal.Stop(sigs)
 	var sig signalError
 	if err != nil && errors.As(context.Cause(ctx), &sig) {
-		if !errors.Is(err, errInterrupted) {
+		if err != errInterrupted { // a bare errInterrupted was reported by the command
+
 			fmt.Fprintln(os.Stderr, "Error:", err)
 		}
 		return 128 + int(sig.Signal)

@@ -186,10 +186,10 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			for _, r := range results {
 				status := "ok"
 				switch {
-				case r.Err != nil && interrupted && isCancel(r.Err) && r.Duration == 0:
+				case r.Err != nil && interrupted && isCancel(ctx, r.Err) && r.Duration == 0:
 					status = "not started"
 					stopped++
-				case r.Err != nil && interrupted && isCancel(r.Err):
+				case r.Err != nil && interrupted && isCancel(ctx, r.Err):
 					status = "interrupted"
 					stopped++
 				case r.Err != nil:
@@ -283,9 +283,12 @@ func missingScopes(us []syncer.Unreadable) []string {
 	return out
 }
 
-// isCancel reports whether err is a stream stopping because the run was
-// cancelled.
-func isCancel(err error) bool {
+// isCancel reports whether err is a stream stopping because ctx, the
+// run's context, was cancelled (the error may carry the cancel's cause).
+func isCancel(ctx context.Context, err error) bool {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(err, cause) {
+		return true
+	}
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
@@ -306,5 +310,24 @@ func TestHelpListsDestinations(t *testing.T) {
 				t.Errorf("%v does not mention %s:\n%s", args, want, out)
 			}
 		}
+	}
+}
+
+// TestIsCancel: a stream error that carries the signal (the client wraps
+// the context's cause) is an interruption, not a failure.
+func TestIsCancel(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sig := signalError{syscall.SIGTERM}
+	if isCancel(ctx, fmt.Errorf("read body: %w", sig)) {
+		t.Error("an error is a cancel before the context ends")
+	}
+	cancel(sig)
+	for _, err := range []error{fmt.Errorf("accounts: read: %w", sig), fmt.Errorf("x: %w", context.Canceled)} {
+		if !isCancel(ctx, err) {
+			t.Errorf("isCancel(%v) = false", err)
+		}
+	}
+	if isCancel(ctx, errors.New("disk full")) {
+		t.Error("a real failure taken for a cancel")
 	}
 }

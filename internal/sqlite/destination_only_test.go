@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -36,4 +37,16 @@ func TestDestinationOnly(t *testing.T) {
 			return readRows(t, path, s)
 		}}
 	})
+}
+
+func TestDestinationFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dest.db")
+	db, err := sqlite.OpenDestination(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("destination file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
 }

@@ -31,40 +31,6 @@ type DB struct {
 // the migrations. WAL mode and a busy timeout let several processes share
 // the file.
 func Open(ctx context.Context, path string) (*DB, error) {
-	db, err := connect(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	st, err := sqlstore.New(ctx, db, sub, func(err error) bool { return strings.Contains(err.Error(), "UNIQUE constraint failed") })
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
-	}
-	return &DB{Store: st, Destination: sqldest.New(db, dialect()), db: db}, nil
-}
-
-// Dest is a SQLite file opened as a sync destination only.
-type Dest struct {
-	*sqldest.Destination
-	db *sql.DB
-}
-
-// OpenDestination opens (creating if needed) the file at path as a sync
-// destination: it holds the synced tables and their sync state, never the
-// app's own tables (credentials, OAuth states, ...).
-func OpenDestination(ctx context.Context, path string) (*Dest, error) {
-	db, err := connect(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	return &Dest{Destination: sqldest.New(db, dialect()), db: db}, nil
-}
-
-// Close closes the database.
-func (d *Dest) Close() error { return d.db.Close() }
-
-func connect(ctx context.Context, path string) (*sql.DB, error) {
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
@@ -77,7 +43,13 @@ func connect(ctx context.Context, path string) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return db, nil
+	sub, _ := fs.Sub(migrations, "migrations")
+	st, err := sqlstore.New(ctx, db, sub, func(err error) bool { return strings.Contains(err.Error(), "UNIQUE constraint failed") })
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return &DB{Store: st, Destination: sqldest.New(db, dialect()), db: db}, nil
 }
 
 // Close closes the database.

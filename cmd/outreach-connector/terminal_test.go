@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,4 +282,106 @@ func assertNoSandboxCredential(t *testing.T, dir string) {
 	if rec, err := m.Get(t.Context(), "sandbox"); err == nil {
 		t.Errorf("credential sandbox left behind as %s, pointing at %s", rec.Status, rec.APIBaseURL)
 	}
+}
+
+// TestSyncLogsDoNotTearBars runs sync on a terminal with info logs: every
+// log line must survive on the screen whole, on a line of its own, after
+// the bars have been redrawn around it many times.
+func TestSyncLogsDoNotTearBars(t *testing.T) {
+	t.Parallel()
+	tm := startTerminal(t, t.TempDir(), "sync", "--sandbox", "--log-level", "info")
+	if code := tm.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("exit status %d; output:\n%s", code, tm.output())
+	}
+	screen := replay(tm.output())
+	synced := 0
+	for _, line := range screen {
+		if strings.Contains(line, "time=") && !strings.HasPrefix(line, "time=") {
+			t.Errorf("a log line shares a line with something else: %q", line)
+		}
+		if strings.HasPrefix(line, "time=") && strings.Contains(line, `msg="stream synced"`) && strings.HasSuffix(line, " deleted=0") {
+			synced++
+		}
+	}
+	if synced != 48 {
+		t.Errorf("%d whole \"stream synced\" lines on the screen, want 48:\n%s", synced, strings.Join(screen, "\n"))
+	}
+}
+
+// replay plays terminal output onto a screen of unlimited height, as a
+// terminal would show it with its scrollback: text, CR, LF, and the
+// cursor-up (CSI n A) and erase (CSI J, CSI K) sequences the bars use.
+// Other control sequences are dropped.
+func replay(out string) []string {
+	lines := []string{""}
+	row, col := 0, 0
+	put := func(s string) {
+		for len(lines) <= row {
+			lines = append(lines, "")
+		}
+		line := []rune(lines[row])
+		for len(line) < col {
+			line = append(line, ' ')
+		}
+		r := []rune(s)
+		if col+len(r) < len(line) {
+			line = append(append(line[:col:col], r...), line[col+len(r):]...)
+		} else {
+			line = append(line[:col], r...)
+		}
+		lines[row] = string(line)
+		col += len(r)
+	}
+	for i := 0; i < len(out); {
+		switch c := out[i]; {
+		case c == '\r':
+			col = 0
+			i++
+		case c == '\n':
+			row, col = row+1, 0
+			for len(lines) <= row {
+				lines = append(lines, "")
+			}
+			i++
+		case c == 0x1b && i+1 < len(out) && out[i+1] == '[':
+			j := i + 2
+			for j < len(out) && (out[j] < 0x40 || out[j] > 0x7e) {
+				j++
+			}
+			if j == len(out) {
+				return lines
+			}
+			arg := out[i+2 : j]
+			switch out[j] {
+			case 'A':
+				n := 1
+				if arg != "" {
+					n, _ = strconv.Atoi(arg)
+				}
+				row = max(row-n, 0)
+			case 'J':
+				if row < len(lines) {
+					lines[row] = string([]rune(lines[row])[:min(col, len([]rune(lines[row])))])
+					lines = lines[:row+1]
+				}
+			case 'K':
+				if row < len(lines) {
+					lines[row] = string([]rune(lines[row])[:min(col, len([]rune(lines[row])))])
+				}
+			}
+			i = j + 1
+		default:
+			j := i
+			for j < len(out) && out[j] != '\r' && out[j] != '\n' && out[j] != 0x1b {
+				j++
+			}
+			if j == i { // a lone ESC
+				i++
+				continue
+			}
+			put(out[i:j])
+			i = j
+		}
+	}
+	return lines
 }

@@ -89,19 +89,40 @@ func forEachDB(t *testing.T, f func(t *testing.T, db testDB)) {
 	})
 }
 
+// events is a node's event stream, read one connection at a time: events
+// of other connections wait for their turn.
+type events struct {
+	c       <-chan Event
+	pending []Event
+}
+
+// subscribe subscribes to q's events until the test ends.
+func subscribe(t *testing.T, q *Queue) *events {
+	c, cancel := q.Subscribe()
+	t.Cleanup(cancel)
+	return &events{c: c}
+}
+
 // next returns the next event of connection id, failing after wait.
-func next(t *testing.T, events <-chan Event, id string) Event {
+func (e *events) next(t *testing.T, id string) Event {
 	t.Helper()
+	for i, ev := range e.pending {
+		if ev.Job.ConnectionID == id {
+			e.pending = append(e.pending[:i], e.pending[i+1:]...)
+			return ev
+		}
+	}
 	timeout := time.After(wait)
 	for {
 		select {
-		case ev, ok := <-events:
+		case ev, ok := <-e.c:
 			if !ok {
 				t.Fatal("event stream closed")
 			}
 			if ev.Job.ConnectionID == id {
 				return ev
 			}
+			e.pending = append(e.pending, ev)
 		case <-timeout:
 			t.Fatalf("no event for %s within %s", id, wait)
 		}

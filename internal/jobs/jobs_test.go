@@ -72,8 +72,7 @@ func TestUniqueRunPerConnection(t *testing.T) {
 		if err != nil || other.Duplicate {
 			t.Fatalf("another connection: %+v %v", other, err)
 		}
-		events, cancel := q.Subscribe()
-		defer cancel()
+		events := subscribe(t, q)
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -89,14 +88,14 @@ func TestUniqueRunPerConnection(t *testing.T) {
 			t.Fatalf("Active: %+v %v %v", j, ok, err)
 		}
 		close(release)
-		if ev := next(t, events, "c1"); ev.Kind != JobCompleted {
+		if ev := events.next(t, "c1"); ev.Kind != JobCompleted {
 			t.Fatalf("event %+v", ev)
 		}
 		after, err := q.Enqueue(ctx, "c1", connection.ManualRun)
 		if err != nil || after.Duplicate || after.ID == first.ID {
 			t.Fatalf("enqueue after completion: %+v %v", after, err)
 		}
-		if ev := next(t, events, "c1"); ev.Kind != JobCompleted || ev.Job.ID != after.ID {
+		if ev := events.next(t, "c1"); ev.Kind != JobCompleted || ev.Job.ID != after.ID {
 			t.Fatalf("event %+v", ev)
 		}
 		if _, err := q.Enqueue(ctx, "", connection.ManualRun); err == nil {
@@ -122,8 +121,7 @@ func TestRetryAfterFailure(t *testing.T) {
 				}
 				return errors.New("upstream said 503")
 			}})
-		events, cancel := q.Subscribe()
-		defer cancel()
+		events := subscribe(t, q)
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -133,15 +131,15 @@ func TestRetryAfterFailure(t *testing.T) {
 			}
 		}
 		for _, id := range []string{"flaky", "broken"} {
-			ev := next(t, events, id)
+			ev := events.next(t, id)
 			if ev.Kind != JobFailed || ev.Job.Attempt != 1 || ev.Job.State == "discarded" {
 				t.Fatalf("%s first attempt: %+v", id, ev)
 			}
 		}
-		if ev := next(t, events, "flaky"); ev.Kind != JobCompleted || ev.Job.Attempt != 2 {
+		if ev := events.next(t, "flaky"); ev.Kind != JobCompleted || ev.Job.Attempt != 2 {
 			t.Fatalf("flaky second attempt: %+v", ev)
 		}
-		if ev := next(t, events, "broken"); ev.Kind != JobFailed || ev.Job.State != "discarded" {
+		if ev := events.next(t, "broken"); ev.Kind != JobFailed || ev.Job.State != "discarded" {
 			t.Fatalf("broken second attempt: %+v", ev)
 		}
 		seen := map[call]int{}
@@ -174,8 +172,7 @@ func TestCancel(t *testing.T) {
 			return ctx.Err()
 		}})
 		other := db.open(t, Options{}) // a second node that only enqueues and cancels
-		events, cancel := worker.Subscribe()
-		defer cancel()
+		events := subscribe(t, worker)
 		if err := worker.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +195,7 @@ func TestCancel(t *testing.T) {
 		if got := recv(t, outcomes, "the run's context cancelled"); got != connection.Cancelled {
 			t.Fatalf("outcome %q", got)
 		}
-		if ev := next(t, events, "c1"); ev.Kind != JobCancelled {
+		if ev := events.next(t, "c1"); ev.Kind != JobCancelled {
 			t.Fatalf("event %+v", ev)
 		}
 		final, err := other.Get(ctx, j.ID)
@@ -239,8 +236,7 @@ func TestRunSliceContinues(t *testing.T) {
 				outcomes <- OutcomeOf(ctx, ctx.Err())
 				return ctx.Err()
 			}})
-		events, cancel := q.Subscribe()
-		defer cancel()
+		events := subscribe(t, q)
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -250,13 +246,13 @@ func TestRunSliceContinues(t *testing.T) {
 		if got := recv(t, outcomes, "first slice"); got != connection.Interrupted {
 			t.Fatalf("first slice outcome %q", got)
 		}
-		if ev := next(t, events, "long"); ev.Kind != JobSnoozed {
+		if ev := events.next(t, "long"); ev.Kind != JobSnoozed {
 			t.Fatalf("event %+v", ev)
 		}
 		if got := recv(t, outcomes, "second slice"); got != connection.Succeeded {
 			t.Fatalf("second slice outcome %q", got)
 		}
-		if ev := next(t, events, "long"); ev.Kind != JobCompleted || ev.Job.Attempt != 1 {
+		if ev := events.next(t, "long"); ev.Kind != JobCompleted || ev.Job.Attempt != 1 {
 			t.Fatalf("event %+v", ev)
 		}
 	})
@@ -298,12 +294,11 @@ func TestStopHandsRunOver(t *testing.T) {
 			triggers <- trigger
 			return nil
 		}})
-		events, cancel := b.Subscribe()
-		defer cancel()
+		events := subscribe(t, b)
 		if err := b.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if ev := next(t, events, "c1"); ev.Kind != JobCompleted || ev.Job.ID != j.ID || ev.Job.Attempt != 1 {
+		if ev := events.next(t, "c1"); ev.Kind != JobCompleted || ev.Job.ID != j.ID || ev.Job.Attempt != 1 {
 			t.Fatalf("event %+v", ev)
 		}
 		if got := recv(t, triggers, "the run on node b"); got != connection.ManualRun {

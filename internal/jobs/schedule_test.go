@@ -181,7 +181,7 @@ func TestScheduleAcrossRestart(t *testing.T) {
 		}
 		counts := dueCounts(t, second)
 		want := map[string]int{
-			fmt.Sprintf("c1@%d", start.UnixMilli()):                       1,
+			fmt.Sprintf("c1@%d", start.UnixMilli()):                     1,
 			fmt.Sprintf("c1@%d", start.Add(15*time.Minute).UnixMilli()): 1, // the missed due times, once
 		}
 		if fmt.Sprint(counts) != fmt.Sprint(want) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,20 @@ func TestOptionsValidation(t *testing.T) {
 	o := Options{RunTimeout: 3 * time.Minute}
 	if err := o.setDefaults(); err != nil || o.RescueAfter != 4*time.Minute || o.MaxAttempts != DefaultMaxAttempts {
 		t.Fatalf("defaults: %+v %v", o, err)
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	db := sqliteDB(t)
+	db.open(t, Options{})
+	for _, suffix := range []string{"", "-wal"} {
+		st, err := os.Stat(db.target + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %o, want 600", filepath.Base(db.target+suffix), mode)
+		}
 	}
 }
 

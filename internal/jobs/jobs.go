@@ -301,7 +301,9 @@ func (q *Queue) Start(ctx context.Context) error {
 	if q.stop != nil {
 		return errors.New("jobs: already started")
 	}
-	if err := q.eng.start(ctx); err != nil {
+	// River stops when the context given to its Start ends; this node
+	// stops on Stop instead.
+	if err := q.eng.start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -322,3 +322,24 @@ func TestStopHandsRunOver(t *testing.T) {
 		}
 	})
 }
+
+// The context given to Start bounds start-up only: cancelling it later
+// does not stop the node.
+func TestStartContextBoundsStartOnly(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db testDB) {
+		q := db.open(t, Options{Run: func(context.Context, string, connection.Trigger) error { return nil }})
+		events := subscribe(t, q)
+		startCtx, cancel := context.WithCancel(context.Background())
+		if err := q.Start(startCtx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if _, err := q.Enqueue(context.Background(), "c1", connection.ManualRun); err != nil {
+			t.Fatal(err)
+		}
+		if ev := events.next(t, "c1"); ev.Kind != JobCompleted {
+			t.Fatalf("event %+v", ev)
+		}
+	})
+}

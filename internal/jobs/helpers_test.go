@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -62,8 +63,40 @@ func (d testDB) open(t testing.TB, opts Options) *Queue {
 	return q
 }
 
+// sqliteTemplate is a SQLite file already migrated, made once by TestMain:
+// River's migrations take seconds under the race detector, so each test
+// starts from a copy.
+var sqliteTemplate string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envNode) == "" { // not in the helper node process
+		dir, err := os.MkdirTemp("", "jobs-test-")
+		if err != nil {
+			panic(err)
+		}
+		sqliteTemplate = filepath.Join(dir, "template.db")
+		q, err := OpenSQLite(context.Background(), sqliteTemplate, Options{testOnly: true})
+		if err != nil {
+			panic(err)
+		}
+		q.Close()
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
 func sqliteDB(t testing.TB) testDB {
-	return testDB{name: "sqlite", target: filepath.Join(t.TempDir(), "app.db")}
+	path := filepath.Join(t.TempDir(), "app.db")
+	b, err := os.ReadFile(sqliteTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testDB{name: "sqlite", target: path}
 }
 
 // postgresDB gives the test a fresh schema; skipped when PostgreSQL is

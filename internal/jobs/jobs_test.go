@@ -38,7 +38,7 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestSQLiteFileIsPrivate(t *testing.T) {
-	db := sqliteDB(t)
+	db := testDB{name: "sqlite", target: filepath.Join(t.TempDir(), "new.db")}
 	db.open(t, Options{})
 	for _, suffix := range []string{"", "-wal"} {
 		st, err := os.Stat(db.target + suffix)

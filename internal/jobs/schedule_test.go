@@ -271,3 +271,74 @@ func TestClaimIsCompareAndSwap(t *testing.T) {
 		}
 	})
 }
+
+// Two working nodes with their schedulers ticking on their own: over
+// several due rounds every due run of every connection executes exactly
+// once, on one node or the other.
+func TestScheduledRunsExecuteOnceOnTwoNodes(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		clock := &offsetClock{}
+		run := func(context.Context, string, connection.Trigger) error { return nil }
+		opts := Options{Clock: clock, Run: run, Workers: 2, SchedulerInterval: 20 * time.Millisecond}
+		a, b := db.open(t, opts), db.open(t, opts)
+		completed := make(chan Event, 100)
+		for _, q := range []*Queue{a, b} {
+			c, cancel := q.Subscribe()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for ev := range c {
+					completed <- ev
+				}
+			}()
+			t.Cleanup(func() { cancel(); <-done })
+		}
+		const n, rounds = 10, 3
+		start := clock.Now()
+		for i := range n {
+			if err := a.Schedule(ctx, fmt.Sprintf("c%d", i), every(t, time.Minute), start); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		executed := map[string]int{}
+		for round := range rounds {
+			for range n {
+				ev := recv(t, completed, fmt.Sprintf("round %d", round))
+				if ev.Kind != JobCompleted || ev.Job.Trigger != connection.Scheduled {
+					t.Fatalf("event %+v", ev)
+				}
+				executed[fmt.Sprintf("%s@%d", ev.Job.ConnectionID, ev.Job.DueAt.Sub(start).Round(time.Minute)/time.Minute)]++
+			}
+			clock.Advance(time.Minute)
+		}
+		if err := a.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(executed) != n*rounds {
+			t.Fatalf("%d distinct due runs executed, want %d: %v", len(executed), n*rounds, executed)
+		}
+		for k, c := range executed {
+			if c != 1 {
+				t.Errorf("%s executed %d times", k, c)
+			}
+		}
+		select {
+		case ev := <-completed:
+			if ev.Job.DueAt.Sub(start).Round(time.Minute) < rounds*time.Minute {
+				t.Fatalf("an extra run: %+v", ev)
+			}
+		default:
+		}
+	})
+}

@@ -19,7 +19,8 @@ var (
 type Store interface {
 	// CreateConnection inserts c (validated by the caller); ErrNameTaken
 	// on a name clash, ErrNamespaceTaken when another connection with the
-	// same destination uses c.Namespace.
+	// same DestinationURL uses c.Namespace. Implementations pass the
+	// conformance suite in connectiontest.
 	CreateConnection(ctx context.Context, c *Connection) error
 	// GetConnection returns the connection with id, or ErrNotFound.
 	GetConnection(ctx context.Context, id string) (*Connection, error)

@@ -191,6 +191,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		trigger = connection.Retry
 	}
 	err := w.run(ctx, job.Args.ConnectionID, trigger)
+	var final *noRetryError
+	if errors.As(err, &final) {
+		return river.JobCancel(final.err)
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		// The slice is over, not the run: continue at once, from the
 		// committed state, without spending an attempt.
@@ -202,6 +206,21 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 func (w *runWorker) NextRetry(job *river.Job[RunArgs]) time.Time {
 	return w.clock.Now().Add(w.backoff(job.Attempt))
 }
+
+// NoRetry marks a run's error as final: the job is not retried (River
+// cancels it). For a connection that no longer exists or a credential that
+// needs re-authorization, where retrying cannot help.
+func NoRetry(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &noRetryError{err}
+}
+
+type noRetryError struct{ err error }
+
+func (e *noRetryError) Error() string { return e.err.Error() }
+func (e *noRetryError) Unwrap() error { return e.err }
 
 // OutcomeOf classifies how a run given ctx by this package ended with err:
 // cancelled (JobCancel), interrupted (its slice ended or its node is

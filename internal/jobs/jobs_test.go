@@ -135,16 +135,22 @@ func TestRetryAfterFailure(t *testing.T) {
 				if id == "flaky" && trigger == connection.Retry {
 					return nil
 				}
+				if id == "gone" {
+					return fmt.Errorf("run: %w", NoRetry(errors.New("connection gone was deleted")))
+				}
 				return errors.New("upstream said 503")
 			}})
 		events := subscribe(t, q)
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{"flaky", "broken"} {
+		for _, id := range []string{"flaky", "broken", "gone"} {
 			if _, err := q.Enqueue(ctx, id, connection.ManualRun); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if ev := events.next(t, "gone"); ev.Kind != JobCancelled || ev.Job.Attempt != 1 {
+			t.Fatalf("a NoRetry error: %+v, want the job cancelled after one attempt", ev)
 		}
 		for _, id := range []string{"flaky", "broken"} {
 			ev := events.next(t, id)
@@ -159,10 +165,10 @@ func TestRetryAfterFailure(t *testing.T) {
 			t.Fatalf("broken second attempt: %+v", ev)
 		}
 		seen := map[call]int{}
-		for range 4 {
+		for range 5 {
 			seen[recv(t, calls, "a call")]++
 		}
-		want := map[call]int{{"flaky", connection.ManualRun}: 1, {"flaky", connection.Retry}: 1, {"broken", connection.ManualRun}: 1, {"broken", connection.Retry}: 1}
+		want := map[call]int{{"gone", connection.ManualRun}: 1, {"flaky", connection.ManualRun}: 1, {"flaky", connection.Retry}: 1, {"broken", connection.ManualRun}: 1, {"broken", connection.Retry}: 1}
 		if fmt.Sprint(seen) != fmt.Sprint(want) {
 			t.Fatalf("calls %v, want %v", seen, want)
 		}

@@ -190,6 +190,8 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	if job.Attempt > 1 {
 		trigger = connection.Retry
 	}
+	ctx = context.WithValue(ctx, jobKey{}, Job{ID: job.ID, ConnectionID: job.Args.ConnectionID, Trigger: job.Args.Trigger,
+		DueAt: job.Args.DueAt, Attempt: job.Attempt, State: string(job.State)})
 	err := w.run(ctx, job.Args.ConnectionID, trigger)
 	var final *noRetryError
 	if errors.As(err, &final) {

@@ -349,3 +349,51 @@ func TestStartContextBoundsStartOnly(t *testing.T) {
 		}
 	})
 }
+
+// Nodes starting at once on a new database all open it: one migrates, the
+// others find the work done.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db testDB) {
+		if db.name == "sqlite" {
+			db.target = filepath.Join(t.TempDir(), "new.db") // not the migrated template
+		}
+		const nodes = 3
+		type opened struct {
+			q   *Queue
+			err error
+		}
+		results := make(chan opened, nodes)
+		var wg sync.WaitGroup
+		for range nodes {
+			wg.Go(func() {
+				opts := Options{testOnly: true}
+				var o opened
+				if db.name == "sqlite" {
+					o.q, o.err = OpenSQLite(context.Background(), db.target, opts)
+				} else {
+					opts.Schema = db.schema
+					o.q, o.err = OpenPostgres(context.Background(), db.target, opts)
+				}
+				results <- o
+			})
+		}
+		wg.Wait()
+		close(results)
+		n := 0
+		for o := range results {
+			if o.err != nil {
+				t.Error(o.err)
+				continue
+			}
+			defer o.q.Close()
+			if _, err := o.q.Enqueue(context.Background(), fmt.Sprint("c", n), connection.ManualRun); err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+		if n != nodes {
+			t.Fatalf("%d of %d nodes opened", n, nodes)
+		}
+	})
+}

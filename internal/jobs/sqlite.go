@@ -66,21 +66,27 @@ func migrateSQLite(ctx context.Context, db *sql.DB, driver *riversqlite.Driver, 
 	if err != nil {
 		return err
 	}
-	// Two processes opening a new file at once may race; the loser finds
-	// the work done on its second try.
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		if _, err2 := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err2 != nil {
-			return fmt.Errorf("river migrations: %w", errors.Join(err, err2))
-		}
-	}
 	ddl, err := migrations.ReadFile("migrations/sqlite/001_connection_schedules.sql")
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, string(ddl)); err != nil {
+	// One transaction that holds the write lock from its BEGIN (the pool's
+	// _txlock=immediate): processes opening a new file at once migrate one
+	// after another, each reading the versions applied inside its lock.
+	// (River's MigrateTx is deprecated because some PostgreSQL migrations
+	// cannot share a transaction; SQLite's can.)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, string(ddl)); err != nil {
 		return fmt.Errorf("connection_schedules: %w", err)
 	}
-	return nil
+	return tx.Commit()
 }
 
 // sqlDB is txDB on database/sql.

@@ -45,7 +45,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 const (
 	DefaultWorkers           = 4
 	DefaultMaxAttempts       = 5
-	DefaultRunTimeout        = 10 * time.Minute
+	DefaultRunTimeout        = 5 * time.Minute
 	DefaultSchedulerInterval = 10 * time.Second
 	// rescueMargin is added to RunTimeout for the default RescueAfter.
 	rescueMargin = time.Minute

@@ -271,4 +271,3 @@ func TestEveryStreamIntoPostgres(t *testing.T) {
 		t.Errorf("prospect 1 contactHistogram = %q, %v; want the nested arrays as jsonb", hist, err)
 	}
 }
-

@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(syncHelper(false))
 	case "hang":
 		os.Exit(syncHelper(true))
+	case "serve":
+		os.Exit(serveHelper())
 	}
 	os.Exit(m.Run())
 }
@@ -141,7 +143,7 @@ type helper struct {
 func startHelper(t *testing.T, mode string, env ...string) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, "SYNC_TEST_HELPER="+mode)...)
+	cmd.Env = append(os.Environ(), append(env, "SYNC_TEST_HELPER="+mode, "GORACE=atexit_sleep_ms=0")...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -211,7 +211,7 @@ func TestCrashAnywhereLosesNothing(t *testing.T) {
 	// windows end at the real time) and moves two seconds between runs,
 	// so every round of changes gets new updatedAt values.
 	clock := sandbox.NewClock(time.Now().Add(-time.Minute).Truncate(time.Second))
-	srv, err := sandbox.Start("", sandbox.Options{Prospects: 200, MintInterval: -1, Clock: clock, RateLimit: 1 << 30})
+	srv, err := sandbox.Start("", sandbox.Options{Prospects: 120, MintInterval: -1, Clock: clock, RateLimit: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,13 @@ type Client struct {
 	userAgent string
 	observer  func(RequestEvent)
 	sleep     func(ctx context.Context, d time.Duration) error
+	// attemptTimeout bounds one HTTP exchange, answer body included.
+	attemptTimeout time.Duration
 }
+
+// DefaultAttemptTimeout bounds one attempt of a request unless
+// WithAttemptTimeout says otherwise.
+const DefaultAttemptTimeout = time.Minute
 
 // Option configures a Client.
 type Option func(*Client) error
@@ -154,6 +160,23 @@ func WithRetryPolicy(p RetryPolicy) Option {
 	}
 }
 
+// WithAttemptTimeout bounds each attempt of a request (sending it and
+// reading the whole answer); an attempt that takes longer is abandoned and,
+// for a request that may be retried, retried like a network error. It also
+// bounds how long the first request of a rate-limit window (the probe that
+// learns the window) holds back the other callers of the same RateLimiter.
+// Default DefaultAttemptTimeout. The context passed to each call still bounds
+// the request as a whole.
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("outreach: attempt timeout %s must be positive", d)
+		}
+		c.attemptTimeout = d
+		return nil
+	}
+}
+
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error { c.userAgent = ua; return nil }
@@ -169,7 +192,7 @@ func WithObserver(f func(RequestEvent)) Option {
 func NewClient(opts ...Option) (*Client, error) {
 	base, _ := url.Parse(DefaultBaseURL)
 	c := &Client{base: base, http: &http.Client{Timeout: 2 * time.Minute}, retry: RetryPolicy{}.withDefaults(),
-		userAgent: "outreach-connector", sleep: sleepContext}
+		userAgent: "outreach-connector", sleep: sleepContext, attemptTimeout: DefaultAttemptTimeout}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -231,7 +254,7 @@ type request struct {
 	url    *url.URL
 	body   []byte
 	// noRetryStatus lists statuses returned at once instead of retried
-	// (the pager halves the page on 500 and 502 itself).
+	// (the pager retries or halves the page on 500 and 502 itself).
 	noRetryStatus []int
 }
 
@@ -317,11 +340,7 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 // long.
 func (c *Client) shouldRetry(r *request, err error, attempt int) (time.Duration, bool) {
 	p := c.retry
-	backoff := p.BaseDelay << (attempt - 1)
-	if backoff > p.MaxDelay || backoff <= 0 {
-		backoff = p.MaxDelay
-	}
-	backoff = time.Duration(rand.Int64N(int64(backoff) + 1)) // full jitter
+	backoff := c.backoff(attempt)
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		if rl.Reason != "outreach" {
@@ -359,21 +378,56 @@ func (c *Client) shouldRetry(r *request, err error, attempt int) (time.Duration,
 	return 0, false
 }
 
+// backoff is the wait before retry number attempt: exponential, capped,
+// with full jitter.
+func (c *Client) backoff(attempt int) time.Duration {
+	p := c.retry
+	d := p.BaseDelay << (attempt - 1)
+	if d > p.MaxDelay || d <= 0 {
+		d = p.MaxDelay
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
 func isConnReset(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") || strings.Contains(s, "EOF")
 }
 
-// exchange sends one HTTP request through the rate limiter.
+// errAttemptTimeout is the cause of an attempt's context when the attempt
+// took longer than the client allows.
+var errAttemptTimeout = errors.New("attempt timeout")
+
+// AttemptTimeoutError says that one attempt got no complete answer within
+// the client's attempt timeout (see WithAttemptTimeout).
+type AttemptTimeoutError struct {
+	Method, URL string
+	After       time.Duration // the attempt timeout
+}
+
+func (e *AttemptTimeoutError) Error() string {
+	return fmt.Sprintf("outreach: %s %s: no complete answer within %s (the attempt timeout)", e.Method, e.URL, e.After)
+}
+
+// Timeout reports true: the error is a timeout (net.Error).
+func (e *AttemptTimeoutError) Timeout() bool { return true }
+
+// Temporary reports true (net.Error).
+func (e *AttemptTimeoutError) Temporary() bool { return true }
+
+// exchange sends one HTTP request through the rate limiter, bounded by the
+// attempt timeout.
 func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt int) (*response, error) {
-	if err := c.limiter.acquire(ctx); err != nil {
+	if err := c.limiter.acquire(ctx, c.attemptTimeout); err != nil {
 		return nil, err
 	}
+	actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
+	defer cancel()
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url.String(), body)
+	req, err := http.NewRequestWithContext(actx, r.method, r.url.String(), body)
 	if err != nil {
 		c.limiter.release(nil, 0)
 		return nil, fmt.Errorf("outreach: build request: %w", err)
@@ -384,13 +438,23 @@ func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt i
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
+	ev := RequestEvent{Method: r.method, URL: redactedURL(r.url), Attempt: attempt}
+	timedOut := func(err error) error {
+		if ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
+			return &AttemptTimeoutError{Method: r.method, URL: ev.URL, After: c.attemptTimeout}
+		}
+		return err
+	}
 	start := time.Now()
 	resp, err := c.http.Do(req)
-	ev := RequestEvent{Method: r.method, URL: redactedURL(r.url), Attempt: attempt, Duration: time.Since(start)}
+	ev.Duration = time.Since(start)
 	if err != nil {
 		c.limiter.release(nil, 0)
-		ev.Err = err
+		ev.Err = timedOut(err)
 		c.observe(ev)
+		if ev.Err != err {
+			return nil, ev.Err
+		}
 		return nil, fmt.Errorf("outreach: %s %s: %w", r.method, ev.URL, err)
 	}
 	data, err := io.ReadAll(resp.Body)
@@ -401,8 +465,11 @@ func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt i
 		ev.RateLimit.Limit, ev.RateLimit.Remaining = ri.limit, ri.remaining
 	}
 	if err != nil {
-		ev.Err = err
+		ev.Err = timedOut(err)
 		c.observe(ev)
+		if ev.Err != err {
+			return nil, ev.Err
+		}
 		return nil, fmt.Errorf("outreach: %s %s: read body: %w", r.method, ev.URL, err)
 	}
 	c.observe(ev)

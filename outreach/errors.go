@@ -189,7 +189,7 @@ func checkResponse(resp *http.Response, body []byte, now time.Time) error {
 			apiErr.Body = truncate(string(body), 200)
 		}
 	}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), serverNow(resp.Header, now)); ok {
 		apiErr.RetryAfter = d
 	}
 	switch resp.StatusCode {

@@ -101,7 +101,13 @@ type ListOptions struct {
 	// PageSize defaults to MaxPageSize. The client always asks for cursor
 	// pagination, never the offset mode that stops at 10,000 records.
 	PageSize int
-	// Count asks for meta.count.
+	// MaxPageSize is the largest page size the iterator grows back to
+	// after shrinking pages that failed; 0 means PageSize. Set PageSize to
+	// a size remembered from an earlier run (the last Page.PageSize) and
+	// MaxPageSize to the size wanted, to start where that run settled.
+	MaxPageSize int
+	// Count asks for meta.count on the first page (Page.Count); later
+	// pages do not ask, as counting costs Outreach a query per page.
 	Count bool
 }
 
@@ -116,6 +122,9 @@ func (o *ListOptions) query() (url.Values, error) {
 	}
 	if size < 1 || size > MaxPageSize {
 		return nil, fmt.Errorf("outreach: page size %d must be between 1 and %d", size, MaxPageSize)
+	}
+	if o.MaxPageSize != 0 && (o.MaxPageSize < size || o.MaxPageSize > MaxPageSize) {
+		return nil, fmt.Errorf("outreach: max page size %d must be between the page size %d and %d", o.MaxPageSize, size, MaxPageSize)
 	}
 	q.Set("page[size]", strconv.Itoa(size))
 	q.Set("count", strconv.FormatBool(o.Count))
@@ -181,16 +190,48 @@ func (o *ListOptions) query() (url.Values, error) {
 type Page struct {
 	Resources []*Resource
 	Included  []*Resource
-	Count     *int   // meta.count, when asked for
+	Count     *int   // meta.count, on the first page when ListOptions.Count asks
 	Next      string // links.next, "" on the last page
-	PageSize  int    // the page size this page was fetched with
+	// PageSize is the page size this page was fetched with. The last page's
+	// is where the iterator settled (see Pages); a later run can start there.
+	PageSize int
+}
+
+// Page sizes: after growAfter pages in a row succeed below the wanted
+// size, the iterator doubles the size (up to the wanted one).
+const growAfter = 4
+
+// pager adapts the page size of one iteration to failures.
+type pager struct {
+	size    int // the size of the next request
+	ceiling int // the size wanted, never exceeded
+	streak  int // pages in a row that succeeded since the last change
+}
+
+// succeeded records a page fetched at the current size.
+func (p *pager) succeeded() {
+	if p.size >= p.ceiling {
+		return
+	}
+	p.streak++
+	if p.streak >= growAfter {
+		p.size, p.streak = min(p.size*2, p.ceiling), 0
+	}
 }
 
 // Pages iterates over the pages of the collection at path ("prospects"),
-// following links.next verbatim until there is none. When a page fails
-// with 500 or 502 (Outreach's answer to pages too heavy to build), it
-// halves page[size] and asks again from the same cursor, down to one
-// record; past that, errors are retried as usual. The iteration stops
+// following links.next verbatim until there is none.
+//
+// When a page fails with 500 or 502 (Outreach's answer to pages too heavy
+// to build, and to passing trouble), it is asked again at the same size
+// once; only when that fails too is page[size] halved (down to one record)
+// for the same cursor. After a few pages in a row succeed at a smaller
+// size, the size doubles again, up to ListOptions.MaxPageSize (default
+// PageSize). At one record, errors are retried as usual.
+//
+// A links.next that leads back to a page already read (a cursor the
+// server repeats) ends the iteration with an error naming the path and the
+// URL, rather than reading the same pages forever. The iteration stops
 // after yielding an error.
 func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter.Seq2[*Page, error] {
 	return func(yield func(*Page, error) bool) {
@@ -214,8 +255,11 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 			}
 		}
 		u.RawQuery = q.Encode()
+		size, _ := strconv.Atoi(q.Get("page[size]"))
+		p := &pager{size: size, ceiling: max(size, opts.MaxPageSize)}
+		seen := map[string]bool{pageKey(u): true}
 		for u != nil {
-			page, next, err := c.fetchPage(ctx, u)
+			page, next, err := c.fetchPage(ctx, u, p)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -223,27 +267,78 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 			if !yield(page, nil) {
 				return
 			}
+			if next != nil {
+				key := pageKey(next)
+				if seen[key] {
+					yield(nil, fmt.Errorf("outreach: %s: links.next leads back to a page already read (%s); stopping instead of reading it again", path, safeURL(next)))
+					return
+				}
+				seen[key] = true
+				// Later pages never ask for a count: only the first needs it.
+				nq := next.Query()
+				if nq.Has("count") {
+					nq.Set("count", "false")
+					next.RawQuery = nq.Encode()
+				}
+			}
 			u = next
 		}
 	}
 }
 
-// fetchPage gets one page, halving its size on 500 and 502.
-func (c *Client) fetchPage(ctx context.Context, u *url.URL) (*Page, *url.URL, error) {
+// pageKey identifies the page a URL asks for whatever its size: its query
+// without page[size] and count, in a canonical order.
+func pageKey(u *url.URL) string {
+	q := u.Query()
+	q.Del("page[size]")
+	q.Del("count")
+	return u.Path + "?" + q.Encode()
+}
+
+// safeURL is u for an error message: no user info, and the value of any
+// parameter whose name speaks of a token, key, secret or password
+// replaced (Outreach's links hold none, but a server could).
+func safeURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	q := c.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		for _, w := range []string{"token", "key", "secret", "password", "auth", "signature"} {
+			if strings.Contains(lk, w) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
+}
+
+// fetchPage gets one page at the pager's size: a 500 or 502 is tried once
+// more at the same size, and a second one halves the size.
+func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *url.URL, error) {
+	failures := 0 // at the current size
 	for {
-		size, _ := strconv.Atoi(u.Query().Get("page[size]"))
-		r := &request{method: "GET", url: u}
-		if size > 1 {
+		q := u.Query()
+		q.Set("page[size]", strconv.Itoa(p.size))
+		at := *u
+		at.RawQuery = q.Encode()
+		r := &request{method: "GET", url: &at}
+		if p.size > 1 {
 			r.noRetryStatus = []int{500, 502}
 		}
 		resp, err := c.send(ctx, r)
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && size > 1 && (apiErr.StatusCode == 500 || apiErr.StatusCode == 502) {
-			q := u.Query()
-			q.Set("page[size]", strconv.Itoa(size/2))
-			half := *u
-			half.RawQuery = q.Encode()
-			u = &half
+		if errors.As(err, &apiErr) && p.size > 1 && (apiErr.StatusCode == 500 || apiErr.StatusCode == 502) {
+			failures++
+			p.streak = 0
+			if failures >= 2 {
+				p.size, failures = p.size/2, 0
+				continue
+			}
+			if err := c.sleep(ctx, c.backoff(1)); err != nil {
+				return nil, nil, err
+			}
 			continue
 		}
 		if err != nil {
@@ -253,7 +348,8 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL) (*Page, *url.URL, er
 		if err != nil {
 			return nil, nil, err
 		}
-		page.PageSize = size
+		page.PageSize = p.size
+		p.succeeded()
 		if page.Next == "" {
 			return page, nil, nil
 		}

@@ -16,12 +16,26 @@ type rateInfo struct {
 	ok               bool // the headers were present and parsed
 }
 
+// serverNow is the server's time when it answered: the answer's Date
+// header, or now when it has none (or an unreadable one).
+func serverNow(h http.Header, now time.Time) time.Time {
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		return t
+	}
+	return now
+}
+
 // rateFromHeaders parses X-RateLimit-Limit, X-RateLimit-Remaining (the
 // first of comma-separated values: Outreach sends "9999, 19988") and
-// X-RateLimit-Reset (epoch seconds; a small number is taken as seconds
-// from now, and an HTTP or ISO 8601 date is accepted too).
+// X-RateLimit-Reset (epoch seconds; a number below 10,000,000 is taken as
+// seconds from now, and an HTTP or ISO 8601 date is accepted too). An absolute
+// reset is read on the server's clock: the wait is the reset minus the
+// answer's Date, applied to the local now, so a server clock ahead or
+// behind ours does not lengthen or shorten it. Without a Date header the
+// reset is compared with the local clock.
 func rateFromHeaders(h http.Header, now time.Time) rateInfo {
 	var ri rateInfo
+	srv := serverNow(h, now)
 	limit, err1 := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Limit")))
 	rem := h.Get("X-RateLimit-Remaining")
 	if i := strings.IndexByte(rem, ','); i >= 0 {
@@ -32,9 +46,10 @@ func rateFromHeaders(h http.Header, now time.Time) rateInfo {
 		return ri
 	}
 	ri.limit, ri.remaining, ri.ok = limit, remaining, true
-	ri.reset = parseReset(h.Get("X-RateLimit-Reset"), now)
-	if ri.reset.IsZero() {
-		if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+	if reset := parseReset(h.Get("X-RateLimit-Reset"), srv); !reset.IsZero() {
+		ri.reset = now.Add(reset.Sub(srv))
+	} else {
+		if d, ok := parseRetryAfter(h.Get("Retry-After"), srv); ok {
 			ri.reset = now.Add(d)
 		} else {
 			ri.reset = now.Add(time.Hour) // Outreach's window when nothing better is known
@@ -49,7 +64,7 @@ func parseReset(v string, now time.Time) time.Time {
 		return time.Time{}
 	}
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n < 1e9 { // a delta in seconds, not an epoch
+		if n < 1e7 { // a delta in seconds (Outreach's window is an hour), not an epoch
 			return now.Add(time.Duration(n * float64(time.Second)))
 		}
 		return time.Unix(int64(n), 0)
@@ -61,7 +76,8 @@ func parseReset(v string, now time.Time) time.Time {
 }
 
 // parseRetryAfter reads seconds, an HTTP date, or an ISO 8601 date (as on
-// Outreach's 503 maintenance answers) into a wait from now.
+// Outreach's 503 maintenance answers) into a wait from now. For a date,
+// pass the server's now (serverNow) so that clock skew does not count.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -118,14 +134,19 @@ type RateLimiter struct {
 	maxWait time.Duration
 	now     func() time.Time
 
-	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced whenever state changes
-	known     bool          // limit/remaining/reset come from an answer
-	limit     int
-	remaining int // as of the last answer
-	reset     time.Time
-	inFlight  int   // sent, not yet answered
-	sent      int64 // over the lifetime, for the budget
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced whenever state changes
+	known      bool          // limit/remaining/reset come from an answer
+	limit      int
+	remaining  int // as of the last answer
+	reset      time.Time
+	inFlight   int       // sent, not yet answered
+	probeSince time.Time // when the last probe went out
+	sent       int64     // over the lifetime, for the budget
+	// the time callers spent waiting for a window to reset
+	waited       time.Duration
+	resetWaiters int
+	waitStart    time.Time
 }
 
 // NewRateLimiter returns a limiter.
@@ -151,8 +172,11 @@ func (l *RateLimiter) Sent() int64 {
 }
 
 // acquire waits until one request may be sent and counts it in flight.
-// Every successful acquire must be followed by one release.
-func (l *RateLimiter) acquire(ctx context.Context) error {
+// Every successful acquire must be followed by one release. probeBound is
+// the longest one attempt of the caller may take: a probe (the one request
+// allowed while the window is unknown) older than that no longer holds the
+// others back, so a hung request cannot stall every caller.
+func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) error {
 	for {
 		l.mu.Lock()
 		now := l.now()
@@ -165,13 +189,20 @@ func (l *RateLimiter) acquire(ctx context.Context) error {
 			return &RateLimitError{Limit: int(l.budget), Reason: "budget"}
 		}
 		var wait time.Duration
+		resetWait := false
 		switch {
 		case !l.known:
-			// One probe at a time until an answer tells the window.
-			if l.inFlight == 0 {
+			// One probe at a time until an answer tells the window, but no
+			// longer than an attempt may take.
+			overdue := probeBound > 0 && !now.Before(l.probeSince.Add(probeBound))
+			if l.inFlight == 0 || overdue {
+				l.probeSince = now
 				l.take()
 				l.mu.Unlock()
 				return nil
+			}
+			if probeBound > 0 {
+				wait = l.probeSince.Add(probeBound).Sub(now)
 			}
 		default:
 			allowed := int(float64(l.limit) * l.quota)
@@ -182,15 +213,18 @@ func (l *RateLimiter) acquire(ctx context.Context) error {
 				return nil
 			}
 			if l.inFlight == 0 {
-				wait = l.reset.Sub(now)
+				wait, resetWait = l.reset.Sub(now), true
 			}
 		}
-		if wait > 0 && (l.maxWait < 0 || wait > l.maxWait) {
+		if resetWait && wait > 0 && (l.maxWait < 0 || wait > l.maxWait) {
 			err := &RateLimitError{Limit: l.limit, Remaining: l.remaining, Reset: l.reset, Reason: "quota"}
 			l.mu.Unlock()
 			return err
 		}
 		changed := l.changed
+		if resetWait {
+			l.beginResetWait(now)
+		}
 		l.mu.Unlock()
 		var timer <-chan time.Time
 		if wait > 0 {
@@ -198,13 +232,52 @@ func (l *RateLimiter) acquire(ctx context.Context) error {
 			defer t.Stop()
 			timer = t.C
 		}
+		var err error
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		case <-changed:
 		case <-timer:
 		}
+		if resetWait {
+			l.mu.Lock()
+			l.endResetWait()
+			l.mu.Unlock()
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// beginResetWait and endResetWait bracket a caller's wait for the window
+// to reset; the limiter counts the time during which at least one caller
+// waits. Call them with mu held.
+func (l *RateLimiter) beginResetWait(now time.Time) {
+	if l.resetWaiters == 0 {
+		l.waitStart = now
+	}
+	l.resetWaiters++
+}
+
+func (l *RateLimiter) endResetWait() {
+	l.resetWaiters--
+	if l.resetWaiters == 0 {
+		l.waited += l.now().Sub(l.waitStart)
+	}
+}
+
+// Waited returns how long requests were held back waiting for a rate-limit
+// window to reset: the time the quota, not the server, cost. Overlapping
+// waits of several callers count once.
+func (l *RateLimiter) Waited() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.waited
+	if l.resetWaiters > 0 {
+		w += l.now().Sub(l.waitStart)
+	}
+	return w
 }
 
 func (l *RateLimiter) take() {
@@ -246,7 +319,7 @@ func (l *RateLimiter) release(h http.Header, status int) {
 				l.remaining = 0
 			}
 		} else if status == http.StatusTooManyRequests {
-			if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+			if d, ok := parseRetryAfter(h.Get("Retry-After"), serverNow(h, now)); ok {
 				l.known, l.remaining, l.reset = true, 0, now.Add(d)
 				if l.limit == 0 {
 					l.limit = 1

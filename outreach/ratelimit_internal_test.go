@@ -2,6 +2,7 @@ package outreach
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -69,5 +70,42 @@ func TestRateLimitersSharePerUser(t *testing.T) {
 	a, b, c := reg.For("1"), reg.For("1"), reg.For("2")
 	if a != b || a == c || a.quota != 0.5 {
 		t.Errorf("For: same user gave %p and %p, other user %p; quota %v", a, b, c, a.quota)
+	}
+}
+
+func TestResetReadOnTheServersClock(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	server := now.Add(2 * time.Minute) // the server's clock is ahead
+	tests := []struct {
+		name         string
+		date, reset  string
+		retryAfter   string
+		wantReset    time.Time
+		wantRetryFor time.Duration
+	}{
+		{"epoch", server.Format(http.TimeFormat), strconv.FormatInt(server.Add(10*time.Second).Unix(), 10), "", now.Add(10 * time.Second), 0},
+		{"iso", server.Format(http.TimeFormat), server.Add(10 * time.Second).Format(time.RFC3339), "", now.Add(10 * time.Second), 0},
+		{"delta", server.Format(http.TimeFormat), "10", "", now.Add(10 * time.Second), 0},
+		{"retry-after date", server.Format(http.TimeFormat), "", server.Add(30 * time.Second).Format(time.RFC3339), now.Add(30 * time.Second), 30 * time.Second},
+		{"no date: local clock", "", strconv.FormatInt(server.Add(10*time.Second).Unix(), 10), "", server.Add(10 * time.Second), 0},
+		{"unreadable date: local clock", "yesterday", strconv.FormatInt(server.Add(10*time.Second).Unix(), 10), "", server.Add(10 * time.Second), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"0"}}
+			for k, v := range map[string]string{"Date": tt.date, "X-RateLimit-Reset": tt.reset, "Retry-After": tt.retryAfter} {
+				if v != "" {
+					h.Set(k, v)
+				}
+			}
+			if got := rateFromHeaders(h, now); !got.reset.Equal(tt.wantReset) {
+				t.Errorf("reset = %s, want %s", got.reset, tt.wantReset)
+			}
+			if tt.wantRetryFor > 0 {
+				if d, _ := parseRetryAfter(h.Get("Retry-After"), serverNow(h, now)); d != tt.wantRetryFor {
+					t.Errorf("retry after %s, want %s", d, tt.wantRetryFor)
+				}
+			}
+		})
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestAuthenticationAndMediaType(t *testing.T) {
-	srv := start(t, sandbox.Options{})
+	srv := start(t, sandbox.Options{StrictMediaType: true})
 	good := token(t, srv)
 	expired := tokenFor(t, srv, 3)
 	srv.Clock().Advance(2*time.Hour + time.Second)
@@ -309,7 +309,7 @@ func (r resource) emailOf() string {
 }
 
 func TestSortFieldsInclude(t *testing.T) {
-	srv := start(t, sandbox.Options{Prospects: 50})
+	srv := start(t, sandbox.Options{Prospects: 50, StrictSort: true})
 	tok := token(t, srv)
 	if r := call(t, srv, tok, "GET", "/api/v2/prospects?sort=addressCity", ""); r.status != 400 {
 		t.Errorf("sort by a non-sortable attribute: %d, want 400", r.status)

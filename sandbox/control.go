@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,9 +140,15 @@ func (s *Sandbox) handleTypes(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSchema serves GET /api/v2/schema.json: Outreach's JSON
-// hyper-schema of every type, the org's custom objects included. Each type
-// has attribute and relationship definitions with their flags and links
-// to its endpoints.
+// hyper-schema of every type, the org's custom objects included, in the
+// shape Outreach serves it: integers are {"type": "number", "format":
+// "integer"}, strings keep their format ("email", "date-time"), arrays of
+// strings carry their flags on items, readOnly and writeOnly appear only
+// when true, a relationship names its target with $ref (anyOf when
+// polymorphic; to-many as an array of items), and links carry their
+// targetSchema. Outreach publishes no maxLength here; a custom object's
+// attribute declares one when its definition has one, and its
+// relationships name their target with anyOf.
 func (s *Sandbox) handleSchema(w http.ResponseWriter, r *http.Request) {
 	defs := map[string]any{}
 	props := map[string]any{}
@@ -149,60 +156,151 @@ func (s *Sandbox) handleSchema(w http.ResponseWriter, r *http.Request) {
 		attrs := map[string]any{}
 		refs := map[string]any{}
 		for _, a := range res.Attributes {
-			p := map[string]any{"type": jsonSchemaType(a.Type), "filterable": a.Filterable, "sortable": a.Sortable}
-			if a.Type == catalog.TypeDateTime || a.Type == catalog.TypeDate {
-				p["format"] = string(a.Type)
-			}
-			if a.ReadOnly {
-				p["readOnly"] = true
-			}
-			if a.WriteOnly {
-				p["writeOnly"] = true
-			}
-			if a.MaxLength > 0 {
-				p["maxLength"] = a.MaxLength
-			}
-			attrs[a.Name] = p
+			attrs[a.Name] = schemaAttribute(res, &a)
 			refs[a.Name] = map[string]string{"$ref": "#/definitions/" + res.Type + "/definitions/" + a.Name}
 		}
 		for _, rel := range res.Relationships {
-			var anyOf []map[string]string
-			for _, t := range rel.Targets {
-				anyOf = append(anyOf, map[string]string{"$ref": "#/definitions/" + t})
-			}
-			d := map[string]any{"data": !rel.LinksOnly, "links": true, "readOnly": rel.ReadOnly, "anyOf": anyOf}
-			if rel.ToMany {
-				d["type"] = "array"
-			}
-			attrs[rel.Name] = d
+			attrs[rel.Name] = schemaRelationship(res, &rel)
 			refs[rel.Name] = map[string]string{"$ref": "#/definitions/" + res.Type + "/definitions/" + rel.Name}
 		}
+		self := map[string]string{"$ref": "#/definitions/" + res.Type}
 		base := "/api/v2/" + res.Path
-		var links []map[string]any
-		add := func(ok bool, href, method, rel string) {
+		links := []map[string]any{}
+		add := func(ok bool, href, method, rel string, target any) {
 			if ok {
-				links = append(links, map[string]any{"href": href, "method": method, "rel": rel})
+				links = append(links, map[string]any{"href": href, "method": method, "rel": rel, "targetSchema": target})
 			}
 		}
-		add(res.Ops.Get, base+"/{:id}", "GET", "self")
-		add(res.Ops.List, base, "GET", "instances")
-		add(res.Ops.Create, base, "POST", "create")
-		add(res.Ops.Update, base+"/{:id}", "PATCH", "update")
-		add(res.Ops.Delete, base+"/{:id}", "DELETE", "destroy")
-		defs[res.Type] = map[string]any{"$schema": "http://json-schema.org/draft-07/hyper-schema#", "type": "object",
+		add(res.Ops.Get, base+"/{:id}", "GET", "self", self)
+		add(res.Ops.List, base, "GET", "instances", map[string]any{"items": self, "type": "array"})
+		add(res.Ops.Create, base, "POST", "create", self)
+		add(res.Ops.Update, base+"/{:id}", "PATCH", "update", self)
+		add(res.Ops.Delete, base+"/{:id}", "DELETE", "destroy", self)
+		for _, act := range res.MemberActions {
+			add(true, base+"/{:id}/actions/"+act, "POST", snakeCase(act), self)
+		}
+		for _, act := range res.CollectionActions {
+			add(true, base+"/actions/"+act, "POST", act, map[string]any{})
+		}
+		def := map[string]any{"$schema": "http://json-schema.org/draft-07/hyper-schema#", "type": "object", "stability": "prototype",
 			"definitions": attrs, "properties": refs, "links": links}
-		props[res.Type] = map[string]string{"$ref": "#/definitions/" + res.Type}
+		if meta := schemaMeta(res); len(meta) > 0 {
+			def["meta"] = meta
+		}
+		defs[res.Type] = def
+		props[res.Type] = self
 	}
 	writeJSONType(w, http.StatusOK, "application/schema+json", map[string]any{
 		"$schema": "http://json-schema.org/draft-07/hyper-schema#", "type": "object", "definitions": defs, "properties": props})
 }
 
-func jsonSchemaType(t catalog.Type) string {
-	switch t {
-	case catalog.TypeDateTime, catalog.TypeDate:
-		return "string"
+func schemaAttribute(res *catalog.Resource, a *catalog.Attribute) map[string]any {
+	flags := func(p map[string]any) map[string]any {
+		p["filterable"], p["sortable"] = a.Filterable, a.Sortable
+		return p
 	}
-	return string(t)
+	var p map[string]any
+	switch a.Type {
+	case catalog.TypeInteger:
+		p = flags(map[string]any{"type": "number", "format": "integer"})
+	case catalog.TypeDateTime, catalog.TypeDate:
+		p = flags(map[string]any{"type": "string", "format": string(a.Type)})
+	case catalog.TypeArray:
+		switch a.Items {
+		case catalog.TypeString:
+			item := flags(map[string]any{"type": "string"})
+			if a.Format != "" {
+				item["format"] = a.Format
+			}
+			p = map[string]any{"type": "array", "items": item}
+		case catalog.TypeArray: // contactHistogram: [inbound, outbound] pairs
+			p = flags(map[string]any{"type": "array", "items": map[string]any{"type": "number[]", "items": map[string]any{"type": "number", "format": "integer"}}})
+		default:
+			p = flags(map[string]any{"type": "array", "items": map[string]any{"type": "object"}})
+		}
+	default:
+		p = flags(map[string]any{"type": string(a.Type)})
+		if a.Format != "" {
+			p["format"] = a.Format
+		}
+	}
+	if a.ReadOnly {
+		p["readOnly"] = true
+	}
+	if a.WriteOnly {
+		p["writeOnly"] = true
+	}
+	if res.Custom && a.MaxLength > 0 {
+		p["maxLength"] = a.MaxLength
+	}
+	return p
+}
+
+func schemaRelationship(res *catalog.Resource, rel *catalog.Relationship) map[string]any {
+	var target map[string]any
+	switch {
+	case len(rel.Targets) == 1 && !res.Custom && (rel.ToMany || rel.FilterBy != nil):
+		// Outreach names a single target with $ref, except on to-one
+		// relationships that cannot filter (creator, updater): anyOf.
+		target = map[string]any{"$ref": "#/definitions/" + rel.Targets[0]}
+	case len(rel.Targets) > 0:
+		var anyOf []map[string]string
+		for _, t := range rel.Targets {
+			anyOf = append(anyOf, map[string]string{"$ref": "#/definitions/" + t})
+		}
+		target = map[string]any{"anyOf": anyOf}
+	}
+	d := map[string]any{"data": !rel.LinksOnly, "links": true}
+	if rel.ReadOnly {
+		d["readOnly"] = true
+	}
+	if rel.ToMany {
+		d["type"] = "array"
+		if target != nil {
+			d["items"] = target
+		}
+		return d
+	}
+	for k, v := range target {
+		d[k] = v
+	}
+	return d
+}
+
+// dataConnectionTypes are the types whose schema offers the
+// provideDataConnections meta parameter.
+var dataConnectionTypes = []string{"account", "call", "event", "mailing", "opportunity", "opportunityStage", "product",
+	"prospect", "purchase", "stage", "task", "user"}
+
+func schemaMeta(res *catalog.Resource) map[string]any {
+	meta := map[string]any{}
+	authz := map[string]string{"param": "provideAuthorizationMeta"}
+	if res.Ops.Delete {
+		meta["canDelete"] = authz
+	}
+	if res.Ops.Update || len(res.CollectionActions) > 0 {
+		meta["canWrite"] = authz
+	}
+	if slices.Contains(dataConnectionTypes, res.Type) {
+		meta["dataConnections"] = map[string]string{"param": "provideDataConnections"}
+	}
+	return meta
+}
+
+// snakeCase turns "testSend" into "test_send", as the rel of an action
+// link.
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -22,6 +22,7 @@ type encoder struct {
 	apiURL  string              // absolute base, e.g. http://127.0.0.1:8080/api/v2
 	fields  map[string][]string // sparse fieldsets by type
 	quoted  []byte              // apiURL as the start of a JSON string: "http://...
+	viewer  string              // client id of the requesting app
 }
 
 // layout holds the parts of a resource's JSON that never change: quoted
@@ -110,7 +111,11 @@ func (e *encoder) appendResource(b []byte, res *catalog.Resource, rec *record) [
 		first = false
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = appendValue(b, rec.extra[k])
+		v := rec.extra[k]
+		if k == "cleanupToken" && rec.extra["creatorAppId"] != e.viewer {
+			v = nil // shown only to the app that created the webhook
+		}
+		b = appendValue(b, v)
 	}
 	b = append(b, `},"relationships":{`...)
 	first = true

@@ -3,9 +3,11 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
 )
@@ -238,11 +240,22 @@ func (p *plan) generate(id int64) *record {
 		t, v := p.relID(i, id)
 		rec.rels[i] = relRef{typ: t, id: v}
 	}
-	if p.res.Type == "prospect" {
+	switch p.res.Type {
+	case "prospect":
 		rec.extra = map[string]any{"accountName": c.company, "smsOptStatus": pick(&c.r, []string{"opted_in", "opted_out"})}
+	case "webhook":
+		// Seeded webhooks belong to another integration of the org, so
+		// their cleanup token is not shown.
+		rec.extra = map[string]any{"cleanupToken": nil, "creatorAppId": seededWebhookAppID, "creatorAppName": seededWebhookAppName}
 	}
 	return rec
 }
+
+// The integration that made the seeded webhooks.
+const (
+	seededWebhookAppID   = "sandboxSeededIntegration0000000000000000000"
+	seededWebhookAppName = "Sandbox Seeded Integration"
+)
 
 func domainOf(company string) string {
 	return strings.ToLower(strings.Fields(company)[0]) + ".example"
@@ -392,11 +405,27 @@ func stringGenerator(res *catalog.Resource, a *catalog.Attribute) attrGen {
 		return sometimes(0.5, func(c *genCtx) any { return pick(&c.r, []string{"Salesforce", "HubSpot", "CSV import"}) })
 	case a.Name == "locale":
 		return func(*genCtx) any { return "en" }
+	case a.Name == "phoneCountryCode":
+		return func(c *genCtx) any { return pick(&c.r, []string{"US", "GB", "DE", "CA", "AU"}) }
+	case a.Name == "globalId" || a.Name == "orgId" || a.Name == "requestId":
+		return func(c *genCtx) any { return seededUUID(c) }
+	case a.Name == "amountPrecise":
+		return sometimes(0.7, func(c *genCtx) any { return fmt.Sprintf("%d.%02d", c.r.intn(500000), c.r.intn(100)) })
+	}
+	// Anything else gets a placeholder word that fits the declared
+	// maxLength. A short code whose values the document does not name
+	// (ruleset.smsOptOutAction, maxLength 4) stays null: any word would be
+	// as wrong as "alpha".
+	words := slices.DeleteFunc(slices.Clone(shortWords), func(w string) bool {
+		return a.MaxLength > 0 && utf8.RuneCountInString(w) > a.MaxLength
+	})
+	if a.MaxLength > 0 && a.MaxLength < 8 || len(words) == 0 {
+		return nil
 	}
 	if a.Nullable {
-		return sometimes(0.15, func(c *genCtx) any { return pick(&c.r, shortWords) })
+		return sometimes(0.15, func(c *genCtx) any { return pick(&c.r, words) })
 	}
-	return func(c *genCtx) any { return pick(&c.r, shortWords) }
+	return func(c *genCtx) any { return pick(&c.r, words) }
 }
 
 func sometimes(p float64, g attrGen) attrGen {
@@ -406,6 +435,22 @@ func sometimes(p float64, g attrGen) attrGen {
 		}
 		return nil
 	}
+}
+
+// seededUUID is a version-4-shaped UUID drawn from the record's generator.
+func seededUUID(c *genCtx) string {
+	b := make([]byte, 36)
+	for i := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			b[i] = '-'
+		case 14:
+			b[i] = '4'
+		default:
+			b[i] = hexDigits[c.r.intn(16)]
+		}
+	}
+	return string(b)
 }
 
 func phone(c *genCtx) string {
@@ -445,6 +490,6 @@ var (
 	colors              = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"}
 	tagWords            = []string{"Interested", "2017 Expo", "Tier 1", "Inbound Leads", "Webinar"}
 	customValues        = []string{"Gold", "Silver", "Bronze", "EMEA", "NA", "yes", "no"}
-	shortWords          = []string{"alpha", "beta", "gamma", "delta", "standard", "default", "primary"}
+	shortWords          = []string{"alpha", "beta", "gamma", "delta", "standard", "default", "primary"} // each at least 4 characters
 	sequenceStateStates = []string{"active", "active", "paused", "finished", "finished", "pending", "failed", "bounced", "disabled", "opted_out"}
 )

@@ -144,5 +144,5 @@ func (m *mutator) create(res *catalog.Resource) {
 	if i := res.AttributeIndex("emails"); i >= 0 {
 		ch.attrs[i] = []string{fmt.Sprintf("new.prospect.m%d.%d@sandbox.example", m.seq, m.rng.next()%1e6)}
 	}
-	m.sb.create(res, ch, 1)
+	m.sb.create(res, ch, 1, nil)
 }

@@ -33,8 +33,27 @@ type authServer struct {
 	access   map[string]*accessToken // by jti
 	refresh  map[string]*refreshToken
 	lastMint map[string]time.Time // by user×app
+	consents map[string]consent   // by user×app: what the user last accepted
 	minted   int64
 }
+
+// consent is a user's Accept on the consent page for an app.
+type consent struct {
+	scopes []string
+	at     time.Time
+}
+
+// grant is one authorization of an app by a user: the code exchange (or
+// IssueToken) starts it, and every token refreshed from it belongs to it.
+type grant struct {
+	user    int64
+	app     *App
+	created time.Time
+}
+
+// developmentGrantTTL is how long Outreach lets a development app's grant
+// live for a user outside the owning org, or beyond its ten users.
+const developmentGrantTTL = 7 * 24 * time.Hour
 
 type authRequest struct {
 	app                  *App
@@ -61,6 +80,7 @@ type accessToken struct {
 	jti     string
 	user    int64
 	app     *App
+	grant   *grant
 	scopes  []string
 	created time.Time
 	expires time.Time
@@ -72,6 +92,7 @@ type refreshToken struct {
 	seq     int64 // mint order
 	user    int64
 	app     *App
+	grant   *grant
 	scopes  []string
 	created time.Time
 	expires time.Time
@@ -85,7 +106,7 @@ const (
 
 func newAuthServer(sb *Sandbox) *authServer {
 	return &authServer{sb: sb, pending: map[string]*authRequest{}, sessions: map[string]int64{}, codes: map[string]*authCode{},
-		access: map[string]*accessToken{}, refresh: map[string]*refreshToken{}, lastMint: map[string]time.Time{}}
+		access: map[string]*accessToken{}, refresh: map[string]*refreshToken{}, lastMint: map[string]time.Time{}, consents: map[string]consent{}}
 }
 
 func randomToken(n int) string {
@@ -216,6 +237,17 @@ func (a *authServer) showConsentOrSignIn(w http.ResponseWriter, r *http.Request,
 		renderPage(w, http.StatusOK, page{Kind: "signin", Title: "Sign in to Outreach", Request: id, Error: errMsg})
 		return
 	}
+	if a.consented(user, req.app, req.scopes) {
+		// Outreach loads the consent popup and closes it at once.
+		a.mu.Lock()
+		_, pending := a.pending[id]
+		delete(a.pending, id)
+		a.mu.Unlock()
+		if pending {
+			a.issueCode(w, r, req, user)
+			return
+		}
+	}
 	renderPage(w, http.StatusOK, page{Kind: "consent", Title: "Authorize " + req.app.Name, Request: id, AppName: req.app.Name,
 		Email: a.sb.userEmail(user), Scopes: req.scopes, Development: !req.app.Production})
 }
@@ -279,12 +311,68 @@ func (a *authServer) handleConsent(w http.ResponseWriter, r *http.Request) {
 			"error_description": {"The resource owner or authorization server denied the request."}, "state": {req.state}})
 		return
 	}
+	a.mu.Lock()
+	a.consents[userApp(user, req.app)] = consent{scopes: slices.Clone(req.scopes), at: a.sb.clock.Now()}
+	a.mu.Unlock()
+	a.issueCode(w, r, req, user)
+}
+
+// issueCode redirects to the app with a new authorization code.
+func (a *authServer) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, user int64) {
 	code := randomToken(32)
 	a.mu.Lock()
 	a.codes[code] = &authCode{app: req.app, user: user, redirectURI: req.redirectURI, scopes: req.scopes, challenge: req.challenge,
 		expires: a.sb.clock.Now().Add(codeTTL), challengeWasProvided: req.challenge != ""}
 	a.mu.Unlock()
 	redirectWith(w, r, req.redirectURI, url.Values{"code": {code}, "state": {req.state}})
+}
+
+func userApp(user int64, app *App) string { return strconv.FormatInt(user, 10) + "|" + app.ClientID }
+
+// consented reports whether user already accepted app for every one of
+// scopes. A development grant that expired asks again.
+func (a *authServer) consented(user int64, app *App, scopes []string) bool {
+	a.mu.Lock()
+	c, ok := a.consents[userApp(user, app)]
+	a.mu.Unlock()
+	if !ok || a.developmentExpired(app, c.at, a.sb.clock.Now()) {
+		return false
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(c.scopes, sc) {
+			return false // more than was consented to: ask
+		}
+	}
+	return true
+}
+
+// developmentExpired reports whether a grant of app made at created has
+// expired at now under ExpireDevelopmentGrants.
+func (a *authServer) developmentExpired(app *App, created, now time.Time) bool {
+	return a.sb.opts.ExpireDevelopmentGrants && !app.Production && !now.Before(created.Add(developmentGrantTTL))
+}
+
+// grantExpired reports whether g is a development grant past its week,
+// and revokes its tokens when it is. The caller holds a.mu.
+func (a *authServer) grantExpired(g *grant, now time.Time) bool {
+	if g == nil || !a.developmentExpired(g.app, g.created, now) {
+		return false
+	}
+	for _, t := range a.refresh {
+		if t.grant == g {
+			t.revoked = true
+		}
+	}
+	for _, t := range a.access {
+		if t.grant == g {
+			t.revoked = true
+		}
+	}
+	return true
+}
+
+func developmentGrantExpired(app *App) string {
+	return "The authorization of the development app " + app.Name + " expired: Outreach limits development credentials to a week for users outside the app's organization or beyond its first ten users. Authorize the app again."
 }
 
 func redirectWith(w http.ResponseWriter, r *http.Request, target string, params url.Values) {
@@ -424,7 +512,7 @@ func (a *authServer) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		code.used = true
-		tok := a.mint(code.user, app, code.scopes, now)
+		tok := a.mint(&grant{user: code.user, app: app, created: now}, code.scopes, now)
 		code.issued = append(code.issued, tok.refreshToken)
 		code.accessIssued = append(code.accessIssued, tok.jti)
 		a.writeToken(w, tok)
@@ -434,6 +522,10 @@ func (a *authServer) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rt := a.refresh[p.Get("refresh_token")]
+		if rt != nil && rt.app == app && a.grantExpired(rt.grant, now) {
+			writeOAuthError(w, oauthError{http.StatusBadRequest, "invalid_grant", developmentGrantExpired(app)})
+			return
+		}
 		if rt == nil || rt.app != app || rt.revoked || now.After(rt.expires) {
 			writeOAuthError(w, errInvalidGrant)
 			return
@@ -444,7 +536,7 @@ func (a *authServer) handleToken(w http.ResponseWriter, r *http.Request) {
 		if !a.sb.opts.KeepRotatedRefreshTokens {
 			rt.revoked = true
 		}
-		tok := a.mint(rt.user, app, rt.scopes, now)
+		tok := a.mint(rt.grant, rt.scopes, now)
 		a.sb.stats.refreshes.Add(1)
 		a.writeToken(w, tok)
 	default:
@@ -486,15 +578,17 @@ type mintedToken struct {
 	expiresIn                      int
 }
 
-// mint issues an access token and a refresh token. The caller holds a.mu.
-func (a *authServer) mint(user int64, app *App, scopes []string, now time.Time) mintedToken {
+// mint issues an access token and a refresh token of grant g. The caller
+// holds a.mu.
+func (a *authServer) mint(g *grant, scopes []string, now time.Time) mintedToken {
+	user, app := g.user, g.app
 	opts := &a.sb.opts
 	jti := randomToken(16)
 	rt := randomToken(32)
-	at := &accessToken{jti: jti, user: user, app: app, scopes: scopes, created: now, expires: now.Add(opts.AccessTokenTTL), refresh: rt}
+	at := &accessToken{jti: jti, user: user, app: app, grant: g, scopes: scopes, created: now, expires: now.Add(opts.AccessTokenTTL), refresh: rt}
 	a.access[jti] = at
 	a.minted++
-	a.refresh[rt] = &refreshToken{seq: a.minted, user: user, app: app, scopes: scopes, created: now, expires: now.Add(opts.RefreshTokenTTL)}
+	a.refresh[rt] = &refreshToken{seq: a.minted, user: user, app: app, grant: g, scopes: scopes, created: now, expires: now.Add(opts.RefreshTokenTTL)}
 	// Cap the live refresh tokens of this user and app: the oldest go.
 	var live []*refreshToken
 	for _, t := range a.refresh {
@@ -599,14 +693,19 @@ func (a *authServer) authenticate(w http.ResponseWriter, r *http.Request) (*acce
 	}
 	a.mu.Lock()
 	at, ok := a.parseJWT(strings.TrimSpace(tok))
-	var expired, revoked bool
+	var expired, revoked, grantEnded bool
 	if ok {
-		expired, revoked = !a.sb.clock.Now().Before(at.expires), at.revoked
+		now := a.sb.clock.Now()
+		grantEnded = a.grantExpired(at.grant, now)
+		expired, revoked = !now.Before(at.expires), at.revoked
 	}
 	a.mu.Unlock()
 	switch {
 	case !ok:
 		writeGateway401(w, "The JWT token could not be decoded.")
+		return nil, false
+	case grantEnded:
+		writeGateway401(w, "The JWT token has been revoked. "+developmentGrantExpired(at.app))
 		return nil, false
 	case revoked:
 		writeGateway401(w, "The JWT token has been revoked.")
@@ -636,7 +735,7 @@ func (s *Sandbox) IssueToken(user int64, scopes ...string) (access, refresh stri
 	if wait, ok := a.reserveMint(user, app, now); !ok {
 		return "", "", fmt.Errorf("sandbox: a token was minted for this user and app less than a minute ago; try again in %s", wait.Round(time.Second))
 	}
-	t := a.mint(user, app, scopes, now)
+	t := a.mint(&grant{user: user, app: app, created: now}, scopes, now)
 	return t.accessToken, t.refreshToken, nil
 }
 

@@ -72,7 +72,26 @@ func authorizeURL(srv *sandbox.Server, extra url.Values) string {
 // the redirect the app receives.
 func (b *browser) authorize(extra url.Values, decision string) *url.URL {
 	b.t.Helper()
-	resp, body := b.get(authorizeURL(b.srv, extra))
+	return b.answer(authorizeURL(b.srv, extra), decision)
+}
+
+// authorizeApp authorizes app for scopes, accepting the consent page when
+// it is shown (a user who already consented goes straight back).
+func (b *browser) authorizeApp(app sandbox.App, scopes string) *url.URL {
+	b.t.Helper()
+	v := url.Values{"client_id": {app.ClientID}, "redirect_uri": {app.RedirectURIs[0]}, "response_type": {"code"},
+		"scope": {scopes}, "state": {"st-app"}}
+	return b.answer(b.srv.URL+"/oauth/authorize?"+v.Encode(), "accept")
+}
+
+// answer opens an authorize URL, signs in when asked, and answers the
+// consent page with decision when it is shown.
+func (b *browser) answer(authorize, decision string) *url.URL {
+	b.t.Helper()
+	resp, body := b.get(authorize)
+	if resp.StatusCode == http.StatusFound {
+		return b.location(resp)
+	}
 	if resp.StatusCode != 200 {
 		b.t.Fatalf("authorize page: %d %s", resp.StatusCode, body)
 	}
@@ -80,6 +99,9 @@ func (b *browser) authorize(extra url.Values, decision string) *url.URL {
 		m := requestField.FindStringSubmatch(body)
 		email, password := b.srv.SignInUser()
 		resp, body = b.post(b.srv.URL+"/oauth/sign_in", url.Values{"request": {m[1]}, "email": {email}, "password": {password}})
+		if resp.StatusCode == http.StatusFound {
+			return b.location(resp)
+		}
 		if resp.StatusCode != 200 || !strings.Contains(body, `id="accept"`) {
 			b.t.Fatalf("after sign-in: %d %s", resp.StatusCode, body)
 		}
@@ -89,6 +111,11 @@ func (b *browser) authorize(extra url.Values, decision string) *url.URL {
 	if resp.StatusCode != http.StatusFound {
 		b.t.Fatalf("consent answer: %d %s", resp.StatusCode, body)
 	}
+	return b.location(resp)
+}
+
+func (b *browser) location(resp *http.Response) *url.URL {
+	b.t.Helper()
 	u, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil {
 		b.t.Fatal(err)

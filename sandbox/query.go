@@ -74,9 +74,15 @@ func badParam(param, format string, args ...any) *queryError {
 	return &queryError{status: 400, id: "badRequest", title: "Bad Request", detail: fmt.Sprintf(format, args...), param: param}
 }
 
+// queryRules are the options that change how queries are read.
+type queryRules struct {
+	countByDefault bool // meta.count without count=true
+	strictSort     bool // only attributes badged sortable
+}
+
 // parseListQuery parses the query string of GET /<path>.
-func parseListQuery(res *catalog.Resource, cat *catalog.Catalog, q url.Values, countDefault bool) (*listQuery, error) {
-	lq := &listQuery{res: res, size: defaultPageSize, count: countDefault, fields: map[string][]string{}}
+func parseListQuery(res *catalog.Resource, cat *catalog.Catalog, q url.Values, rules queryRules) (*listQuery, error) {
+	lq := &listQuery{res: res, size: defaultPageSize, count: rules.countByDefault, fields: map[string][]string{}}
 	newSyntax := q.Get("newFilterSyntax") == "true"
 	for key, vals := range q {
 		switch {
@@ -109,7 +115,7 @@ func parseListQuery(res *catalog.Resource, cat *catalog.Catalog, q url.Values, c
 		case key == "count":
 			lq.count = vals[0] == "true"
 		case key == "sort":
-			keys, err := parseSort(res, vals[0])
+			keys, err := parseSort(res, vals[0], rules.strictSort)
 			if err != nil {
 				return nil, err
 			}
@@ -162,11 +168,23 @@ func parseListQuery(res *catalog.Resource, cat *catalog.Catalog, q url.Values, c
 	return lq, nil
 }
 
-func parseSort(res *catalog.Resource, s string) ([]sortKey, error) {
+// parseSort reads sort=a,-b. Strict, only attributes the OpenAPI document
+// badges sortable are accepted. Otherwise any attribute of the type is,
+// and updatedAt on a type without one sorts as createdAt (records that
+// never change), or as id when the type has no createdAt either.
+func parseSort(res *catalog.Resource, s string, strict bool) ([]sortKey, error) {
 	var keys []sortKey
 	for _, part := range strings.Split(s, ",") {
 		desc := strings.HasPrefix(part, "-")
 		name := strings.TrimPrefix(part, "-")
+		i := res.AttributeIndex(name)
+		if !strict && i < 0 && name == "updatedAt" {
+			name = "createdAt"
+			i = res.AttributeIndex(name)
+			if i < 0 {
+				name = "id"
+			}
+		}
 		if name == "id" {
 			keys = append(keys, sortKey{attr: -1, desc: desc})
 			return keys, nil // id is unique: nothing after it matters
@@ -174,8 +192,7 @@ func parseSort(res *catalog.Resource, s string) ([]sortKey, error) {
 		if strings.Contains(name, ".") {
 			return nil, badParam("sort", "Sorting by a relationship's attribute (%q) is not supported; include the relationship and sort locally.", name)
 		}
-		i := res.AttributeIndex(name)
-		if i < 0 || !res.Attributes[i].Sortable {
+		if i < 0 || (strict && !res.Attributes[i].Sortable) {
 			return nil, badParam("sort", "%q is not a sortable attribute of %s.", name, res.Type)
 		}
 		keys = append(keys, sortKey{attr: i, desc: desc})

@@ -59,9 +59,30 @@ type Options struct {
 	// MintInterval is the least time between two token grants for one
 	// user and app (60 s); a grant sooner gets 429. Negative disables.
 	MintInterval time.Duration
+	// ExpireDevelopmentGrants does what Outreach does to development
+	// apps (App.Production false, the default, as for a new Outreach app)
+	// for users outside the owning org or beyond its first ten: seven days
+	// of the sandbox clock after an authorization, the grant expires, its
+	// tokens stop working, a refresh answers invalid_grant saying so, and
+	// the user sees the consent page again. The sandbox applies it to
+	// every user of a development app.
+	ExpireDevelopmentGrants bool
 	// KeepRotatedRefreshTokens lets a refresh token stay valid after it
 	// was used; by default rotation revokes it, the stricter behaviour.
 	KeepRotatedRefreshTokens bool
+	// StrictMediaType answers 415 to every API request whose Content-Type
+	// is not application/vnd.api+json, reads included, as Outreach's
+	// documentation says. By default the sandbox does what Outreach does
+	// for clients in production: a request without a body needs no
+	// Content-Type, and a JSON body may be application/vnd.api+json or
+	// application/json.
+	StrictMediaType bool
+	// StrictSort refuses sort on attributes the OpenAPI document does not
+	// badge sortable. By default the sandbox sorts by any attribute of the
+	// type, and by updatedAt even where a type lacks it (createdAt order,
+	// else id order), as clients do with events, webhooks, sequence
+	// templates and duties.
+	StrictSort bool
 	// CountByDefault adds meta.count to collections without count=true,
 	// as for apps registered before October 2024.
 	CountByDefault bool
@@ -174,7 +195,10 @@ type App struct {
 	ClientSecret string
 	// RedirectURIs must match the authorize and token requests exactly.
 	RedirectURIs []string
-	// Production apps skip the development warning on the consent page.
+	// Production marks an app published through Outreach's review: no
+	// development warning on the consent page, and no weekly grant expiry
+	// under Options.ExpireDevelopmentGrants. Apps are development apps by
+	// default, as a new Outreach app is.
 	Production bool
 }
 

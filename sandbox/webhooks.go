@@ -36,14 +36,67 @@ var webhookActions = map[string][]string{
 // relationships flattened to {"type": <relationship name>, "id": N}; a
 // non-2xx answer counts as delivered, and only network failures are tried
 // again (four attempts, one second apart).
+//
+// Deliveries of one webhook about one record go out in the order of the
+// events, each after the previous one was answered (or given up): a
+// record's "updated" never overtakes its "created". Deliveries about
+// different records run concurrently.
 type webhookDispatcher struct {
 	sb     *Sandbox
 	client *http.Client
 	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// queues holds the deliveries waiting behind the one in flight, per
+	// webhook and record; a key is present while its worker runs.
+	queues map[deliveryKey][]delivery
+}
+
+type deliveryKey struct {
+	hook int64
+	typ  string
+	id   int64
+}
+
+type delivery struct {
+	url, secret string
+	body        []byte
 }
 
 func newWebhookDispatcher(sb *Sandbox, client *http.Client) *webhookDispatcher {
-	return &webhookDispatcher{sb: sb, client: client}
+	return &webhookDispatcher{sb: sb, client: client, queues: map[deliveryKey][]delivery{}}
+}
+
+// enqueue adds a delivery behind the earlier ones of the same webhook and
+// record, starting a worker for them when none runs. The caller holds the
+// store's write lock, so events are enqueued in the order they happen.
+func (d *webhookDispatcher) enqueue(key deliveryKey, dl delivery) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q, running := d.queues[key]
+	d.queues[key] = append(q, dl)
+	if !running {
+		d.wg.Add(1)
+		go d.drain(key)
+	}
+}
+
+// drain delivers the queue of key in order and ends when it is empty.
+func (d *webhookDispatcher) drain(key deliveryKey) {
+	defer d.wg.Done()
+	for {
+		d.mu.Lock()
+		q := d.queues[key]
+		if len(q) == 0 {
+			delete(d.queues, key)
+			d.mu.Unlock()
+			return
+		}
+		next := q[0]
+		d.queues[key] = q[1:]
+		d.mu.Unlock()
+		d.deliver(key.hook, next.url, next.secret, next.body)
+	}
 }
 
 func (d *webhookDispatcher) wait() { d.wg.Wait() }
@@ -94,8 +147,7 @@ func (d *webhookDispatcher) dispatch(res *catalog.Resource, cur, prev *record, e
 			v1 = d.payload(res, cur, nil, event, changed, now)
 			body = v1
 		}
-		d.wg.Add(1)
-		go d.deliver(h.id, u, secret, body)
+		d.enqueue(deliveryKey{hook: h.id, typ: res.Type, id: cur.id}, delivery{url: u, secret: secret, body: body})
 	}
 }
 
@@ -187,7 +239,6 @@ func Sign(secret string, body []byte) string {
 }
 
 func (d *webhookDispatcher) deliver(hookID int64, target, secret string, body []byte) {
-	defer d.wg.Done()
 	eventID := uuid()
 	for attempt := 1; attempt <= 4; attempt++ {
 		req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))

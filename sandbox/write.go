@@ -34,9 +34,29 @@ type change struct {
 	rels  map[int]relRef
 }
 
-// knownExtras are attributes real payloads carry beyond the OpenAPI
-// document; clients may write them back.
-var knownExtras = map[string][]string{"prospect": {"accountName", "smsOptStatus"}}
+// extraAttribute is an attribute real payloads carry beyond the OpenAPI
+// document. Every record of its type has it, seeded or created (null when
+// empty); clients may write the writable ones back.
+type extraAttribute struct {
+	name     string
+	writable bool
+}
+
+var extraAttributes = map[string][]extraAttribute{
+	"prospect": {{"accountName", true}, {"smsOptStatus", true}},
+	// Outreach's create answer shows these; cleanupToken only to the app
+	// that created the webhook.
+	"webhook": {{"cleanupToken", false}, {"creatorAppId", false}, {"creatorAppName", false}},
+}
+
+func extraAttributeOf(typ, name string) (extraAttribute, bool) {
+	for _, x := range extraAttributes[typ] {
+		if x.name == name {
+			return x, true
+		}
+	}
+	return extraAttribute{}, false
+}
 
 // requiredOnCreate lists what Outreach refuses to create without.
 var requiredOnCreate = map[string][]string{
@@ -90,7 +110,10 @@ func (s *Sandbox) decodeWrite(r *http.Request, res *catalog.Resource, id int64) 
 		ptr := "/data/attributes/" + name
 		i := res.AttributeIndex(name)
 		if i < 0 {
-			if slices.Contains(knownExtras[res.Type], name) {
+			if x, ok := extraAttributeOf(res.Type, name); ok {
+				if !x.writable {
+					return nil, invalid(ptr, "'%s' is read-only.", name)
+				}
 				var v any
 				json.Unmarshal(val, &v)
 				ch.extra[name] = v
@@ -350,7 +373,8 @@ func (s *Sandbox) handleCreate(w http.ResponseWriter, r *http.Request, res *cata
 		writeErrors(w, f.status, f.err)
 		return
 	}
-	rec, f := s.create(res, ch, tokenFrom(r.Context()).user)
+	tok := tokenFrom(r.Context())
+	rec, f := s.create(res, ch, tok.user, tok.app)
 	if f != nil {
 		writeErrors(w, f.status, f.err)
 		return
@@ -358,9 +382,12 @@ func (s *Sandbox) handleCreate(w http.ResponseWriter, r *http.Request, res *cata
 	s.writeRecord(w, r, http.StatusCreated, res, rec, nil)
 }
 
-// create builds, checks and stores a new record. The caller holds the
-// write lock.
-func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64) (*record, *writeFailure) {
+// create builds, checks and stores a new record for user through app (nil
+// for the sandbox's own mutations). A created record has the shape of a
+// seeded one: every attribute and relationship, the extra attributes,
+// read-only counters 0 and flags false unless the type sets them. The
+// caller holds the write lock.
+func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64, app *App) (*record, *writeFailure) {
 	now := ts(s.clock.Now().Truncate(time.Second))
 	rec := &record{attrs: make([]any, len(res.Attributes)), rels: make([]relRef, len(res.Relationships))}
 	for i := range res.Attributes {
@@ -371,6 +398,15 @@ func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64) (*record
 	setIf := func(name string, v any) {
 		if i := res.AttributeIndex(name); i >= 0 {
 			rec.attrs[i] = v
+		}
+	}
+	for i := range res.Attributes {
+		switch a := &res.Attributes[i]; {
+		case a.WriteOnly:
+		case a.Type == catalog.TypeBoolean:
+			rec.attrs[i] = false
+		case a.Type == catalog.TypeInteger && a.ReadOnly:
+			rec.attrs[i] = int64(0)
 		}
 	}
 	setIf("createdAt", now)
@@ -398,8 +434,20 @@ func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64) (*record
 	for i, v := range ch.attrs {
 		rec.attrs[i] = v
 	}
-	if len(ch.extra) > 0 {
-		rec.extra = ch.extra
+	if xs := extraAttributes[res.Type]; len(xs) > 0 {
+		rec.extra = map[string]any{}
+		for _, x := range xs {
+			rec.extra[x.name] = nil
+		}
+	}
+	for k, v := range ch.extra {
+		rec.extra[k] = v
+	}
+	if res.Type == "webhook" {
+		rec.extra["cleanupToken"] = randomToken(32)
+		if app != nil {
+			rec.extra["creatorAppId"], rec.extra["creatorAppName"] = app.ClientID, app.Name
+		}
 	}
 	for i, v := range ch.rels {
 		rec.rels[i] = v
@@ -413,6 +461,7 @@ func (s *Sandbox) create(res *catalog.Resource, ch *change, user int64) (*record
 	}
 	if res.Type == "prospect" {
 		s.computeProspectName(res, rec)
+		s.computeAccountName(res, rec, ch)
 	}
 	if f := s.checkRules(res, rec, 0, true); f != nil {
 		return nil, f
@@ -429,6 +478,25 @@ func (s *Sandbox) computeProspectName(res *catalog.Resource, rec *record) {
 	if n := strings.TrimSpace(first + " " + last); n != "" {
 		rec.attrs[res.AttributeIndex("name")] = n
 	}
+}
+
+// computeAccountName fills prospect.accountName from the prospect's
+// account unless the write set it. The caller holds the write lock.
+func (s *Sandbox) computeAccountName(res *catalog.Resource, rec *record, ch *change) {
+	if _, written := ch.extra["accountName"]; written {
+		return
+	}
+	if rec.extra == nil {
+		rec.extra = map[string]any{}
+	}
+	var name any
+	if ref := rec.rels[relIndex(res, "account")]; ref.id != 0 {
+		if acc, ok := s.store.get("account", ref.id); ok {
+			ares := s.store.cols["account"].res
+			name = acc.attrs[ares.AttributeIndex("name")]
+		}
+	}
+	rec.extra["accountName"] = name
 }
 
 func (s *Sandbox) handleUpdate(w http.ResponseWriter, r *http.Request, res *catalog.Resource, id int64) {
@@ -469,6 +537,9 @@ func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, 
 	}
 	if res.Type == "prospect" {
 		s.computeProspectName(res, rec)
+		if old.rels[relIndex(res, "account")] != rec.rels[relIndex(res, "account")] {
+			s.computeAccountName(res, rec, ch)
+		}
 	}
 	if f := s.checkRules(res, rec, id, false); f != nil {
 		return nil, f

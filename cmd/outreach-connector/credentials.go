@@ -23,7 +23,7 @@ func newCredentialsCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "credentials",
 		Short: "Manage named Outreach OAuth credentials",
-		Long: `Adds, lists, authorizes, imports, refreshes, revokes and deletes credentials, and rotates the
+		Long: `Adds, lists, edits, authorizes, imports, refreshes, revokes and deletes credentials, and rotates the
 encryption key. Credentials live in the database given by --db (SQLite file or PostgreSQL URL),
 their secrets sealed with the key in --key-file.`,
 	}
@@ -118,17 +118,29 @@ their secrets sealed with the key in --key-file.`,
 		}
 		rec, err := m.Import(ctx, n, refresh)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w\nNothing was saved; the refresh token was not revoked", err)
+		}
+		if rec.OutreachUserEmail == "" {
+			fmt.Fprintf(out, "Imported %s (%s): connected; Outreach did not say who the token belongs to yet (it is asked again on the next refresh).\n", rec.Name, rec.ID)
+			return nil
 		}
 		fmt.Fprintf(out, "Imported %s (%s): connected as %s.\n", rec.Name, rec.ID, rec.OutreachUserEmail)
 		return nil
 	})
 
+	var asJSON bool
 	list := &cobra.Command{Use: "list", Short: "List credentials", Args: cobra.NoArgs,
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, _ []string, out io.Writer) error {
 			recs, err := m.List(ctx)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				all := make([]credentialJSON, 0, len(recs))
+				for _, r := range recs {
+					all = append(all, toCredentialJSON(r))
+				}
+				return writeCredentialsJSON(out, map[string]any{"credentials": all})
 			}
 			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tOUTREACH USER\tTOKEN EXPIRES\tID")
@@ -143,6 +155,18 @@ their secrets sealed with the key in --key-file.`,
 			r, err := m.Get(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				events, err := m.Events(ctx, r.ID, 10)
+				if err != nil {
+					return err
+				}
+				c := toCredentialJSON(r)
+				c.Events = []eventJSON{}
+				for _, e := range events {
+					c.Events = append(c.Events, eventJSON{At: e.At.UTC().Format(time.RFC3339), Kind: e.Kind, Message: e.Message})
+				}
+				return writeCredentialsJSON(out, c)
 			}
 			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 			for _, row := range [][2]string{{"Name", r.Name}, {"ID", r.ID}, {"Description", dash(r.Description)}, {"Status", string(r.Status)},
@@ -163,6 +187,9 @@ their secrets sealed with the key in --key-file.`,
 			return nil
 		})}
 
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (no secrets)")
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON with the recent events (no secrets)")
+
 	authorize := &cobra.Command{Use: "authorize NAME|ID", Short: "Tell where to authorize a credential (a browser flow)", Args: cobra.ExactArgs(1),
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {
 			r, err := m.Get(ctx, args[0])
@@ -173,7 +200,7 @@ their secrets sealed with the key in --key-file.`,
 				strings.TrimSuffix(uiURL, "/"), r.ID)
 			return nil
 		})}
-	authorize.Flags().StringVar(&uiURL, "ui-url", "http://127.0.0.1:8787", "where `serve` runs")
+	authorize.Flags().StringVar(&uiURL, "ui-url", "http://127.0.0.1:8787", "URL of the web UI that outreach-connector serve runs")
 
 	refresh := &cobra.Command{Use: "refresh NAME|ID", Short: "Refresh a credential's access token now", Args: cobra.ExactArgs(1),
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {
@@ -185,23 +212,53 @@ their secrets sealed with the key in --key-file.`,
 			return nil
 		})}
 
+	var localOnly bool
 	revoke := &cobra.Command{Use: "revoke NAME|ID", Short: "Disconnect: revoke at Outreach and delete the tokens", Args: cobra.ExactArgs(1),
+		Long: `Revokes the credential's refresh token at Outreach, then deletes its tokens here. When Outreach does
+not confirm the revocation, nothing changes here and the command fails: run it again later, or add
+--local-only to delete the tokens here anyway (they then stay valid at Outreach until they expire).`,
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {
+			if localOnly {
+				if err := m.RevokeLocally(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "Deleted the tokens of %s here without revoking them at Outreach, where they stay valid until they expire.\n", args[0])
+				return nil
+			}
 			if err := m.Revoke(ctx, args[0]); err != nil {
+				if errors.Is(err, credential.ErrRevokeFailed) {
+					return fmt.Errorf("%w\nTo delete the tokens here anyway: outreach-connector credentials revoke %s --local-only", err, args[0])
+				}
 				return err
 			}
-			fmt.Fprintf(out, "Revoked %s.\n", args[0])
+			fmt.Fprintf(out, "Revoked %s at Outreach and deleted its tokens.\n", args[0])
 			return nil
 		})}
+	revoke.Flags().BoolVar(&localOnly, "local-only", false, "delete the tokens here without asking Outreach to revoke them")
 
 	del := &cobra.Command{Use: "delete NAME|ID", Short: "Revoke and remove a credential", Args: cobra.ExactArgs(1),
+		Long: `Revokes the credential's tokens at Outreach and removes the credential. When the revoke fails the
+credential stays; --local-only removes it without contacting Outreach.`,
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {
+			if localOnly {
+				if err := m.Forget(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "Removed %s without revoking its tokens at Outreach.\n", args[0])
+				return nil
+			}
 			if err := m.Delete(ctx, args[0]); err != nil {
+				if errors.Is(err, credential.ErrRevokeFailed) {
+					return fmt.Errorf("%w\nTo remove it anyway: outreach-connector credentials delete %s --local-only", err, args[0])
+				}
 				return err
 			}
 			fmt.Fprintf(out, "Deleted %s.\n", args[0])
 			return nil
 		})}
+	del.Flags().BoolVar(&localOnly, "local-only", false, "remove the credential without revoking its tokens at Outreach")
+
+	edit := newEditCommand(withManager)
 
 	rotate := &cobra.Command{Use: "rotate-key", Short: "Add a new encryption key and re-encrypt every secret with it", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -236,7 +293,7 @@ their secrets sealed with the key in --key-file.`,
 			return nil
 		}}
 
-	cmd.AddCommand(add, imp, list, show, authorize, refresh, revoke, del, rotate)
+	cmd.AddCommand(add, imp, list, show, edit, authorize, refresh, revoke, del, rotate)
 	return cmd
 }
 
@@ -265,7 +322,7 @@ func writeKeyFile(path string, k *credential.Keyring) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
+	if _, err := tmp.WriteString(k.Export() + "\n"); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -290,4 +347,127 @@ func when(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+type managerRun func(run func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error) func(*cobra.Command, []string) error
+
+// newEditCommand is `credentials edit`: Manager.Update from flags. The
+// client secret comes from stdin or a file, never from a flag value.
+func newEditCommand(withManager managerRun) *cobra.Command {
+	var name, description, secretFile, scopes string
+	var secretStdin bool
+	cmd := &cobra.Command{
+		Use:   "edit NAME|ID [--name N] [--description D] [--client-secret-stdin | --client-secret-file F] [--scopes a,b]",
+		Short: "Change a credential's name, description, client secret or scopes",
+		Long: `Changes what is given and nothing else. A new client secret (after "Regenerate" on Outreach) keeps
+the tokens: no new authorization. Fewer scopes keep the tokens too; added scopes need a new
+authorization, and the credential shows needs_reauthorization until it is authorized again.`,
+		Example: `  outreach-connector credentials edit main --client-secret-stdin < new-secret.txt
+  outreach-connector credentials edit main --name prod --scopes prospects.read,accounts.read`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.RunE = withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {
+		f := cmd.Flags()
+		var c credential.Changes
+		if f.Changed("name") {
+			c.Name = &name
+		}
+		if f.Changed("description") {
+			c.Description = &description
+		}
+		if secretStdin && secretFile != "" {
+			return errors.New("give the new client secret once: --client-secret-stdin or --client-secret-file")
+		}
+		if secretStdin {
+			secretFile = "-"
+		}
+		if secretFile != "" {
+			secret, err := readSecret(secretFile, "", cmd.InOrStdin())
+			if err != nil {
+				return fmt.Errorf("client secret: %w", err)
+			}
+			c.ClientSecret = &secret
+		}
+		if f.Changed("scopes") {
+			c.Scopes = []string{}
+			for _, s := range strings.Split(scopes, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					c.Scopes = append(c.Scopes, s)
+				}
+			}
+		}
+		if c.Name == nil && c.Description == nil && c.ClientSecret == nil && c.Scopes == nil {
+			return errors.New("nothing to change: give --name, --description, --client-secret-stdin, --client-secret-file or --scopes")
+		}
+		rec, reauthorize, err := m.Update(ctx, args[0], c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Updated %s (%s); status %s.\n", rec.Name, rec.ID, rec.Status)
+		if reauthorize {
+			fmt.Fprintf(out, "The added scopes need a new authorization: run `outreach-connector credentials authorize %s` to see where.\n", rec.Name)
+		}
+		return nil
+	})
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new name")
+	f.StringVar(&description, "description", "", "new description")
+	f.BoolVar(&secretStdin, "client-secret-stdin", false, "read the new client secret from stdin")
+	f.StringVar(&secretFile, "client-secret-file", "", "read the new client secret from this file (- for stdin)")
+	f.StringVar(&scopes, "scopes", "", "the new comma-separated scopes (all of them)")
+	return cmd
+}
+
+// credentialJSON is a credential as list --json and show --json print it:
+// the fields of the web API's credential, never a secret.
+type credentialJSON struct {
+	ID                string      `json:"id"`
+	Name              string      `json:"name"`
+	Description       string      `json:"description"`
+	ClientID          string      `json:"client_id"`
+	Scopes            []string    `json:"scopes"`
+	Environment       string      `json:"environment"`
+	APIBaseURL        string      `json:"api_base_url"`
+	RedirectURI       string      `json:"redirect_uri"`
+	Status            string      `json:"status"`
+	OutreachUserID    string      `json:"outreach_user_id"`
+	OutreachUserEmail string      `json:"outreach_user_email"`
+	OutreachOrg       string      `json:"outreach_org"`
+	TokenExpiresAt    *string     `json:"token_expires_at"`
+	LastRefreshAt     *string     `json:"last_refresh_at"`
+	LastError         string      `json:"last_error"`
+	CreatedAt         string      `json:"created_at"`
+	UpdatedAt         string      `json:"updated_at"`
+	Events            []eventJSON `json:"events,omitempty"`
+}
+
+type eventJSON struct {
+	At      string `json:"at"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func toCredentialJSON(r *credential.Record) credentialJSON {
+	ts := func(t time.Time) *string {
+		if t.IsZero() {
+			return nil
+		}
+		s := t.UTC().Format(time.RFC3339)
+		return &s
+	}
+	scopes := r.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return credentialJSON{ID: r.ID, Name: r.Name, Description: r.Description, ClientID: r.ClientID, Scopes: scopes,
+		Environment: string(r.Environment), APIBaseURL: r.APIBaseURL, RedirectURI: r.RedirectURI, Status: string(r.Status),
+		OutreachUserID: r.OutreachUserID, OutreachUserEmail: r.OutreachUserEmail, OutreachOrg: r.OutreachOrg,
+		TokenExpiresAt: ts(r.TokenExpiresAt), LastRefreshAt: ts(r.LastRefreshAt), LastError: r.LastError,
+		CreatedAt: r.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: r.UpdatedAt.UTC().Format(time.RFC3339)}
+}
+
+func writeCredentialsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -23,6 +23,8 @@ func newSandboxCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		rateWindow                    time.Duration
 		mutations                     float64
 		keepRotated, legacyCount      bool
+		strictMedia, strictSort       bool
+		expireDev, production         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -50,7 +52,13 @@ deterministic for a seed; --scale sets the size of the org.`,
 			}
 			opts := sandbox.Options{Seed: seed, Prospects: n, RateLimit: rateLimit, RateWindow: rateWindow,
 				MutationsPerSecond: mutations, KeepRotatedRefreshTokens: keepRotated, CountByDefault: legacyCount,
-				RedirectURI: redirect, Logger: log}
+				RedirectURI: redirect, Logger: log, StrictMediaType: strictMedia, StrictSort: strictSort,
+				ExpireDevelopmentGrants: expireDev}
+			if production {
+				app := sandbox.DefaultApp(seed, redirect)
+				app.Production = true
+				opts.Apps = []sandbox.App{app}
+			}
 			if faults != "" {
 				dec := json.NewDecoder(strings.NewReader(faults))
 				dec.DisallowUnknownFields()
@@ -111,6 +119,10 @@ deterministic for a seed; --scale sets the size of the org.`,
 	f.StringVar(&redirect, "redirect-uri", sandbox.DefaultRedirectURI, "redirect URI registered for the OAuth app")
 	f.BoolVar(&keepRotated, "keep-rotated-refresh-tokens", false, "keep refresh tokens valid after they are used (default: rotation revokes them)")
 	f.BoolVar(&legacyCount, "count-by-default", false, "include meta.count without count=true, as for apps registered before October 2024")
+	f.BoolVar(&strictMedia, "strict-media-type", false, "answer 415 unless every API request, reads included, says Content-Type: application/vnd.api+json (as documented)")
+	f.BoolVar(&strictSort, "strict-sort", false, "refuse sort on attributes the OpenAPI document does not badge sortable")
+	f.BoolVar(&expireDev, "expire-development-grants", false, "expire a development app's grants a week (sandbox clock) after each authorization, as Outreach does for users outside the owning org")
+	f.BoolVar(&production, "production-app", false, "register the app as a published (production) app: no development warning, no weekly expiry")
 	return cmd
 }
 

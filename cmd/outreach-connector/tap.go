@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,11 +53,12 @@ func number(v any) (float64, error) {
 func newTapCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	var (
 		configPath, statePath, catalogPath string
+		credName                           string
 		discover                           bool
 		store                              storeFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "tap --config config.json [--state state.json] [--catalog catalog.json] [--discover]",
+		Use:   "tap --config config.json [--credential NAME] [--state state.json] [--catalog catalog.json] [--discover]",
 		Short: "Run as a Singer tap, a drop-in for tap-outreach",
 		Long: `Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE; logs on stderr), with tap-outreach's
 config keys (client_id, client_secret, redirect_uri, refresh_token, start_date, page_size, quota_limit),
@@ -64,7 +67,14 @@ stream and field names, and bookmarks. --discover prints the catalog; --catalog 
 Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
 and --key-file (default outreach.db and outreach.key in the working directory), under the credential
 "tap-<client_id>", and uses it on later runs; the refresh_token in config.json is only read the first
-time (or after the stored one stops working).`,
+time (or after the stored one stops working). The tap never revokes a refresh token. When Outreach's
+token endpoint cannot be used right now (it mints one token a minute per user and app), the tap
+stores nothing, exits non-zero and says to run again. A --state it cannot read is refused, never
+ignored.
+
+--credential NAME uses a credential added and authorized with "outreach-connector credentials"
+instead; config.json then needs only start_date (and optionally page_size, quota_limit). See
+"Getting a refresh token for tap" in docs/credentials.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -76,14 +86,14 @@ time (or after the stored one stops working).`,
 				return err
 			}
 			ctx := cmd.Context()
-			cfg, err := readTapConfig(configPath)
+			cfg, err := readTapConfig(configPath, credName == "")
 			if err != nil {
 				return err
 			}
 			var state []byte
 			if statePath != "" {
-				if state, err = os.ReadFile(statePath); err != nil {
-					return fmt.Errorf("--state: %w", err)
+				if state, err = readTapState(statePath); err != nil {
+					return err
 				}
 			}
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
@@ -91,18 +101,13 @@ time (or after the stored one stops working).`,
 				return err
 			}
 			defer closeStore()
-			name := "tap-" + cfg.ClientID[:min(len(cfg.ClientID), 16)]
-			rec, err := m.Get(ctx, name)
-			if err != nil || rec.Status != credential.StatusConnected {
-				if err == nil {
-					m.Delete(ctx, rec.ID)
-				}
-				rec, err = m.Import(ctx, credential.NewCredential{Name: name, Description: "tap-outreach config", ClientID: cfg.ClientID,
-					ClientSecret: cfg.ClientSecret, Scopes: []string{}, Environment: credential.Production, APIBaseURL: cfg.APIBaseURL,
-					RedirectURI: cfg.RedirectURI}, cfg.RefreshToken)
-				if err != nil {
+			var rec *credential.Record
+			if credName != "" {
+				if rec, err = tapCredential(ctx, m, credName); err != nil {
 					return err
 				}
+			} else if rec, err = tapImport(ctx, m, cfg, configPath); err != nil {
+				return err
 			}
 			client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(m.TokenSource(rec.ID)),
 				outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: cfg.quota})))
@@ -132,6 +137,7 @@ time (or after the stored one stops working).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "tap-outreach config.json")
+	f.StringVar(&credName, "credential", "", "use this credential of the store (added and authorized with the credentials command) instead of the config's client_id, client_secret, redirect_uri and refresh_token")
 	f.StringVar(&statePath, "state", "", "Singer state to resume from")
 	f.StringVar(&catalogPath, "catalog", "", "Singer catalog selecting the streams")
 	f.BoolVar(&discover, "discover", false, "print the catalog and exit")
@@ -139,7 +145,9 @@ time (or after the stored one stops working).`,
 	return cmd
 }
 
-func readTapConfig(path string) (*tapConfig, error) {
+// readTapConfig reads config.json; the OAuth keys are required only when
+// needAuth (no --credential).
+func readTapConfig(path string, needAuth bool) (*tapConfig, error) {
 	if path == "" {
 		return nil, errors.New("--config is required (tap-outreach's config.json)")
 	}
@@ -152,8 +160,12 @@ func readTapConfig(path string) (*tapConfig, error) {
 		return nil, fmt.Errorf("--config %s: %w", path, err)
 	}
 	var missing []string
-	for k, v := range map[string]string{"client_id": cfg.ClientID, "client_secret": cfg.ClientSecret, "redirect_uri": cfg.RedirectURI,
-		"refresh_token": cfg.RefreshToken, "start_date": cfg.StartDate} {
+	required := map[string]string{"start_date": cfg.StartDate}
+	if needAuth {
+		required["client_id"], required["client_secret"], required["redirect_uri"], required["refresh_token"] =
+			cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI, cfg.RefreshToken
+	}
+	for k, v := range required {
 		if v == "" {
 			missing = append(missing, k)
 		}
@@ -175,6 +187,111 @@ func readTapConfig(path string) (*tapConfig, error) {
 	}
 	cfg.quota, cfg.pageSize = q, int(p)
 	return &cfg, nil
+}
+
+// tapImport finds the tap's own credential, "tap-<client_id>", importing
+// the config's refresh token on the first run or when the stored one
+// stopped working. It never revokes a token.
+func tapImport(ctx context.Context, m *credential.Manager, cfg *tapConfig, configPath string) (*credential.Record, error) {
+	name := "tap-" + cfg.ClientID[:min(len(cfg.ClientID), 16)]
+	rec, err := m.Get(ctx, name)
+	switch {
+	case err != nil && !errors.Is(err, credential.ErrNotFound):
+		return nil, err
+	case err != nil:
+		// First run: import the config's refresh token. A failed import
+		// keeps nothing, so the next run starts afresh.
+		rec, err = m.Import(ctx, credential.NewCredential{Name: name, Description: "tap-outreach config", ClientID: cfg.ClientID,
+			ClientSecret: cfg.ClientSecret, Scopes: []string{}, Environment: credential.Production, APIBaseURL: cfg.APIBaseURL,
+			RedirectURI: cfg.RedirectURI}, cfg.RefreshToken)
+	case rec.Status != credential.StatusConnected:
+		// The stored token stopped working (or an older run left it
+		// half-imported): try the config's token; never revoke.
+		rec, err = m.Reimport(ctx, rec.ID, cfg.RefreshToken)
+	}
+	if err != nil {
+		if errors.Is(err, credential.ErrTryLater) {
+			return nil, fmt.Errorf("%w\nNothing was read and nothing is lost: run the tap again later", err)
+		}
+		return nil, fmt.Errorf("%w\nPut a working refresh_token in %s, or use --credential (see \"Getting a refresh token for tap\" in docs/credentials.md)", err, configPath)
+	}
+	return rec, nil
+}
+
+// tapCredential is the credential named by --credential, connected.
+func tapCredential(ctx context.Context, m *credential.Manager, name string) (*credential.Record, error) {
+	rec, err := m.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("--credential %s: %w (see outreach-connector credentials list)", name, err)
+	}
+	if rec.Status != credential.StatusConnected {
+		reason := ""
+		if rec.LastError != "" {
+			reason = " (" + rec.LastError + ")"
+		}
+		return nil, fmt.Errorf("--credential %s is %s%s: authorize it (outreach-connector credentials authorize %s)",
+			name, strings.ReplaceAll(string(rec.Status), "_", " "), reason, name)
+	}
+	return rec, nil
+}
+
+// readTapState reads a Singer state file and refuses one the tap could
+// not use: read anyway, it would silently mean "no bookmarks" and read
+// every stream from start_date again.
+func readTapState(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--state: %w", err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("--state %s: %s; fix the file, or leave --state out to read everything from start_date", path, fmt.Sprintf(format, args...))
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, bad("the file is empty (a Singer state looks like {\"bookmarks\": {\"prospects\": {\"updatedAt\": \"2024-01-01T00:00:00Z\"}}})")
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, bad("not a JSON object: %v", err)
+	}
+	if len(top) == 0 {
+		return raw, nil // {}: a state without bookmarks yet
+	}
+	bookmarks, ok := top["bookmarks"]
+	if !ok {
+		if _, meltano := top["singer_state"]; meltano {
+			return nil, bad(`it wraps the state in "singer_state" (a Meltano export): pass the value of singer_state`)
+		}
+		keys := make([]string, 0, len(top))
+		for k := range top {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return nil, bad(`it has no "bookmarks" (its keys: %s)`, strings.Join(keys, ", "))
+	}
+	var streams map[string]json.RawMessage
+	if err := json.Unmarshal(bookmarks, &streams); err != nil || streams == nil {
+		return nil, bad(`"bookmarks" is not an object of streams`)
+	}
+	for stream, b := range streams {
+		var flat string
+		if json.Unmarshal(b, &flat) == nil {
+			if _, err := time.Parse(time.RFC3339Nano, flat); err != nil {
+				return nil, bad("the bookmark of %s, %q, is not an RFC 3339 timestamp", stream, flat)
+			}
+			continue
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil || len(fields) == 0 {
+			return nil, bad("the bookmark of %s is %s; want an object such as {\"updatedAt\": \"2024-01-01T00:00:00Z\"}", stream, b)
+		}
+		for field, v := range fields {
+			str, ok := v.(string)
+			if _, err := time.Parse(time.RFC3339Nano, str); !ok || err != nil {
+				return nil, bad("the bookmark %s.%s = %v is not an RFC 3339 timestamp", stream, field, v)
+			}
+		}
+	}
+	return raw, nil
 }
 
 // writeCatalog prints a Singer catalog of the streams, all selected.

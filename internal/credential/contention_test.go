@@ -136,7 +136,7 @@ func TestRefreshUnderContention(t *testing.T) {
 			outputs := make([]string, 3)
 			for p := range outputs {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
-				cmd.Env = append(os.Environ(), "CREDENTIAL_TEST_HELPER=refresh", "CREDENTIAL_TEST_STORE="+spec, "CREDENTIAL_TEST_KEYS="+keys.String(),
+				cmd.Env = append(os.Environ(), "CREDENTIAL_TEST_HELPER=refresh", "CREDENTIAL_TEST_STORE="+spec, "CREDENTIAL_TEST_KEYS="+keys.Export(),
 					"CREDENTIAL_TEST_ID="+rec.ID, fmt.Sprintf("CREDENTIAL_TEST_START=%d", start.UnixMilli()))
 				wg.Go(func() {
 					out, err := cmd.CombinedOutput()

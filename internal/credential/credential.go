@@ -132,6 +132,9 @@ type Store interface {
 	UpdateCredential(ctx context.Context, rec *Record) error
 	// SaveTokens writes a TokenUpdate in one statement.
 	SaveTokens(ctx context.Context, id string, u TokenUpdate) error
+	// SaveIdentity sets the Outreach user and org of credential id and
+	// nothing else (ErrNotFound when missing).
+	SaveIdentity(ctx context.Context, id, userID, email, org string) error
 	// DeleteCredential removes the credential with its lease, states and
 	// events; ErrNotFound when missing.
 	DeleteCredential(ctx context.Context, id string) error
@@ -145,9 +148,11 @@ type Store interface {
 
 	// SaveState stores a pending authorization.
 	SaveState(ctx context.Context, s *State) error
-	// TakeState removes and returns the state with hash, or ErrNotFound:
-	// a state can be taken once.
-	TakeState(ctx context.Context, hash string) (*State, error)
+	// TakeState removes and returns the state with hash if it is bound
+	// to browser (the SHA-256 of the binding cookie), or ErrNotFound: a
+	// state can be taken once, and only by its own browser; a request
+	// from another browser (or none) leaves it in place.
+	TakeState(ctx context.Context, hash, browser string) (*State, error)
 
 	// AddEvent records an event; ListEvents returns the newest first.
 	AddEvent(ctx context.Context, e Event) error

@@ -6,9 +6,13 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -67,17 +71,45 @@ func ParseKeys(s string) (*Keyring, error) {
 	return NewKeyring(current, keys)
 }
 
-// String writes the keyring in ParseKeys form, current key first. It is a
+// Export writes the keyring in ParseKeys form, current key first. It is a
 // secret: write it only to a key file or a secret store.
-func (k *Keyring) String() string {
+func (k *Keyring) Export() string {
 	parts := []string{k.current + ":" + base64.StdEncoding.EncodeToString(k.keys[k.current])}
-	for id, key := range k.keys {
+	for _, id := range k.ids() {
 		if id != k.current {
-			parts = append(parts, id+":"+base64.StdEncoding.EncodeToString(key))
+			parts = append(parts, id+":"+base64.StdEncoding.EncodeToString(k.keys[id]))
 		}
 	}
 	return strings.Join(parts, ",")
 }
+
+func (k *Keyring) ids() []string {
+	ids := make([]string, 0, len(k.keys))
+	for id := range k.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// String describes the keyring without its keys: the key ids only. Every
+// way of printing a keyring (fmt verbs, slog, JSON) goes through it.
+func (k Keyring) String() string {
+	return fmt.Sprintf("credential.Keyring{current: %s, keys: %s (redacted)}", k.current, strings.Join((&k).ids(), ","))
+}
+
+// GoString is String, for %#v.
+func (k Keyring) GoString() string { return k.String() }
+
+// Format prints String for every verb, so %v, %+v, %#v, %s, %q and %x
+// never reach the key bytes.
+func (k Keyring) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
+
+// LogValue keeps the keys out of structured logs.
+func (k Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// MarshalJSON keeps the keys out of JSON.
+func (k Keyring) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
 
 // LoadKeyring returns the keyring from the environment variable KeysEnv
 // when set (getenv may be nil), else from the key file at path, creating
@@ -104,7 +136,7 @@ func LoadKeyring(path string, getenv func(string) string) (*Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("credential: create key file: %w", err)
 		}
-		if _, err := f.WriteString(k.String() + "\n"); err != nil {
+		if _, err := f.WriteString(k.Export() + "\n"); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("credential: write key file: %w", err)
 		}

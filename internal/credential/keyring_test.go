@@ -2,6 +2,11 @@ package credential_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +89,7 @@ func TestLoadKeyring(t *testing.T) {
 	}
 	fromEnv, err := credential.LoadKeyring(path, func(k string) string {
 		if k == credential.KeysEnv {
-			return first.String()
+			return first.Export()
 		}
 		return ""
 	})
@@ -99,5 +104,47 @@ func TestLoadKeyring(t *testing.T) {
 		if _, err := credential.ParseKeys(bad); err == nil {
 			t.Errorf("ParseKeys(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestKeyringNeverPrintsItsKeys prints a keyring every way a program
+// might (fmt verbs on the value and the pointer, slog, JSON) and checks
+// that no key, in any encoding, comes out, while Export still round-trips.
+func TestKeyringNeverPrintsItsKeys(t *testing.T) {
+	k, err := credential.GenerateKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err = k.Rotated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := k.Export()
+	var secrets []string
+	for _, part := range strings.Split(exported, ",") {
+		_, enc, _ := strings.Cut(part, ":")
+		raw, _ := base64.StdEncoding.DecodeString(enc)
+		secrets = append(secrets, enc, hex.EncodeToString(raw), fmt.Sprint(raw), fmt.Sprintf("%q", raw), string(raw))
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("loaded", "keys", k, "value", *k)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("loaded", "keys", k)
+	js, _ := json.Marshal(map[string]any{"k": k})
+	printed := []string{k.String(), fmt.Sprint(k), fmt.Sprint(*k), fmt.Sprintf("%v %+v %#v %s %q %x %X", k, k, k, k, k, k, k),
+		fmt.Sprintf("%v %+v %#v %s %x", *k, *k, *k, *k, *k), fmt.Sprintf("%v", []*credential.Keyring{k}),
+		fmt.Sprintf("%+v", struct{ K *credential.Keyring }{k}), logs.String(), string(js)}
+	for _, p := range printed {
+		for _, s := range secrets {
+			if strings.Contains(p, s) {
+				t.Fatalf("a printed keyring holds key material: %q", p)
+			}
+		}
+	}
+	if !strings.Contains(k.String(), k.Current()) || !strings.Contains(k.String(), "redacted") {
+		t.Errorf("String() = %q; want the key ids and a note that keys are redacted", k.String())
+	}
+	back, err := credential.ParseKeys(exported)
+	if err != nil || back.Export() != exported {
+		t.Errorf("Export does not round-trip: %v", err)
 	}
 }

@@ -2,11 +2,14 @@ package credential
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,11 +175,12 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, t *tokens, secret, r
 			Status: StatusConnected, UpdatedAt: now}); err != nil {
 			return "", fmt.Errorf("credential %s: store the refreshed tokens: %w", rec.Name, err)
 		}
-		m.mu.Lock()
-		delete(m.backoffs, rec.ID)
-		m.mu.Unlock()
+		m.clearBackoff(rec.ID)
 		m.event(ctx, rec.ID, "refreshed", "access token refreshed")
 		m.log.Info("credential refreshed", "credential", rec.Name, "expires", fresh.Expiry)
+		if rec.OutreachUserID == "" { // after an import, or a lookup that failed at authorization
+			m.tryIdentity(ctx, rec.ID)
+		}
 		return fresh.Access, nil
 	}
 	msg := describeOAuthError(err)
@@ -190,26 +194,58 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, t *tokens, secret, r
 		// Outreach mints one token a minute: someone just refreshed. Use
 		// what is stored, or the current token while it lives.
 		if cur, err := m.store.GetCredential(ctx, rec.ID); err == nil {
-			if ct, _, err := m.open(cur); err == nil && (m.fresh(ct, rejected) || (ct.Access != rejected && ct.Expiry.After(m.now()))) {
+			if ct, _, err := m.open(cur); err == nil && ct != nil && ct.Access != "" &&
+				(m.fresh(ct, rejected) || (ct.Access != rejected && ct.Expiry.After(m.now()))) {
 				return ct.Access, nil
 			}
 		}
 		m.noteTransient(ctx, rec, msg)
-		return "", fmt.Errorf("credential %s: %s; try again in a minute", rec.Name, msg)
+		wait := "a minute"
+		if ra, err := strconv.Atoi(re.Response.Header.Get("Retry-After")); err == nil && ra > 0 && ra <= 3600 {
+			wait = fmt.Sprintf("%d seconds", ra)
+		}
+		return "", fmt.Errorf("credential %s: %w: %s: Outreach mints one token a minute for each user and app, and one was minted "+
+			"less than a minute ago; the refresh token was not used up: try again in %s", rec.Name, ErrTryLater, msg, wait)
 	case re != nil && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client"):
+		reason := reauthReason(rec, re.ErrorCode, msg)
 		if err := m.store.SaveTokens(ctx, rec.ID, TokenUpdate{Tokens: rec.Tokens, TokenExpiresAt: rec.TokenExpiresAt,
-			LastRefreshAt: rec.LastRefreshAt, Status: StatusNeedsReauth, LastError: msg, UpdatedAt: now}); err != nil {
+			LastRefreshAt: rec.LastRefreshAt, Status: StatusNeedsReauth, LastError: reason, UpdatedAt: now}); err != nil {
 			return "", err
 		}
-		m.event(ctx, rec.ID, "needs_reauthorization", msg)
-		m.log.Warn("credential needs re-authorization", "credential", rec.Name, "reason", msg)
-		return "", fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, msg)
+		m.event(ctx, rec.ID, "needs_reauthorization", reason)
+		m.log.Warn("credential needs re-authorization", "credential", rec.Name, "reason", reason)
+		return "", fmt.Errorf("credential %s: %w: %s", rec.Name, ErrNeedsReauthorization, reason)
 	}
 	m.noteTransient(ctx, rec, msg)
 	if t.Access != "" && t.Access != rejected && t.Expiry.After(m.now()) {
 		return t.Access, nil // the refresh failed for now; the current token still works
 	}
-	return "", fmt.Errorf("credential %s: refresh failed: %s", rec.Name, msg)
+	return "", fmt.Errorf("credential %s: refresh failed: %w: %s; the refresh token was kept: try again later", rec.Name, ErrTryLater, msg)
+}
+
+// reauthReason says why Outreach refused a refresh and what to do, for
+// LastError and the event. msg carries the status and OAuth error code.
+func reauthReason(rec *Record, code, msg string) string {
+	switch code {
+	case "invalid_client":
+		return "Outreach refused the app's client id or secret (" + msg + "): if the secret was regenerated on Outreach, " +
+			"replace it (credentials edit --client-secret-file, or Edit in the UI); otherwise authorize again"
+	case "unauthorized_client":
+		return "Outreach no longer lets this app use refresh tokens (" + msg + "): check the app on Outreach, then authorize again"
+	}
+	reason := "Outreach refused the refresh token (" + msg + "): the grant expired or was revoked; authorize the credential again"
+	if rec.Environment == Development {
+		reason += ". This is a development app: Outreach expires the grants of development apps weekly for users outside " +
+			"the app's own org, or beyond its first ten users, and revokes their tokens; use the app's production " +
+			"credentials to avoid weekly re-authorization"
+	}
+	return reason
+}
+
+func (m *Manager) clearBackoff(id string) {
+	m.mu.Lock()
+	delete(m.backoffs, id)
+	m.mu.Unlock()
 }
 
 // noteTransient records a failure that does not change the status, and
@@ -231,7 +267,9 @@ func (m *Manager) noteTransient(ctx context.Context, rec *Record, msg string) {
 
 // KeepAlive refreshes every connected credential whose last refresh is
 // older than maxIdle, so refresh tokens (14 days on Outreach) never
-// lapse. It returns how many it refreshed and the first error.
+// lapse, and looks up the Outreach identity of connected credentials
+// whose lookup failed at authorization. It returns how many it refreshed
+// and the first error.
 func (m *Manager) KeepAlive(ctx context.Context, maxIdle time.Duration) (int, error) {
 	recs, err := m.store.ListCredentials(ctx)
 	if err != nil {
@@ -240,7 +278,13 @@ func (m *Manager) KeepAlive(ctx context.Context, maxIdle time.Duration) (int, er
 	n := 0
 	var first error
 	for _, rec := range recs {
-		if rec.Status != StatusConnected || m.now().Sub(rec.LastRefreshAt) < maxIdle {
+		if rec.Status != StatusConnected {
+			continue
+		}
+		if rec.OutreachUserID == "" {
+			m.tryIdentity(ctx, rec.ID)
+		}
+		if m.now().Sub(rec.LastRefreshAt) < maxIdle {
 			continue
 		}
 		t, _, err := m.open(rec)
@@ -277,39 +321,89 @@ func (s *TokenSource) Refresh(ctx context.Context, rejected string) (string, err
 }
 
 // Revoke disconnects a credential: it revokes the refresh token at
-// Outreach where possible, deletes the tokens, and marks it revoked.
+// Outreach, then deletes the tokens and marks the credential revoked.
+// When Outreach does not confirm the revocation (unreachable, 5xx, a
+// refused client) it returns ErrRevokeFailed with the reason and keeps
+// the credential and its tokens as they were, so the revoke can be
+// retried; RevokeLocally forgets the tokens without asking Outreach.
 func (m *Manager) Revoke(ctx context.Context, idOrName string) error {
 	rec, err := m.lookup(ctx, idOrName)
 	if err != nil {
 		return err
 	}
-	t, secret, err := m.open(rec)
+	return m.withLease(ctx, rec.ID, func(rec *Record) error {
+		t, secret, err := m.open(rec)
+		if err != nil {
+			return err
+		}
+		if t != nil && t.Refresh != "" {
+			if err := m.revokeUpstream(ctx, rec, secret, t.Refresh); err != nil {
+				m.event(ctx, rec.ID, "revoke_failed", err.Error()+"; tokens kept")
+				m.log.Warn("revoke upstream", "credential", rec.Name, "err", err)
+				return fmt.Errorf("credential %s: %w: %v; the credential and its tokens are kept: revoke again, or forget the "+
+					"tokens here only (they then stay valid at Outreach until they expire)", rec.Name, ErrRevokeFailed, err)
+			}
+		}
+		return m.dropTokens(ctx, rec, "revoked", "revoked at Outreach; tokens deleted")
+	})
+}
+
+// RevokeLocally deletes a credential's tokens and marks it revoked
+// without contacting Outreach, where the tokens stay valid until they
+// expire (a refresh token lives 14 days).
+func (m *Manager) RevokeLocally(ctx context.Context, idOrName string) error {
+	rec, err := m.lookup(ctx, idOrName)
 	if err != nil {
 		return err
 	}
-	if t != nil && t.Refresh != "" {
-		conf := oauthConfig(rec, secret)
-		revokeURL := strings.TrimSuffix(conf.Endpoint.TokenURL, "/token") + "/revoke"
-		form := url.Values{"token": {t.Refresh}, "client_id": {rec.ClientID}, "client_secret": {secret}}
-		req, err := http.NewRequestWithContext(ctx, "POST", revokeURL, strings.NewReader(form.Encode()))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if resp, err := m.http.Do(req); err != nil {
-				m.log.Warn("revoke upstream", "credential", rec.Name, "err", err)
-			} else {
-				resp.Body.Close()
-			}
-		}
-	}
-	now := m.now().UTC()
-	if err := m.store.SaveTokens(ctx, rec.ID, TokenUpdate{Status: StatusRevoked, UpdatedAt: now}); err != nil {
+	return m.withLease(ctx, rec.ID, func(rec *Record) error {
+		return m.dropTokens(ctx, rec, "revoked_locally", "tokens deleted here without revoking them at Outreach")
+	})
+}
+
+func (m *Manager) dropTokens(ctx context.Context, rec *Record, kind, msg string) error {
+	if err := m.store.SaveTokens(ctx, rec.ID, TokenUpdate{Status: StatusRevoked, UpdatedAt: m.now().UTC()}); err != nil {
 		return err
 	}
-	m.event(ctx, rec.ID, "revoked", "tokens deleted")
+	m.event(ctx, rec.ID, kind, msg)
 	return nil
 }
 
-// Delete revokes and removes a credential.
+// revokeUpstream asks Outreach to revoke token (RFC 7009) and reports
+// anything but a 200 as an error without the token or secret in it.
+func (m *Manager) revokeUpstream(ctx context.Context, rec *Record, secret, token string) error {
+	conf := oauthConfig(rec, secret)
+	revokeURL := strings.TrimSuffix(conf.Endpoint.TokenURL, "/token") + "/revoke"
+	form := url.Values{"token": {token}, "client_id": {rec.ClientID}, "client_secret": {secret}}
+	req, err := http.NewRequestWithContext(ctx, "POST", revokeURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := m.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s is unreachable: %v", revokeURL, ue.Err)
+		}
+		return fmt.Errorf("%s is unreachable", revokeURL)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
+	if body.Error == "" || len(body.Error) > 64 {
+		body.Error = "no OAuth error code"
+	}
+	return fmt.Errorf("%s answered %d (%s)", revokeURL, resp.StatusCode, body.Error)
+}
+
+// Delete revokes and removes a credential. When the revoke fails the
+// credential stays (ErrRevokeFailed); Forget removes it without revoking.
 func (m *Manager) Delete(ctx context.Context, idOrName string) error {
 	rec, err := m.lookup(ctx, idOrName)
 	if err != nil {
@@ -321,6 +415,42 @@ func (m *Manager) Delete(ctx context.Context, idOrName string) error {
 		}
 	}
 	return m.store.DeleteCredential(ctx, rec.ID)
+}
+
+// withLease runs fn on a fresh read of credential id while holding its
+// refresh lease, so no concurrent refresh writes tokens fn would
+// overwrite (or rotates a token fn is revoking).
+func (m *Manager) withLease(ctx context.Context, id string, fn func(rec *Record) error) error {
+	// Waiting is measured on the real clock, as in refreshAcrossProcesses.
+	deadline := time.Now().Add(m.leaseTTL + 10*time.Second)
+	for {
+		now := m.now()
+		ok, err := m.store.AcquireLease(ctx, id, m.owner, now, now.Add(m.leaseTTL))
+		if err != nil {
+			return fmt.Errorf("credential: take the refresh lease: %w", err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("credential: another process holds the refresh lease and has not finished; try again")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50*time.Millisecond + rand.N(50*time.Millisecond)):
+		}
+	}
+	defer func() {
+		if err := m.store.ReleaseLease(context.WithoutCancel(ctx), id, m.owner); err != nil {
+			m.log.Warn("release refresh lease", "credential", id, "err", err)
+		}
+	}()
+	rec, err := m.store.GetCredential(ctx, id)
+	if err != nil {
+		return err
+	}
+	return fn(rec)
 }
 
 // RefreshNow refreshes the credential's tokens now, whatever their age

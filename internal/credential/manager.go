@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +30,14 @@ var (
 	// ErrBadState: the authorization callback's state is unknown, used,
 	// expired or from another browser.
 	ErrBadState = errors.New("credential: the authorization request is unknown, expired, already used, or from another browser; start again")
+	// ErrTryLater: Outreach's token endpoint could not be used now (a
+	// 429 because a token was minted for this user and app less than a
+	// minute ago, a 5xx, a timeout). The refresh token was not used up;
+	// the same call works later.
+	ErrTryLater = errors.New("credential: Outreach's token endpoint cannot be used right now")
+	// ErrRevokeFailed: Outreach did not confirm the revocation; the
+	// credential and its tokens are kept so the revoke can be retried.
+	ErrRevokeFailed = errors.New("credential: Outreach did not revoke the token")
 )
 
 // Options configure a Manager.
@@ -313,23 +320,26 @@ func (m *Manager) BeginAuthorize(ctx context.Context, idOrName string) (authURL,
 	return conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), browser, nil
 }
 
-// CompleteAuthorize handles the callback: it takes the state (once),
-// checks its age and browser binding, then exchanges the code and stores
-// the tokens and the Outreach identity. errorCode is the callback's
-// error parameter (access_denied when the person clicked Deny). On any
-// failure nothing about the credential changes.
+// CompleteAuthorize handles the callback: it takes the state (once, and
+// only when the request comes from the browser the state is bound to, so
+// a request without the cookie cannot burn it), checks its age, then
+// exchanges the code and stores the tokens before anything else can fail;
+// the Outreach identity is looked up after that, and again later when
+// that lookup fails (see KeepAlive). errorCode is the callback's error
+// parameter (access_denied when the person clicked Deny). On a failure
+// before the exchange nothing about the credential changes.
 func (m *Manager) CompleteAuthorize(ctx context.Context, state, code, errorCode, browser string) (*Record, error) {
-	if state == "" {
+	if state == "" || browser == "" {
 		return nil, ErrBadState
 	}
-	st, err := m.store.TakeState(ctx, hashHex(state))
+	st, err := m.store.TakeState(ctx, hashHex(state), hashHex(browser))
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrBadState
 	}
 	if err != nil {
 		return nil, err
 	}
-	if m.now().After(st.ExpiresAt) || subtle.ConstantTimeCompare([]byte(st.Browser), []byte(hashHex(browser))) != 1 {
+	if m.now().After(st.ExpiresAt) {
 		return nil, ErrBadState
 	}
 	rec, err := m.store.GetCredential(ctx, st.CredentialID)
@@ -360,45 +370,97 @@ func (m *Manager) CompleteAuthorize(ctx context.Context, state, code, errorCode,
 		m.event(ctx, rec.ID, "authorization_failed", describeOAuthError(err))
 		return nil, fmt.Errorf("credential %s: exchange the authorization code: %s", rec.Name, describeOAuthError(err))
 	}
-	if err := m.saveFresh(ctx, rec, &tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: m.expiry(tok, m.now())}, true); err != nil {
-		return nil, err
+	// The new refresh token is stored before anything else is tried: it
+	// is the only copy.
+	if err := m.saveFresh(ctx, rec, &tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: m.expiry(tok, m.now())}); err != nil {
+		return nil, fmt.Errorf("credential %s: store the new tokens: %w", rec.Name, err)
 	}
 	m.event(ctx, rec.ID, "authorized", "connected")
 	m.log.Info("credential authorized", "credential", rec.Name)
+	m.tryIdentity(ctx, rec.ID)
 	return m.Get(ctx, rec.ID)
 }
 
 // Import creates a connected credential from an existing refresh token
 // (the configuration tap-outreach and Mage use): it refreshes once to
-// check the token and learn the Outreach user.
+// check the token, then learns the Outreach user (later, if that lookup
+// fails). Import is all or nothing: when the token does not work, or
+// Outreach's token endpoint cannot be used now (ErrTryLater), nothing is
+// kept, so a retry under the same name starts afresh. The token handed
+// in is never revoked.
 func (m *Manager) Import(ctx context.Context, n NewCredential, refreshToken string) (*Record, error) {
 	if refreshToken == "" {
 		return nil, errors.New("credential: a refresh token is required to import")
 	}
-	rec, err := m.Create(ctx, n)
+	created, err := m.Create(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	full, err := m.store.GetCredential(ctx, rec.ID)
+	rec, err := m.importInto(ctx, created.ID, refreshToken)
 	if err != nil {
+		if cur, gerr := m.store.GetCredential(context.WithoutCancel(ctx), created.ID); gerr == nil && cur.Status == StatusConnected {
+			return nil, err // the refresh worked and rotated the token: keep the only copy
+		}
+		// Forget, never revoke: the token was handed to us and may work
+		// on the next try.
+		if ferr := m.store.DeleteCredential(context.WithoutCancel(ctx), created.ID); ferr != nil && !errors.Is(ferr, ErrNotFound) {
+			return nil, errors.Join(err, fmt.Errorf("credential %s: remove the half-imported credential: %w", created.Name, ferr))
+		}
 		return nil, err
 	}
-	if err := m.saveFresh(ctx, full, &tokens{Refresh: refreshToken, Expiry: time.Unix(0, 0)}, false); err != nil {
-		return nil, err
-	}
-	if _, err := m.Token(ctx, rec.ID); err != nil {
-		return nil, fmt.Errorf("credential %s: the imported refresh token does not work: %w", n.Name, err)
-	}
-	if err := m.learnIdentity(ctx, rec.ID); err != nil {
-		return nil, err
-	}
-	m.event(ctx, rec.ID, "imported", "connected from a refresh token")
-	return m.Get(ctx, rec.ID)
+	return rec, nil
 }
 
-// saveFresh seals and stores tokens; with identity it also asks Outreach
-// who the token belongs to.
-func (m *Manager) saveFresh(ctx context.Context, rec *Record, t *tokens, identity bool) error {
+// Reimport gives an existing credential a refresh token handed in (a tap
+// whose stored token stopped working, and a new one in its config). The
+// credential's stored tokens are replaced only when the new token works;
+// otherwise the credential is left as it was. Nothing is revoked.
+func (m *Manager) Reimport(ctx context.Context, idOrName, refreshToken string) (*Record, error) {
+	if refreshToken == "" {
+		return nil, errors.New("credential: a refresh token is required to import")
+	}
+	prev, err := m.lookup(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := m.importInto(ctx, prev.ID, refreshToken)
+	if err != nil {
+		// Put back what was there, unless the attempt rotated the token
+		// (then what it stored is the only working copy).
+		if cur, gerr := m.store.GetCredential(context.WithoutCancel(ctx), prev.ID); gerr == nil && cur.Status != StatusConnected {
+			if rerr := m.store.SaveTokens(context.WithoutCancel(ctx), prev.ID, TokenUpdate{Tokens: prev.Tokens, TokenExpiresAt: prev.TokenExpiresAt,
+				LastRefreshAt: prev.LastRefreshAt, Status: prev.Status, LastError: cur.LastError, UpdatedAt: m.now().UTC()}); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return nil, err
+	}
+	return rec, nil
+}
+
+// importInto stores refreshToken on credential id and refreshes with it.
+func (m *Manager) importInto(ctx context.Context, id, refreshToken string) (*Record, error) {
+	full, err := m.store.GetCredential(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.saveFresh(ctx, full, &tokens{Refresh: refreshToken, Expiry: time.Unix(0, 0)}); err != nil {
+		return nil, err
+	}
+	m.clearBackoff(id)
+	if _, err := m.shared(ctx, id, "\x00none"); err != nil {
+		if errors.Is(err, ErrTryLater) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("credential %s: the refresh token does not work: %w", full.Name, err)
+	}
+	m.event(ctx, id, "imported", "connected from a refresh token") // the refresh looked up the identity
+	return m.Get(ctx, id)
+}
+
+// saveFresh seals and stores tokens: connected with an access token,
+// awaiting a first refresh without.
+func (m *Manager) saveFresh(ctx context.Context, rec *Record, t *tokens) error {
 	sealed, err := m.sealTokens(rec.ID, t)
 	if err != nil {
 		return err
@@ -407,13 +469,6 @@ func (m *Manager) saveFresh(ctx context.Context, rec *Record, t *tokens, identit
 	u := TokenUpdate{Tokens: sealed, TokenExpiresAt: t.Expiry.UTC(), LastRefreshAt: now, Status: StatusConnected, UpdatedAt: now}
 	if t.Access == "" {
 		u.Status, u.LastRefreshAt = StatusAwaiting, time.Time{}
-	}
-	if identity {
-		id, err := m.whoAmI(ctx, rec, t.Access)
-		if err != nil {
-			return err
-		}
-		u.OutreachUserID, u.OutreachUserEmail, u.OutreachOrg = id.user, id.email, id.org
 	}
 	return m.store.SaveTokens(ctx, rec.ID, u)
 }
@@ -429,6 +484,20 @@ func (m *Manager) expiry(t *oauth2.Token, now time.Time) time.Time {
 
 type identity struct{ user, email, org string }
 
+// tryIdentity asks Outreach who the credential's token belongs to and
+// stores the answer. A failure (a 429, a timeout) is recorded as an event
+// and the lookup is tried again later (KeepAlive, the next refresh): it
+// never costs the tokens.
+func (m *Manager) tryIdentity(ctx context.Context, id string) {
+	// Bounded: it may run under the refresh lease, which must outlast it.
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.learnIdentity(lctx, id); err != nil {
+		m.event(ctx, id, "identity_unknown", "could not ask Outreach who the token belongs to; will try again: "+err.Error())
+		m.log.Warn("credential identity lookup failed; will retry", "credential", id, "err", err)
+	}
+}
+
 func (m *Manager) learnIdentity(ctx context.Context, id string) error {
 	rec, err := m.store.GetCredential(ctx, id)
 	if err != nil {
@@ -438,12 +507,14 @@ func (m *Manager) learnIdentity(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if t == nil || t.Access == "" {
+		return errors.New("no access token yet")
+	}
 	who, err := m.whoAmI(ctx, rec, t.Access)
 	if err != nil {
 		return err
 	}
-	return m.store.SaveTokens(ctx, id, TokenUpdate{Tokens: rec.Tokens, TokenExpiresAt: rec.TokenExpiresAt, LastRefreshAt: rec.LastRefreshAt,
-		Status: rec.Status, UpdatedAt: m.now().UTC(), OutreachUserID: who.user, OutreachUserEmail: who.email, OutreachOrg: who.org})
+	return m.store.SaveIdentity(ctx, id, who.user, who.email, who.org)
 }
 
 // whoAmI calls GET /api/v2, which names the token's user and org.

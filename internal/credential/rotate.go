@@ -3,7 +3,6 @@ package credential
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // ReencryptAll seals every credential's client secret and tokens with the
@@ -27,38 +26,20 @@ func (m *Manager) ReencryptAll(ctx context.Context) (int, error) {
 }
 
 func (m *Manager) reencrypt(ctx context.Context, id string) error {
-	deadline := time.Now().Add(m.leaseTTL + 10*time.Second)
-	for {
-		now := m.now()
-		ok, err := m.store.AcquireLease(ctx, id, m.owner, now, now.Add(m.leaseTTL))
+	return m.withLease(ctx, id, func(rec *Record) error {
+		t, secret, err := m.open(rec)
 		if err != nil {
 			return err
 		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the refresh lease stayed taken")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	defer m.store.ReleaseLease(context.WithoutCancel(ctx), id, m.owner)
-	rec, err := m.store.GetCredential(ctx, id)
-	if err != nil {
-		return err
-	}
-	t, secret, err := m.open(rec)
-	if err != nil {
-		return err
-	}
-	if rec.ClientSecret, err = m.keys.Seal([]byte(secret), aad(rec.ID, "client_secret")); err != nil {
-		return err
-	}
-	if t != nil {
-		if rec.Tokens, err = m.sealTokens(rec.ID, t); err != nil {
+		if rec.ClientSecret, err = m.keys.Seal([]byte(secret), aad(rec.ID, "client_secret")); err != nil {
 			return err
 		}
-	}
-	rec.UpdatedAt = m.now().UTC()
-	return m.store.UpdateCredential(ctx, rec)
+		if t != nil {
+			if rec.Tokens, err = m.sealTokens(rec.ID, t); err != nil {
+				return err
+			}
+		}
+		rec.UpdatedAt = m.now().UTC()
+		return m.store.UpdateCredential(ctx, rec)
+	})
 }

@@ -227,6 +227,16 @@ func (s *Store) SaveTokens(ctx context.Context, id string, u credential.TokenUpd
 	return oneRow(res)
 }
 
+// SaveIdentity implements credential.Store.
+func (s *Store) SaveIdentity(ctx context.Context, id, userID, email, org string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE credentials SET outreach_user_id = $2, outreach_user_email = $3, outreach_org = $4
+		WHERE id = $1`, id, userID, email, org)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
 // DeleteCredential implements credential.Store.
 func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -279,11 +289,11 @@ func (s *Store) SaveState(ctx context.Context, st *credential.State) error {
 }
 
 // TakeState implements credential.Store.
-func (s *Store) TakeState(ctx context.Context, hash string) (*credential.State, error) {
-	st := credential.State{Hash: hash}
+func (s *Store) TakeState(ctx context.Context, hash, browser string) (*credential.State, error) {
+	st := credential.State{Hash: hash, Browser: browser}
 	var expires int64
-	err := s.db.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE hash = $1 RETURNING credential_id, browser, verifier, expires_at`, hash).
-		Scan(&st.CredentialID, &st.Browser, &st.Verifier, &expires)
+	err := s.db.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE hash = $1 AND browser = $2 RETURNING credential_id, verifier, expires_at`,
+		hash, browser).Scan(&st.CredentialID, &st.Verifier, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, credential.ErrNotFound
 	}

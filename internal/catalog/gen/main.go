@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 func main() {
@@ -216,8 +217,6 @@ func toAttribute(name string, s *schema) attribute {
 	switch {
 	case s.Type == "string" && (s.Format == "date-time" || s.Format == "date"):
 		a.Type, a.Format = s.Format, ""
-	case s.Type == "number" && s.Format == "float":
-		a.Format = ""
 	case s.Type == "array" && s.Items != nil:
 		switch {
 		case s.Items.Format == "contact histogram":
@@ -235,6 +234,15 @@ func toAttribute(name string, s *schema) attribute {
 	}
 	if a.Type == "string" && a.Format == "" {
 		a.Values = values(s.Description)
+	}
+	// Where the values a description names do not fit the declared
+	// maxLength (sequence.primaryReplyAction: "finish", "continue" or
+	// "pause", maxLength 4), the document contradicts itself; Outreach
+	// serves and accepts the named values, so the limit is dropped.
+	for _, v := range a.Values {
+		if a.MaxLength > 0 && utf8.RuneCountInString(v) > a.MaxLength {
+			a.MaxLength = 0
+		}
 	}
 	return a
 }
@@ -255,6 +263,11 @@ func values(desc string) []string {
 			word = desc[m[4]:m[5]]
 		}
 		word = strings.TrimRight(word, ".,")
+		if word == "null" {
+			// ("opted_in", "opted_out", "null"): JSON null, not a string.
+			prevEnd = m[1]
+			continue
+		}
 		if prevEnd < 0 || !sepRE.MatchString(desc[prevEnd:m[0]]) {
 			run = nil
 		}
@@ -279,8 +292,11 @@ func toRelationship(name string, s *schema, schemas map[string]*schema) relation
 	switch {
 	case data == nil:
 		r.LinksOnly, r.ToMany = true, true
-		if t := singular(name); schemas[t] != nil || schemas[t+"Relationships"] != nil {
-			r.Targets = []string{t}
+		for _, t := range []string{singular(name), strings.TrimSuffix(name, "es")} { // mailAliases, batches
+			if schemas[t] != nil || schemas[t+"Relationships"] != nil {
+				r.Targets = []string{t}
+				break
+			}
 		}
 	case data.Type == "array":
 		r.ToMany = true

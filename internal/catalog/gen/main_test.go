@@ -10,7 +10,7 @@ func TestValues(t *testing.T) {
 		desc string
 		want []string
 	}{
-		{`A string ("opted_in", "opted_out", "null") that represents...`, []string{"opted_in", "opted_out", "null"}},
+		{`A string ("opted_in", "opted_out", "null") that represents...`, []string{"opted_in", "opted_out"}}, // "null" is JSON null
 		{`The current state of the task. Can be 'pending', 'incomplete', or 'complete'.`, []string{"pending", "incomplete", "complete"}},
 		{`The sequence share type must be either "private", "read_only" or "shared".`, []string{"private", "read_only", "shared"}},
 		{`must be one of "read_only," "private," or "shared".`, []string{"read_only", "private", "shared"}},
@@ -21,6 +21,22 @@ func TestValues(t *testing.T) {
 		if got := values(tt.desc); !slices.Equal(got, tt.want) {
 			t.Errorf("values(%q) = %q, want %q", tt.desc, got, tt.want)
 		}
+	}
+}
+
+func TestNamedValuesOverruleAContradictingMaxLength(t *testing.T) {
+	got := toAttribute("primaryReplyAction", &schema{Type: "string", MaxLength: 4, Nullable: true,
+		Description: `The action to take. Must be one of "finish", "continue", or "pause".`})
+	if got.MaxLength != 0 || !slices.Equal(got.Values, []string{"finish", "continue", "pause"}) {
+		t.Errorf("toAttribute = %+v, want the three values and no maxLength", got)
+	}
+	fits := toAttribute("recipientType", &schema{Type: "string", MaxLength: 3, Description: `Either "to", "cc" or "bcc".`})
+	if fits.MaxLength != 3 {
+		t.Errorf("values that fit: maxLength %d, want 3 kept", fits.MaxLength)
+	}
+	float := toAttribute("score", &schema{Type: "number", Format: "float"})
+	if float.Format != "float" {
+		t.Errorf("number format %q, want float kept (schema.json serves it)", float.Format)
 	}
 }
 

@@ -119,6 +119,17 @@ func testSaveTokens(t *testing.T, s credential.Store) {
 		got.Status != credential.StatusConnected || got.OutreachUserID != "1" || got.OutreachUserEmail != "a@example.org" || got.OutreachOrg != "Org" {
 		t.Errorf("after two SaveTokens: %+v", got)
 	}
+	if err := s.SaveIdentity(ctx, r.ID, "2", "b@example.org", "Other"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetCredential(ctx, r.ID)
+	if string(got.Tokens) != "sealed-2" || got.Status != credential.StatusConnected || got.OutreachUserID != "2" ||
+		got.OutreachUserEmail != "b@example.org" || got.OutreachOrg != "Other" {
+		t.Errorf("after SaveIdentity: %+v; want the identity changed and the tokens kept", got)
+	}
+	if err := s.SaveIdentity(ctx, "missing", "1", "", ""); !errors.Is(err, credential.ErrNotFound) {
+		t.Errorf("SaveIdentity of a missing credential: %v, want ErrNotFound", err)
+	}
 }
 
 func testLease(t *testing.T, s credential.Store) {
@@ -191,17 +202,22 @@ func testStates(t *testing.T, s credential.Store) {
 	if err := s.SaveState(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.TakeState(ctx, "h1")
+	for _, other := range []string{"", "b2"} {
+		if _, err := s.TakeState(ctx, "h1", other); !errors.Is(err, credential.ErrNotFound) {
+			t.Errorf("TakeState from browser %q: %v, want ErrNotFound", other, err)
+		}
+	}
+	got, err := s.TakeState(ctx, "h1", "b1") // still there: another browser did not consume it
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(st, got); diff != "" {
 		t.Errorf("TakeState mismatch (-want +got):\n%s", diff)
 	}
-	if _, err := s.TakeState(ctx, "h1"); !errors.Is(err, credential.ErrNotFound) {
+	if _, err := s.TakeState(ctx, "h1", "b1"); !errors.Is(err, credential.ErrNotFound) {
 		t.Errorf("second TakeState: %v, want ErrNotFound", err)
 	}
-	if _, err := s.TakeState(ctx, "never"); !errors.Is(err, credential.ErrNotFound) {
+	if _, err := s.TakeState(ctx, "never", "b1"); !errors.Is(err, credential.ErrNotFound) {
 		t.Errorf("TakeState of an unknown state: %v, want ErrNotFound", err)
 	}
 }
@@ -238,7 +254,7 @@ func testDeleteCascades(t *testing.T, s credential.Store) {
 	if err := s.DeleteCredential(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.TakeState(ctx, "hc"); !errors.Is(err, credential.ErrNotFound) {
+	if _, err := s.TakeState(ctx, "hc", "b"); !errors.Is(err, credential.ErrNotFound) {
 		t.Errorf("state after delete: %v", err)
 	}
 	if ev, _ := s.ListEvents(ctx, r.ID, 10); len(ev) != 0 {

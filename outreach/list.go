@@ -198,36 +198,65 @@ type Page struct {
 }
 
 // Page sizes: after growAfter pages in a row succeed below the wanted
-// size, the iterator doubles the size (up to the wanted one).
-const growAfter = 4
+// size, the iterator doubles the size (up to the wanted one). When a size
+// it grew into fails twice before any page succeeds at it, it waits twice
+// as many pages before growing again (up to maxGrowAfter), so a collection
+// whose pages are always too heavy at that size costs few failures.
+const (
+	growAfter    = 4
+	maxGrowAfter = 256
+)
 
 // pager adapts the page size of one iteration to failures.
 type pager struct {
-	size    int // the size of the next request
-	ceiling int // the size wanted, never exceeded
-	streak  int // pages in a row that succeeded since the last change
+	size    int  // the size of the next request
+	ceiling int  // the size wanted, never exceeded
+	streak  int  // pages in a row that succeeded since the last change
+	need    int  // the streak that grows the size
+	grown   bool // size was grown into and no page succeeded at it yet
+}
+
+func newPager(size, ceiling int) *pager {
+	return &pager{size: size, ceiling: max(size, ceiling), need: growAfter}
 }
 
 // succeeded records a page fetched at the current size.
 func (p *pager) succeeded() {
+	p.grown = false
 	if p.size >= p.ceiling {
 		return
 	}
 	p.streak++
-	if p.streak >= growAfter {
-		p.size, p.streak = min(p.size*2, p.ceiling), 0
+	if p.streak >= p.need {
+		p.size, p.streak, p.grown = min(p.size*2, p.ceiling), 0, true
 	}
 }
 
+// failed records a 500 or 502 at the current size; the second in a row
+// at one size halves it.
+func (p *pager) failed(failures int) {
+	p.streak = 0
+	if failures < 2 {
+		return
+	}
+	if p.grown {
+		p.need = min(p.need*2, maxGrowAfter)
+	}
+	p.size, p.grown = p.size/2, false
+}
+
 // Pages iterates over the pages of the collection at path ("prospects"),
-// following links.next verbatim until there is none.
+// following links.next until there is none (setting in it only the page
+// size chosen below, and count=false after the first page).
 //
 // When a page fails with 500 or 502 (Outreach's answer to pages too heavy
 // to build, and to passing trouble), it is asked again at the same size
 // once; only when that fails too is page[size] halved (down to one record)
 // for the same cursor. After a few pages in a row succeed at a smaller
 // size, the size doubles again, up to ListOptions.MaxPageSize (default
-// PageSize). At one record, errors are retried as usual.
+// PageSize); a size that fails again right after growing into it is tried
+// again only after twice as many good pages. At one record, errors are
+// retried as usual.
 //
 // A links.next that leads back to a page already read (a cursor the
 // server repeats) ends the iteration with an error naming the path and the
@@ -256,7 +285,7 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 		}
 		u.RawQuery = q.Encode()
 		size, _ := strconv.Atoi(q.Get("page[size]"))
-		p := &pager{size: size, ceiling: max(size, opts.MaxPageSize)}
+		p := newPager(size, opts.MaxPageSize)
 		seen := map[string]bool{pageKey(u): true}
 		for u != nil {
 			page, next, err := c.fetchPage(ctx, u, p)
@@ -331,9 +360,9 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *u
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && p.size > 1 && (apiErr.StatusCode == 500 || apiErr.StatusCode == 502) {
 			failures++
-			p.streak = 0
+			p.failed(failures)
 			if failures >= 2 {
-				p.size, failures = p.size/2, 0
+				failures = 0
 				continue
 			}
 			if err := c.sleep(ctx, c.backoff(1)); err != nil {

@@ -22,6 +22,8 @@ import (
 type scriptedServer struct {
 	n      int
 	status map[int]int
+	// failAbove, when set, answers 502 to every page larger than it.
+	failAbove int
 	// next, when set, replaces the links.next of the page at offset.
 	next func(base string, offset, size int) string
 
@@ -38,6 +40,9 @@ func (s *scriptedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.sizes = append(s.sizes, size)
 	s.urls = append(s.urls, r.URL.String())
 	status := s.status[i]
+	if s.failAbove > 0 && size > s.failAbove {
+		status = 502
+	}
 	s.mu.Unlock()
 	if status != 0 && status != 200 {
 		w.Header().Set("Content-Type", "application/vnd.api+json")
@@ -172,6 +177,33 @@ func TestPageSizeRetriesThenHalvesThenGrowsBack(t *testing.T) {
 	}
 	if last := pageSizes[len(pageSizes)-1]; last != 200 {
 		t.Errorf("the last page was fetched at %d; the iterator should have settled back at 200", last)
+	}
+}
+
+// TestAlwaysHeavyPagesCostFewFailures: when pages above a size always
+// fail, growing back into that size is tried after ever longer runs of
+// good pages, so the failures stay few.
+func TestAlwaysHeavyPagesCostFewFailures(t *testing.T) {
+	s := &scriptedServer{n: 10000, failAbove: 100}
+	c := scriptedClient(t, s)
+	pages := 0
+	for _, err := range c.Pages(context.Background(), "prospects", &outreach.ListOptions{PageSize: 200}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+	}
+	sizes, _ := s.requests()
+	failed := 0
+	for _, sz := range sizes {
+		if sz > 100 {
+			failed++
+		}
+	}
+	// 100 pages of 100; growth is tried after 4, 8, 16, 32 and 64 good
+	// pages (two failures each), plus the two at the start.
+	if pages != 100 || failed > 12 {
+		t.Errorf("%d pages with %d failed requests (sizes %v); want 100 pages and at most 12 failures", pages, failed, sizes)
 	}
 }
 

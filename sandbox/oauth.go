@@ -49,6 +49,7 @@ type grant struct {
 	user    int64
 	app     *App
 	created time.Time
+	ended   bool // expired, its tokens revoked
 }
 
 // developmentGrantTTL is how long Outreach lets a development app's grant
@@ -358,6 +359,10 @@ func (a *authServer) grantExpired(g *grant, now time.Time) bool {
 	if g == nil || !a.developmentExpired(g.app, g.created, now) {
 		return false
 	}
+	if g.ended {
+		return true
+	}
+	g.ended = true
 	for _, t := range a.refresh {
 		if t.grant == g {
 			t.revoked = true

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,11 @@ form with the sandbox's app.`,
 			if err != nil {
 				return err
 			}
+			if publicURL != "" {
+				if err := checkPublicURL(publicURL); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -57,17 +64,17 @@ form with the sandbox's app.`,
 			}
 			publicURL = strings.TrimSuffix(publicURL, "/")
 			callback := publicURL + "/oauth/callback"
+			admin, fresh, err := adminToken(tokenFile)
+			if err != nil {
+				return err
+			}
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
-			admin, fresh, err := adminToken(tokenFile)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			opts := web.Options{Manager: m, AdminToken: admin, CallbackURL: callback, Logger: log.With("component", "web")}
+			opts := web.Options{Manager: m, AdminToken: admin, CallbackURL: callback, PublicURL: publicURL, Logger: log.With("component", "web")}
 			if withSandbox {
 				sb, err := sandbox.Start("", sandbox.Options{RedirectURI: callback, Logger: log.With("component", "sandbox")})
 				if err != nil {
@@ -90,26 +97,15 @@ form with the sandbox's app.`,
 			} else {
 				fmt.Fprintf(out, "Sign in with the admin token in %s (or %s)\n", tokenFile, AdminTokenEnv)
 			}
-			go keepAlive(ctx, m, log)
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			select {
-			case err := <-errc:
-				if errors.Is(err, http.ErrServerClosed) {
-					return nil
-				}
-				return err
-			case <-ctx.Done():
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				return hs.Shutdown(sctx)
-			}
+			// The deferred closes (sandbox, store) run after run returns,
+			// and run returns only when everything it started has ended.
+			return runServer(ctx, ln, srv, m, log)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8787", "address to listen on (loopback by default)")
-	f.StringVar(&publicURL, "public-url", "", "the URL browsers reach this server at (default http://ADDR)")
+	f.StringVar(&publicURL, "public-url", envOr("OUTREACH_CONNECTOR_PUBLIC_URL", ""),
+		"the URL browsers reach this server at, such as https://connector.example.com behind a TLS proxy: the OAuth callback is\nPUBLIC_URL/oauth/callback, and cookies are Secure when it is https (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")
 	f.BoolVar(&withSandbox, "sandbox", false, "also run a local Outreach sandbox to connect to")
 	store.register(cmd.Flags())
@@ -118,28 +114,102 @@ form with the sandbox's app.`,
 
 // adminToken returns the admin token from the environment, or from the
 // token file, creating it (mode 0600) on first start; fresh reports a new
-// token.
+// token. A token file others can read is refused, as the key file is.
 func adminToken(path string) (token string, fresh bool, err error) {
 	if v := os.Getenv(AdminTokenEnv); v != "" {
+		if len(v) < 16 {
+			return "", false, fmt.Errorf("%s is too short: use at least 16 characters", AdminTokenEnv)
+		}
 		return v, false, nil
 	}
 	raw, err := os.ReadFile(path)
 	if err == nil {
+		info, err := os.Stat(path)
+		if err != nil {
+			return "", false, err
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			return "", false, fmt.Errorf("admin token file %s is readable by others (mode %04o); run chmod 600 %s", path, perm, path)
+		}
 		if t := strings.TrimSpace(string(raw)); len(t) >= 16 {
 			return t, false, nil
 		}
 		return "", false, fmt.Errorf("admin token file %s is too short; delete it to get a new token", path)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return "", false, err
+		return "", false, fmt.Errorf("read admin token file: %w", err)
 	}
 	b := make([]byte, 24)
 	rand.Read(b)
 	token = hex.EncodeToString(b)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("create admin token file: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return "", false, fmt.Errorf("write admin token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return "", false, fmt.Errorf("write admin token file: %w", err)
 	}
 	return token, true, nil
+}
+
+// checkPublicURL accepts an absolute http(s) URL without path, query or
+// fragment.
+func checkPublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--public-url %q: give the scheme and host browsers use, such as https://connector.example.com", s)
+	}
+	return nil
+}
+
+// runServer serves srv on ln and keeps credentials alive until ctx ends,
+// then stops both and returns only when every goroutine it started,
+// request handlers included, has finished, so the caller may close the
+// store.
+func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *credential.Manager, log *slog.Logger) error {
+	var handlers sync.WaitGroup
+	tracked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		srv.ServeHTTP(w, r)
+	})
+	hs := &http.Server{Handler: tracked, ReadHeaderTimeout: 10 * time.Second}
+	bg, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() { keepAlive(bg, m, log) })
+	wg.Go(func() {
+		err := hs.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		serveErr <- err
+		stop() // the server failed: stop the rest
+	})
+	<-bg.Done()
+	log.Info("shutting down: waiting for requests and background refreshes to finish")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	shutErr := hs.Shutdown(sctx)
+	wg.Wait()
+	// Shutdown stops waiting after its timeout; the handlers still run
+	// (a refresh in flight finishes and stores its tokens): wait for them.
+	handlers.Wait()
+	log.Info("stopped")
+	if err := <-serveErr; err != nil {
+		return err
+	}
+	if shutErr != nil && !errors.Is(shutErr, context.DeadlineExceeded) {
+		return shutErr
+	}
+	return nil
 }
 
 // keepAlive refreshes idle credentials hourly, so none passes a day

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -19,10 +22,21 @@ import (
 type storeFlags struct {
 	db      string // sqlite:PATH or postgres://...
 	keyFile string
+	flags   *pflag.FlagSet
 }
 
+// The app's own state (credentials, OAuth states, sessions) lives in its
+// own database, apart from the data sync writes (./outreach.db by
+// default). Before, both defaulted to outreach.db.
+const (
+	defaultAppDB = "outreach-connector.db"
+	legacyAppDB  = "outreach.db"
+)
+
 func (f *storeFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.db, "db", envOr("OUTREACH_CONNECTOR_DB", "outreach.db"), "database: a SQLite file path, or postgres://... (env OUTREACH_CONNECTOR_DB)")
+	f.flags = fs
+	fs.StringVar(&f.db, "db", envOr("OUTREACH_CONNECTOR_DB", defaultAppDB),
+		"the app's database (credentials, sessions): a SQLite file path, or postgres://... (env OUTREACH_CONNECTOR_DB); synced data goes where sync --to says")
 	fs.StringVar(&f.keyFile, "key-file", envOr("OUTREACH_CONNECTOR_KEY_FILE", "outreach.key"),
 		"encryption key file, created with mode 0600 on first use (or set "+credential.KeysEnv+")")
 }
@@ -30,6 +44,7 @@ func (f *storeFlags) register(fs *pflag.FlagSet) {
 // open opens the store, the keyring and a manager. Call the returned
 // function to close the store.
 func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time.Time) (*credential.Manager, credential.Store, func(), error) {
+	f.useLegacyDefault(ctx, log)
 	var store credential.Store
 	var closer func()
 	switch {
@@ -61,4 +76,44 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time
 		return nil, nil, nil, fmt.Errorf("credentials: %w", err)
 	}
 	return m, store, closer, nil
+}
+
+// useLegacyDefault keeps an existing installation working: when the app
+// database is the default one and holds no credential (or does not exist
+// yet) while outreach.db (the former default) holds some, it uses
+// outreach.db and says so.
+func (f *storeFlags) useLegacyDefault(ctx context.Context, log *slog.Logger) {
+	if f.db != defaultAppDB || (f.flags != nil && f.flags.Changed("db")) {
+		return
+	}
+	if countCredentials(ctx, defaultAppDB) > 0 {
+		return
+	}
+	n := countCredentials(ctx, legacyAppDB)
+	if n == 0 {
+		return
+	}
+	f.db = legacyAppDB
+	if log != nil {
+		log.Warn("using the credentials in outreach.db, where earlier versions kept them; new installations keep them in "+defaultAppDB+
+			", apart from synced data. Pass --db outreach.db to keep this and silence the message", "credentials", n)
+	}
+}
+
+// countCredentials counts the credentials in a SQLite file without
+// creating or changing it; 0 when there is no such file or table.
+func countCredentials(ctx context.Context, path string) int {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM credentials").Scan(&n); err != nil {
+		return 0
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
@@ -24,26 +26,29 @@ import (
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
-func newSyncCommand(logger func() (*slog.Logger, error)) *cobra.Command {
+func newSyncCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.Command {
 	var (
 		credName, to, streamList, startDate string
 		useSandbox, fullRefresh, reconcile  bool
 		pageSize, concurrency               int
 		quota                               float64
-		scale                               int64
+		scale, seed                         int64
 		store                               storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Sync Outreach streams incrementally into SQLite",
-		Long: `Copies every Outreach stream (or those named with --streams) into a database, incrementally: each
-run reads what changed since the last one, in updatedAt order, and commits each page with the
-stream's cursor, so an interrupted run loses nothing. Streams run in parallel under one rate limiter
-for the credential's Outreach user.
+		Short: "Sync Outreach streams incrementally into SQLite, PostgreSQL, JSON Lines or Singer",
+		Long: `Copies every Outreach stream (or those named with --streams) into a destination (--to: SQLite,
+PostgreSQL, JSON Lines or Singer), incrementally: each run reads what changed since the last one, in
+updatedAt order, and commits each page with the stream's cursor, so an interrupted run (Ctrl-C) loses
+nothing and the next run resumes. Streams run in parallel under one rate limiter for the credential's
+Outreach user. Streams the credential's scopes cannot read are skipped, one line each.
 
---sandbox starts a local Outreach sandbox, connects a credential named "sandbox" to it, and syncs it.`,
+--sandbox starts a local Outreach sandbox, connects a credential named "sandbox" to it for the
+run (it is forgotten when the run ends, since the sandbox is gone), and syncs it.`,
 		Example: `  outreach-connector sync --sandbox
-  outreach-connector sync --credential main --to sqlite:outreach.db --start-date 2024-01-01 --quota-limit 0.5`,
+  outreach-connector sync --credential main --to sqlite:outreach.db --start-date 2024-01-01 --quota-limit 0.5
+  outreach-connector sync --credential main --to postgres://localhost/analytics --streams prospects,accounts`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logger()
@@ -56,25 +61,49 @@ for the credential's Outreach user.
 			if err != nil {
 				return fmt.Errorf("--start-date %q: use YYYY-MM-DD", startDate)
 			}
+			if !(quota > 0 && quota <= 1) {
+				return fmt.Errorf("--quota-limit %v: give the share of the hourly rate limit to use, more than 0 and at most 1 (0.5 is half)", quota)
+			}
+			if cmd.Flags().Changed("seed") && !useSandbox {
+				return errors.New("--seed works with --sandbox only")
+			}
+			var want []string
+			if streamList != "" {
+				for _, name := range strings.Split(streamList, ",") {
+					if name = strings.TrimSpace(name); name != "" && !slices.Contains(want, name) {
+						want = append(want, name)
+					}
+				}
+			}
 			if to == "singer" {
 				out = cmd.ErrOrStderr() // stdout carries the Singer messages
 			}
-			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
-			if err != nil {
+			showBars := to != "singer" && isTerminal(cmd.OutOrStdout())
+			if showBars && !logs.explicit {
+				logs.level.Set(slog.LevelWarn) // the bars tell what info lines would
+			}
+			if err := checkDestination(to); err != nil {
 				return err
 			}
-			defer closeDst()
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
 			if useSandbox {
-				sb, err := sandbox.Start("", sandbox.Options{Prospects: scale, Logger: log.With("component", "sandbox")})
+				sb, err := sandbox.Start("", sandbox.Options{Seed: seed, Prospects: scale, Logger: log.With("component", "sandbox")})
 				if err != nil {
 					return err
 				}
-				defer sb.Close()
+				defer func() {
+					// A connection dialled for a request the interruption cancelled
+					// sits unused in the client's pool, and the sandbox's graceful
+					// shutdown would wait seconds for it: close those first.
+					if t, ok := http.DefaultTransport.(interface{ CloseIdleConnections() }); ok {
+						t.CloseIdleConnections()
+					}
+					sb.Close()
+				}()
 				if old, err := m.Get(ctx, "sandbox"); err == nil {
 					m.Forget(ctx, old.ID) // a previous run's sandbox is gone: nothing to revoke
 				}
@@ -84,13 +113,17 @@ for the credential's Outreach user.
 				}
 				sb.Clock().Advance(time.Minute) // one token a minute per user and app
 				app := sb.Apps()[0]
-				if _, err := m.Import(ctx, credential.NewCredential{Name: "sandbox", Description: "local Outreach sandbox", ClientID: app.ClientID,
-					ClientSecret: app.ClientSecret, Scopes: sb.Catalog().Scopes(), Environment: credential.Development,
-					APIBaseURL: sb.URL + "/api/v2", RedirectURI: app.RedirectURIs[0]}, refresh); err != nil {
+				rec, err := m.Import(ctx, credential.NewCredential{Name: "sandbox", Description: "local Outreach sandbox of one sync --sandbox run",
+					ClientID: app.ClientID, ClientSecret: app.ClientSecret, Scopes: sb.Catalog().Scopes(), Environment: credential.Development,
+					APIBaseURL: sb.URL + "/api/v2", RedirectURI: app.RedirectURIs[0]}, refresh)
+				if err != nil {
 					return err
 				}
+				// The sandbox lives as long as this run: forget its credential
+				// with it, so none is left pointing at a dead port.
+				defer m.Forget(context.WithoutCancel(ctx), rec.ID)
 				credName = "sandbox"
-				fmt.Fprintf(out, "Sandbox on %s with %d prospects; credential \"sandbox\" connected.\n", sb.URL, scale)
+				fmt.Fprintf(out, "Sandbox on %s with %d prospects (seed %d); credential \"sandbox\" connected for this run.\n", sb.URL, scale, seed)
 			}
 			if credName == "" {
 				return errors.New("name a credential with --credential (see `credentials list`), or use --sandbox")
@@ -115,66 +148,84 @@ for the credential's Outreach user.
 			if err != nil {
 				log.Warn("sync standard streams only", "reason", err)
 			}
-			streams := syncer.Streams(cat)
-			if streamList != "" {
-				want := strings.Split(streamList, ",")
-				var picked []*syncer.Stream
-				for _, s := range streams {
-					if slices.Contains(want, s.Name) {
-						picked = append(picked, s)
-					}
-				}
-				if len(picked) != len(want) {
-					var names []string
-					for _, s := range streams {
-						names = append(names, s.Name)
-					}
-					return fmt.Errorf("--streams %s: unknown stream; the streams are %s", streamList, strings.Join(names, ", "))
-				}
-				streams = picked
+			streams, skipped, err := pickStreams(cat, syncer.Streams(cat), want, rec)
+			if err != nil {
+				return err
+			}
+			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeDst()
+			for _, u := range skipped {
+				fmt.Fprintf(out, "skip %s: credential %s lacks scope %s\n", u.Stream.Name, rec.Name, strings.Join(u.Scopes, " or "))
 			}
 			engine := syncer.NewEngine(client, dst, log.With("component", "sync"), nil)
-			progress := func(p syncer.Progress) {
-				if p.Done {
-					log.Debug("stream done", "stream", p.Stream, "records", p.Records, "pages", p.Pages)
-				}
-			}
+			var progress func(syncer.Progress)
 			var live *liveProgress
-			if to != "singer" && isTerminal(cmd.OutOrStdout()) {
-				live = newLiveProgress(cmd.OutOrStdout())
+			restoreLogs := func() {}
+			if showBars {
+				live = newLiveProgress(cmd.OutOrStdout(), len(streams))
 				progress = live.update
+				if isTerminal(cmd.ErrOrStderr()) {
+					restoreLogs = logs.redirect(live) // log lines above the bars, never through them
+				}
 			}
 			began := time.Now()
 			results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: pageSize, FullRefresh: fullRefresh,
 				Reconcile: reconcile, Concurrency: concurrency, Progress: progress})
 			if live != nil {
-				live.wait()
+				restoreLogs()
+				live.finish()
 			}
+			interrupted := ctx.Err() != nil
 			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tSECONDS\tSTATUS\t")
-			total := 0
+			total, stopped := 0, 0
+			var failed []error
 			for _, r := range results {
 				status := "ok"
-				if r.Err != nil {
+				switch {
+				case r.Err != nil && interrupted && isCancel(ctx, r.Err) && r.Duration == 0:
+					status = "not started"
+					stopped++
+				case r.Err != nil && interrupted && isCancel(ctx, r.Err):
+					status = "interrupted"
+					stopped++
+				case r.Err != nil:
 					status = "FAILED"
+					failed = append(failed, r.Err)
 				}
 				total += r.Records
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t\n", r.Stream, r.Records, r.Deleted, r.Pages, r.Duration.Seconds(), status)
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), redactDSN(to), time.Since(began).Seconds(), limiter.Sent())
-			if err := syncer.Failed(results); err != nil {
-				return fmt.Errorf("some streams failed:\n%w", err)
+			if len(skipped) > 0 {
+				fmt.Fprintf(out, "%d streams skipped for lack of scopes; to sync them, give credential %s these scopes and authorize it again: %s\n",
+					len(skipped), rec.Name, strings.Join(missingScopes(skipped), " "))
+			}
+			if interrupted {
+				fmt.Fprintf(out, "Interrupted: %d of %d streams did not finish. Every committed page is kept; the next run resumes where this one stopped.\n",
+					stopped, len(results))
+				if len(failed) > 0 {
+					return fmt.Errorf("%w; some streams failed:\n%w", errInterrupted, errors.Join(failed...))
+				}
+				return errInterrupted
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("some streams failed:\n%w", errors.Join(failed...))
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&credName, "credential", "", "the credential to sync with")
-	f.BoolVar(&useSandbox, "sandbox", false, "sync a local Outreach sandbox")
+	f.BoolVar(&useSandbox, "sandbox", false, "sync a local Outreach sandbox (its credential lasts for the run)")
 	f.Int64Var(&scale, "sandbox-prospects", 1000, "prospects in the --sandbox org")
+	f.Int64Var(&seed, "seed", 1, "seed of the --sandbox org: the same seed gives the same data")
 	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH, postgres://..., jsonl:DIR, or singer (messages on stdout)")
-	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: all)")
+	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: every stream the credential can read)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
 	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
 	f.Float64Var(&quota, "quota-limit", 1, "share of the user's hourly rate limit this run may use, in (0, 1]")
@@ -185,8 +236,77 @@ for the credential's Outreach user.
 	return cmd
 }
 
-// openDestination opens sqlite:PATH or postgres://... as a sync
-// destination.
+// pickStreams chooses the streams to sync: those named (an unknown name,
+// or one the credential's scopes cannot read, is an error), or every
+// stream the credential can read, with the others returned as skipped.
+func pickStreams(cat *catalog.Catalog, all []*syncer.Stream, want []string, rec *credential.Record) ([]*syncer.Stream, []syncer.Unreadable, error) {
+	streams := all
+	if len(want) > 0 {
+		streams = nil
+		var unknown []string
+		for _, name := range want {
+			i := slices.IndexFunc(all, func(s *syncer.Stream) bool { return s.Name == name })
+			if i < 0 {
+				unknown = append(unknown, name)
+				continue
+			}
+			streams = append(streams, all[i])
+		}
+		if len(unknown) > 0 {
+			var names []string
+			for _, s := range all {
+				names = append(names, s.Name)
+			}
+			return nil, nil, fmt.Errorf("--streams: unknown stream %s; the streams are %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
+		}
+	}
+	readable, unreadable := syncer.SplitByScopes(cat, streams, rec.Scopes)
+	if len(want) > 0 && len(unreadable) > 0 {
+		var lines []string
+		for _, u := range unreadable {
+			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
+		}
+		return nil, nil, fmt.Errorf("--streams: credential %s cannot read %s; give it the scopes (%s) and authorize it again, or leave those streams out",
+			rec.Name, strings.Join(lines, ", "), strings.Join(missingScopes(unreadable), " "))
+	}
+	return readable, unreadable, nil
+}
+
+// missingScopes returns the read scope of each unreadable stream, once.
+func missingScopes(us []syncer.Unreadable) []string {
+	var out []string
+	for _, u := range us {
+		if len(u.Scopes) > 0 && !slices.Contains(out, u.Scopes[0]) {
+			out = append(out, u.Scopes[0])
+		}
+	}
+	return out
+}
+
+// isCancel reports whether err is a stream stopping because ctx, the
+// run's context, was cancelled (the error may carry the cancel's cause).
+func isCancel(ctx context.Context, err error) bool {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(err, cause) {
+		return true
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// checkDestination checks the form of --to before anything runs.
+func checkDestination(to string) error {
+	for _, prefix := range []string{"postgres://", "postgresql://", "jsonl:", "sqlite:"} {
+		if strings.HasPrefix(to, prefix) && len(to) > len(prefix) {
+			return nil
+		}
+	}
+	if to == "singer" {
+		return nil
+	}
+	return fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
+}
+
+// openDestination opens the destination --to names. SQL databases are
+// opened as destinations only: no app tables in them.
 func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.Destination, func(), error) {
 	switch {
 	case to == "singer":
@@ -196,7 +316,7 @@ func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.D
 		}
 		return w, func() {}, nil
 	case strings.HasPrefix(to, "postgres://"), strings.HasPrefix(to, "postgresql://"):
-		db, err := postgres.Open(ctx, to)
+		db, err := postgres.OpenDestination(ctx, to)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -208,7 +328,7 @@ func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.D
 		}
 		return d, func() {}, nil
 	case strings.HasPrefix(to, "sqlite:"):
-		db, err := sqlite.Open(ctx, strings.TrimPrefix(to, "sqlite:"))
+		db, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(to, "sqlite:"))
 		if err != nil {
 			return nil, nil, err
 		}

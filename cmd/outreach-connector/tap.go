@@ -65,7 +65,7 @@ config keys (client_id, client_secret, redirect_uri, refresh_token, start_date, 
 stream and field names, and bookmarks. --discover prints the catalog; --catalog selects streams.
 
 Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
-and --key-file (default outreach.db and outreach.key in the working directory), under the credential
+and --key-file (default outreach-connector.db and outreach.key in the working directory), under the credential
 "tap-<client_id>", and uses it on later runs; the refresh_token in config.json is only read the first
 time (or after the stored one stops working). The tap never revokes a refresh token. When Outreach's
 token endpoint cannot be used right now (it mints one token a minute per user and app), the tap

@@ -246,3 +246,40 @@ func TestRevokedGrantNeedsReauthorizationWithAReason(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiredDevelopmentGrantNeedsReauthorization runs a week with the
+// sandbox expiring development grants as Outreach does: the development
+// credential ends as needs_reauthorization saying why, the production one
+// stays connected, and authorizing again connects it.
+func TestExpiredDevelopmentGrantNeedsReauthorization(t *testing.T) {
+	redirect := "http://127.0.0.1:8787/oauth/callback"
+	dev := sandbox.DefaultApp(1, redirect)
+	prod := sandbox.App{Name: "Published App", ClientID: "prod-client", ClientSecret: "prod-secret", RedirectURIs: []string{redirect}, Production: true}
+	e := newEnv(t, sandbox.Options{Apps: []sandbox.App{dev, prod}, ExpireDevelopmentGrants: true, MintInterval: -1})
+	ctx := context.Background()
+	devRec := e.authorize(t, e.create(t, "dev").Name)
+	p, err := e.manager.Create(ctx, credential.NewCredential{Name: "prod", ClientID: prod.ClientID, ClientSecret: prod.ClientSecret,
+		Environment: credential.Production, APIBaseURL: e.srv.URL + "/api/v2", RedirectURI: redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodRec := e.authorize(t, p.Name)
+	for day := 1; day <= 8; day++ {
+		e.srv.Clock().Advance(24 * time.Hour)
+		e.manager.KeepAlive(ctx, 20*time.Hour) // the development credential fails from day 7 on
+	}
+	got, _ := e.manager.Get(ctx, devRec.ID)
+	if got.Status != credential.StatusNeedsReauth || !strings.Contains(got.LastError, "invalid_grant") ||
+		!strings.Contains(got.LastError, "development apps weekly") {
+		t.Errorf("development credential after eight days: %s, %q; want needs re-authorization explaining the weekly expiry", got.Status, got.LastError)
+	}
+	if _, err := e.manager.Token(ctx, devRec.ID); !errors.Is(err, credential.ErrNeedsReauthorization) {
+		t.Errorf("Token of the expired development credential: %v", err)
+	}
+	if got, _ := e.manager.Get(ctx, prodRec.ID); got.Status != credential.StatusConnected {
+		t.Errorf("production credential after eight days: %s %q; want connected", got.Status, got.LastError)
+	}
+	if again := e.authorize(t, "dev"); again.Status != credential.StatusConnected || again.LastError != "" {
+		t.Errorf("after authorizing again: %s %q", again.Status, again.LastError)
+	}
+}

@@ -30,13 +30,9 @@ type DB struct {
 // Open connects with a URL such as postgres://user@127.0.0.1:5432/db and
 // applies the migrations.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db, err := sql.Open("pgx", dsn)
+	db, err := connect(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, err
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
 	st, err := sqlstore.New(ctx, db, sub, isUnique)
@@ -45,6 +41,38 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return &DB{Store: st, Destination: sqldest.New(db, dialect()), db: db}, nil
+}
+
+// Dest is a PostgreSQL database opened as a sync destination only.
+type Dest struct {
+	*sqldest.Destination
+	db *sql.DB
+}
+
+// OpenDestination connects to dsn as a sync destination: the database
+// holds the synced tables and their sync state, never the app's own tables
+// (credentials, OAuth states, ...).
+func OpenDestination(ctx context.Context, dsn string) (*Dest, error) {
+	db, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &Dest{Destination: sqldest.New(db, dialect()), db: db}, nil
+}
+
+// Close closes the connection pool.
+func (d *Dest) Close() error { return d.db.Close() }
+
+func connect(ctx context.Context, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return db, nil
 }
 
 func isUnique(err error) bool {

@@ -29,12 +29,7 @@ func Discover(ctx context.Context, c *outreach.Client) (*catalog.Catalog, error)
 		}
 		r := catalog.Resource{Type: t.Type, Path: t.Path, Custom: true, Ops: catalog.Operations{List: true, Get: true}}
 		for _, a := range t.Attributes {
-			typ := catalog.Type(a.Type)
-			if a.Format == "date-time" || a.Format == "date" {
-				typ = catalog.Type(a.Format)
-			}
-			r.Attributes = append(r.Attributes, catalog.Attribute{Name: a.Name, Type: typ, Nullable: true, Filterable: a.Filterable,
-				Sortable: a.Sortable, ReadOnly: a.ReadOnly, WriteOnly: a.WriteOnly, MaxLength: a.MaxLength})
+			r.Attributes = append(r.Attributes, discoveredAttribute(a))
 		}
 		for _, rel := range t.Relationships {
 			r.Relationships = append(r.Relationships, catalog.Relationship{Name: rel.Name, Targets: rel.Targets, ToMany: rel.ToMany,
@@ -43,4 +38,32 @@ func Discover(ctx context.Context, c *outreach.Client) (*catalog.Catalog, error)
 		custom = append(custom, r)
 	}
 	return base.With(custom...)
+}
+
+// discoveredAttribute maps an attribute read from schema.json to the
+// catalog's types: Schema reports Outreach's {"type": "number", "format":
+// "integer"} as integer, date and date-time strings take their format as
+// type, and a type the catalog does not know is kept as a string.
+func discoveredAttribute(a outreach.SchemaAttribute) catalog.Attribute {
+	out := catalog.Attribute{Name: a.Name, Type: schemaType(a.Type, a.Format), Nullable: true, Filterable: a.Filterable,
+		Sortable: a.Sortable, ReadOnly: a.ReadOnly, WriteOnly: a.WriteOnly, MaxLength: a.MaxLength}
+	if out.Type == catalog.TypeArray && a.Items != "" {
+		out.Items = schemaType(a.Items, "")
+	}
+	if a.Format == "email" || a.Format == "float" {
+		out.Format = a.Format
+	}
+	return out
+}
+
+func schemaType(typ, format string) catalog.Type {
+	switch t := catalog.Type(typ); {
+	case format == "date-time" || format == "date":
+		return catalog.Type(format)
+	case t == catalog.TypeNumber && format == "integer":
+		return catalog.TypeInteger
+	case t == catalog.TypeInteger, t == catalog.TypeNumber, t == catalog.TypeBoolean, t == catalog.TypeArray, t == catalog.TypeObject:
+		return t
+	}
+	return catalog.TypeString
 }

@@ -53,7 +53,9 @@ type Options struct {
 	// rows whose ids vanished upstream as deleted (Outreach has no feed of
 	// deletes). It costs one request per thousand records.
 	Reconcile bool
-	// Progress is called after every page, from the stream's goroutine.
+	// Progress is called after every page, from the stream's goroutine,
+	// and once more when the stream ends. When set, the first page of each
+	// stream asks for meta.count, so Progress.Total is known.
 	Progress func(Progress)
 }
 
@@ -62,7 +64,15 @@ type Progress struct {
 	Stream  string
 	Records int
 	Pages   int
-	Done    bool
+	// Total is how many records the stream's window holds, from meta.count
+	// on its first page; -1 when Outreach did not say.
+	Total int
+	// Began is when the stream started (its lock taken, before the first
+	// request).
+	Began time.Time
+	Done  bool
+	// Err is, when Done, why the stream stopped early (nil: it finished).
+	Err error
 }
 
 // Result is one stream's outcome.
@@ -125,7 +135,7 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 			r.Duration = time.Since(start)
 			results[i] = r
 			if opts.Progress != nil {
-				opts.Progress(Progress{Stream: s.Name, Records: r.Records, Pages: r.Pages, Done: true})
+				opts.Progress(Progress{Stream: s.Name, Records: r.Records, Pages: r.Pages, Total: -1, Done: true, Err: r.Err})
 			}
 		})
 	}
@@ -162,8 +172,9 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 		res.Err = fmt.Errorf("%s: read state: %w", s.Name, err)
 		return res
 	}
+	began := time.Now() // for the progress rate
 	hi := e.now().UTC()
-	list := &outreach.ListOptions{PageSize: s.PageSize}
+	list := &outreach.ListOptions{PageSize: s.PageSize, Count: opts.Progress != nil} // a total for the progress
 	if opts.PageSize > 0 {
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}
@@ -179,10 +190,14 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 	conv := newConverter(s)
 	cursor := st.Cursor
 	hiText := hi.Format(outreach.TimeFormat)
+	total := -1
 	for page, err := range e.client.Pages(ctx, s.Path, list) {
 		if err != nil {
 			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
 			return res
+		}
+		if page.Count != nil {
+			total = *page.Count
 		}
 		recs := make([]Record, 0, len(page.Resources))
 		for _, r := range page.Resources {
@@ -206,7 +221,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 		res.Records += len(recs)
 		res.Pages++
 		if opts.Progress != nil {
-			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages})
+			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total, Began: began})
 		}
 	}
 	if s.Replication == Incremental {

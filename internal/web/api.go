@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +16,21 @@ import (
 
 func (s *Server) api(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Wrong tokens count against the address as wrong sign-ins do.
+		ip := clientIP(r)
+		if wait := s.limiter.wait(ip, s.now()); wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "too many wrong admin tokens; wait, then try again",
+				"code": "too_many_attempts", "retry_after": secs})
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !s.adminOK(strings.TrimSpace(tok)) {
+			if ok {
+				s.limiter.fail(ip, s.now())
+				s.log.Warn("API request with a wrong admin token", "remote", ip)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="outreach-connector"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send the admin token as Authorization: Bearer <token>"})
 			return
@@ -66,25 +80,44 @@ func toJSON(r *credential.Record) credentialJSON {
 		TokenExpiresAt: ts(r.TokenExpiresAt), LastRefreshAt: ts(r.LastRefreshAt), LastError: r.LastError, CreatedAt: r.CreatedAt.UTC().Format(time.RFC3339)}
 }
 
-func (s *Server) apiError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, credential.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, credential.ErrNameTaken):
-		status = http.StatusConflict
-	case errors.Is(err, credential.ErrNeedsReauthorization):
-		status = http.StatusConflict
-	case strings.HasPrefix(err.Error(), "credential: ") && !strings.Contains(err.Error(), ": credential"):
-		status = http.StatusUnprocessableEntity // validation
+// apiError answers a failed operation: the status that fits (Outreach's
+// trouble is never a 500), a stable code, what happened and what to do.
+func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	p := classify(err)
+	if p.Status == http.StatusInternalServerError {
+		s.log.Error("API request failed", "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	body := map[string]any{"error": err.Error(), "code": p.Code, "message": p.Message}
+	if p.RetryAfter > 0 {
+		body["retry_after"] = p.RetryAfter
+	}
+	writeJSON(w, p.Status, body)
+}
+
+// decodeBody reads a JSON body of at most maxJSONBytes into v, answering
+// 400 (413 when too large) on failure.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		status := http.StatusBadRequest
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeJSON(w, status, map[string]string{"error": "body: " + err.Error(), "code": "bad_body"})
+		return false
+	}
+	return true
 }
 
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.m.List(r.Context())
 	if err != nil {
-		s.apiError(w, err)
+		s.apiError(w, r, err)
 		return
 	}
 	out := make([]credentialJSON, len(recs))
@@ -105,10 +138,7 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
 		APIBaseURL   string   `json:"api_base_url"`
 		RedirectURI  string   `json:"redirect_uri"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+	if !s.decodeBody(w, r, &body) {
 		return
 	}
 	if body.RedirectURI == "" {
@@ -118,7 +148,7 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
 		ClientSecret: body.ClientSecret, Scopes: body.Scopes, Environment: credential.Environment(body.Environment),
 		APIBaseURL: body.APIBaseURL, RedirectURI: body.RedirectURI})
 	if err != nil {
-		s.apiError(w, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, toJSON(rec))
@@ -127,15 +157,21 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiShow(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.m.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.apiError(w, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toJSON(rec))
 }
 
+// apiDelete revokes at Outreach and deletes; with ?local=true it deletes
+// without contacting Outreach.
 func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
-		s.apiError(w, err)
+	del := s.m.Delete
+	if r.URL.Query().Get("local") == "true" {
+		del = s.m.Forget
+	}
+	if err := del(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -147,7 +183,7 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiAuthorize(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.m.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.apiError(w, err)
+		s.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"open_in_browser": "/credentials/" + rec.ID,
@@ -156,15 +192,21 @@ func (s *Server) apiAuthorize(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiRefresh(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.m.RefreshNow(r.Context(), r.PathValue("id")); err != nil {
-		s.apiError(w, err)
+		s.apiError(w, r, err)
 		return
 	}
 	s.apiShow(w, r)
 }
 
+// apiRevoke revokes at Outreach; with ?local=true it deletes the tokens
+// here only.
 func (s *Server) apiRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.Revoke(r.Context(), r.PathValue("id")); err != nil {
-		s.apiError(w, err)
+	revoke := s.m.Revoke
+	if r.URL.Query().Get("local") == "true" {
+		revoke = s.m.RevokeLocally
+	}
+	if err := revoke(r.Context(), r.PathValue("id")); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
 	s.apiShow(w, r)

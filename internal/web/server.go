@@ -15,14 +15,20 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 )
 
@@ -37,9 +43,15 @@ type Options struct {
 	// CallbackURL is this server's OAuth callback as Outreach redirects to
 	// it, the default redirect URI of new credentials.
 	CallbackURL string
+	// PublicURL is the URL browsers reach this server at. When it is
+	// https, cookies are Secure even when a proxy in front terminates TLS.
+	PublicURL string
 	// Defaults prefill the Add Credential form (for the sandbox).
 	Defaults credential.NewCredential
-	Logger   *slog.Logger
+	// Catalog tells which scopes read which streams; nil means
+	// catalog.Default().
+	Catalog *catalog.Catalog
+	Logger  *slog.Logger
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
 }
@@ -54,6 +66,9 @@ type Server struct {
 	csrfKey   []byte
 	pages     *template.Template
 	mux       *http.ServeMux
+	secure    bool // Secure cookies whatever the request
+	scopes    *scopeModel
+	limiter   *signInLimiter
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id → expiry
@@ -62,7 +77,13 @@ type Server struct {
 const (
 	sessionCookie = "oc_session"
 	browserCookie = "oc_oauth_browser"
+	// pendingCookie names the credential being authorized, so a failed
+	// callback can say which one.
+	pendingCookie = "oc_oauth_credential"
 	sessionTTL    = 12 * time.Hour
+	// maxFormBytes caps a form body, maxJSONBytes an API body.
+	maxFormBytes = 64 << 10
+	maxJSONBytes = 64 << 10
 )
 
 // New builds a server.
@@ -71,7 +92,19 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("web: a manager and an admin token of at least 16 characters are required")
 	}
 	s := &Server{opts: opts, m: opts.Manager, log: opts.Logger, now: opts.Now, adminHash: sha256.Sum256([]byte(opts.AdminToken)),
-		csrfKey: make([]byte, 32), sessions: map[string]time.Time{}}
+		csrfKey: make([]byte, 32), sessions: map[string]time.Time{}, limiter: newSignInLimiter()}
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: public URL %q must be an absolute http(s) URL such as https://connector.example.com", opts.PublicURL)
+		}
+		s.secure = u.Scheme == "https"
+	}
+	cat := opts.Catalog
+	if cat == nil {
+		cat = catalog.Default()
+	}
+	s.scopes = newScopeModel(cat)
 	rand.Read(s.csrfKey)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -88,14 +121,7 @@ func New(opts Options) (*Server, error) {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 		"join": strings.Join,
-		"has": func(list []string, s string) bool {
-			for _, x := range list {
-				if x == s {
-					return true
-				}
-			}
-			return false
-		},
+		"has":  func(list []string, s string) bool { return slices.Contains(list, s) },
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
 	if err != nil {
@@ -119,7 +145,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
+		// Files only: no directory listings.
+		name := r.PathValue("file")
+		if info, err := fs.Stat(static, name); err != nil || !info.Mode().IsRegular() {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFileFS(w, r, static, name)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
@@ -130,14 +164,19 @@ func (s *Server) routes() {
 	mux.Handle("GET /credentials/new", s.page(s.newForm))
 	mux.Handle("POST /credentials", s.page(s.create))
 	mux.Handle("GET /credentials/{id}", s.page(s.show))
+	mux.Handle("GET /credentials/{id}/edit", s.page(s.editForm))
+	mux.Handle("POST /credentials/{id}/edit", s.page(s.edit))
 	mux.Handle("POST /credentials/{id}/authorize", s.page(s.authorize))
 	mux.Handle("POST /credentials/{id}/refresh", s.page(s.refresh))
+	mux.Handle("GET /credentials/{id}/revoke", s.page(s.confirmRevoke))
 	mux.Handle("POST /credentials/{id}/revoke", s.page(s.revoke))
+	mux.Handle("GET /credentials/{id}/delete", s.page(s.confirmDelete))
 	mux.Handle("POST /credentials/{id}/delete", s.page(s.delete))
 
 	mux.Handle("GET /api/credentials", s.api(s.apiList))
 	mux.Handle("POST /api/credentials", s.api(s.apiCreate))
 	mux.Handle("GET /api/credentials/{id}", s.api(s.apiShow))
+	mux.Handle("PATCH /api/credentials/{id}", s.api(s.apiUpdate))
 	mux.Handle("DELETE /api/credentials/{id}", s.api(s.apiDelete))
 	mux.Handle("POST /api/credentials/{id}/authorize", s.api(s.apiAuthorize))
 	mux.Handle("POST /api/credentials/{id}/refresh", s.api(s.apiRefresh))
@@ -180,21 +219,30 @@ func (s *Server) csrfFor(session string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// page guards an HTML route: a session is required (else to sign-in), and
-// every POST must carry the session's CSRF token.
+// page guards an HTML route: a session is required (else to sign-in),
+// form bodies are capped, and every POST must carry the session's CSRF
+// token.
 func (s *Server) page(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid, ok := s.session(r)
 		if !ok {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/signin?next="+safeNext(r.URL.Path), http.StatusSeeOther)
+				target := r.URL.EscapedPath()
+				if r.URL.RawQuery != "" {
+					target += "?" + r.URL.RawQuery
+				}
+				http.Redirect(w, r, signInURL(target), http.StatusSeeOther)
 				return
 			}
-			http.Error(w, "Sign in first.", http.StatusUnauthorized)
+			s.render(w, http.StatusUnauthorized, "error.html", "", map[string]any{"Title": "Sign in first",
+				"Message": "Your session has ended. Sign in, then send the form again."})
 			return
 		}
 		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(sid))) != 1 {
+			if !s.parseForm(w, r, sid) {
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(sid))) != 1 {
 				s.render(w, http.StatusForbidden, "error.html", sid, map[string]any{"Title": "Form expired",
 					"Message": "This form is stale or did not come from this site. Go back, reload the page and try again."})
 				return
@@ -204,12 +252,28 @@ func (s *Server) page(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// safeNext keeps only local paths, so sign-in cannot redirect elsewhere.
-func safeNext(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
-		return "/"
+// parseForm reads a form body of at most maxFormBytes; on failure it
+// answers (413 for a body too large) and returns false.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, sid string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		p := classify(err)
+		if p.Status == http.StatusInternalServerError {
+			p = problem{Status: http.StatusBadRequest, Title: "Unreadable form", Message: "The form could not be read: " + err.Error()}
+		}
+		s.renderProblem(w, sid, "", p)
+		return false
 	}
-	return p
+	return true
+}
+
+// cookie sets an HttpOnly, SameSite=Lax cookie, Secure when the request
+// came over TLS or the public URL is https.
+func (s *Server) cookie(w http.ResponseWriter, r *http.Request, c *http.Cookie) {
+	c.HttpOnly = true
+	c.SameSite = http.SameSiteLaxMode
+	c.Secure = s.secure || r.TLS != nil
+	http.SetCookie(w, c)
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, name, sid string, data map[string]any) {
@@ -228,39 +292,91 @@ func (s *Server) render(w http.ResponseWriter, status int, name, sid string, dat
 	}
 }
 
+// renderProblem shows a problem page; credID, when set, is the credential
+// the Authorize button of a problem that asks for it authorizes.
+func (s *Server) renderProblem(w http.ResponseWriter, sid, credID string, p problem) {
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	data := map[string]any{"Title": p.Title, "Message": p.Message, "Detail": p.Detail}
+	if p.Reauthorize && credID != "" {
+		data["AuthorizeID"] = credID
+	}
+	if credID != "" {
+		data["CredentialID"] = credID
+	}
+	s.render(w, p.Status, "error.html", sid, data)
+}
+
 func sessionOf(r *http.Request) string {
 	sid, _ := r.Context().Value(sessionKey{}).(string)
 	return sid
 }
 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
 	if _, ok := s.session(r); ok {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	s.render(w, http.StatusOK, "signin.html", "", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	s.render(w, http.StatusOK, "signin.html", "", map[string]any{"Title": "Sign in", "Next": next})
+}
+
+// clientIP is the address sign-in attempts are counted against: the
+// peer's, since headers such as X-Forwarded-For are the client's to write.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || !s.adminOK(r.PostForm.Get("token")) {
-		s.log.Warn("failed sign-in", "remote", r.RemoteAddr)
-		s.render(w, http.StatusUnauthorized, "signin.html", "", map[string]any{"Error": "That admin token is not right. It was printed when the server first started.",
-			"Next": safeNext(r.PostForm.Get("next"))})
+	if !s.parseForm(w, r, "") {
 		return
 	}
+	ip := clientIP(r)
+	next := safeNext(r.PostForm.Get("next"))
+	// A locked-out address is refused before its token is looked at.
+	if wait := s.limiter.wait(ip, s.now()); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.log.Warn("sign-in refused: too many wrong admin tokens", "remote", ip, "retry_after_s", secs)
+		s.render(w, http.StatusTooManyRequests, "signin.html", "", map[string]any{"Title": "Sign in", "Next": next,
+			"Error": "Too many wrong admin tokens. Wait " + humanSeconds(secs) + ", then try again."})
+		return
+	}
+	if !s.adminOK(r.PostForm.Get("token")) {
+		s.limiter.fail(ip, s.now())
+		s.log.Warn("failed sign-in", "remote", ip)
+		s.render(w, http.StatusUnauthorized, "signin.html", "", map[string]any{"Title": "Sign in", "Next": next,
+			"Error": "That admin token is not right. serve printed it when it first started and keeps it in its admin token file."})
+		return
+	}
+	s.limiter.succeed(ip)
 	sid := randomHex(32)
 	s.mu.Lock()
 	s.sessions[sid] = s.now().Add(sessionTTL)
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	s.cookie(w, r, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", MaxAge: int(sessionTTL / time.Second)})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func humanSeconds(n int) string {
+	switch {
+	case n == 1:
+		return "1 second"
+	case n < 120:
+		return strconv.Itoa(n) + " seconds"
+	}
+	return strconv.Itoa((n+59)/60) + " minutes"
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	delete(s.sessions, sessionOf(r))
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	s.cookie(w, r, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }

@@ -30,8 +30,8 @@ type env struct {
 }
 
 // newEnv serves the web UI on a loopback port with a sandbox whose app
-// redirects to it.
-func newEnv(t *testing.T) *env {
+// redirects to it; tweaks adjust the options before the server is built.
+func newEnv(t *testing.T, tweaks ...func(*credential.Options, *web.Options)) *env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,12 +49,18 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	keys, _ := credential.GenerateKeyring()
-	m, err := credential.NewManager(credential.Options{Store: db, Keyring: keys})
+	copts := credential.Options{Store: db, Keyring: keys}
+	wopts := web.Options{AdminToken: adminToken, CallbackURL: base + "/oauth/callback",
+		Defaults: credential.NewCredential{APIBaseURL: sb.URL + "/api/v2"}}
+	for _, tweak := range tweaks {
+		tweak(&copts, &wopts)
+	}
+	m, err := credential.NewManager(copts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Options{Manager: m, AdminToken: adminToken, CallbackURL: base + "/oauth/callback",
-		Defaults: credential.NewCredential{APIBaseURL: sb.URL + "/api/v2"}})
+	wopts.Manager = m
+	srv, err := web.New(wopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +169,7 @@ func TestSignInCSRFAndOpenRedirects(t *testing.T) {
 		t.Errorf("credential page shows the secret or lacks the status")
 	}
 	form.Set("name", "c1")
-	if status, body := readForm(t, client, e.url+"/credentials", form); status != http.StatusUnprocessableEntity || strings.Contains(body, app.ClientSecret) {
+	if status, body := readForm(t, client, e.url+"/credentials", form); status != http.StatusConflict || strings.Contains(body, app.ClientSecret) {
 		t.Errorf("duplicate name = %d; the form must not echo the secret", status)
 	}
 	// A callback with a forged state changes nothing and says why.

@@ -1,0 +1,58 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+)
+
+type jobKey struct{}
+
+// JobFromContext returns the job a RunFunc's context belongs to.
+func JobFromContext(ctx context.Context) (Job, bool) {
+	j, ok := ctx.Value(jobKey{}).(Job)
+	return j, ok
+}
+
+// SyncFunc does the work of one run, filling run's per-stream stats and
+// log as it goes.
+type SyncFunc func(ctx context.Context, run *connection.Run) error
+
+// Recorded makes a RunFunc that records every run in store: started
+// (trigger, attempt, start) before sync is called, finished (end, outcome,
+// error, stats, log) after. A run of a connection the store no longer has
+// is not retried (NoRetry) and leaves no record.
+func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync SyncFunc) RunFunc {
+	if clock == nil {
+		clock = systemClock{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, id string, trigger connection.Trigger) error {
+		run := &connection.Run{ID: connection.NewID(), ConnectionID: id, Trigger: trigger, Attempt: 1, StartedAt: clock.Now()}
+		if j, ok := JobFromContext(ctx); ok {
+			run.Attempt = j.Attempt
+		}
+		if _, err := store.GetConnection(ctx, id); err != nil {
+			if errors.Is(err, connection.ErrNotFound) {
+				return NoRetry(fmt.Errorf("connection %s no longer exists", id))
+			}
+			return err
+		}
+		if err := store.StartRun(ctx, run); err != nil {
+			return fmt.Errorf("record run start: %w", err)
+		}
+		err := sync(ctx, run)
+		run.Finish(clock.Now(), OutcomeOf(ctx, err), err)
+		// The run's context may be over (cancelled, stopped): the record
+		// is written regardless.
+		if ferr := store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil {
+			logger.Error("jobs: could not record the end of a run", "connection", id, "run", run.ID, "error", ferr)
+		}
+		return err
+	}
+}

@@ -1,0 +1,77 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
+)
+
+// Every run is recorded: trigger, attempt, start, end, outcome, error,
+// stats and log; a run of a deleted connection is not retried.
+func TestRecordedRuns(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		store := connectiontest.NewMemStore()
+		c := connectiontest.NewConnection("acme")
+		if err := store.CreateConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		clock := &offsetClock{}
+		failures := 1
+		run := Recorded(store, clock, nil, func(ctx context.Context, r *connection.Run) error {
+			st := r.Stream("prospects")
+			st.Records, st.Pages, st.Requests = 42, 1, 1
+			r.AddLog("prospects: 42 records")
+			if failures > 0 {
+				failures--
+				return errors.New("upstream 503")
+			}
+			return nil
+		})
+		q := db.open(t, Options{Clock: clock, Run: run, RetryBackoff: func(int) time.Duration { return 0 }})
+		events := subscribe(t, q)
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Enqueue(ctx, c.ID, connection.ManualRun); err != nil {
+			t.Fatal(err)
+		}
+		if ev := events.next(t, c.ID); ev.Kind != JobFailed {
+			t.Fatalf("event %+v", ev)
+		}
+		if ev := events.next(t, c.ID); ev.Kind != JobCompleted {
+			t.Fatalf("event %+v", ev)
+		}
+		runs, err := store.ListRuns(ctx, c.ID, 10)
+		if err != nil || len(runs) != 2 {
+			t.Fatalf("runs %v %v", runs, err)
+		}
+		ok, failed := runs[0], runs[1] // newest first
+		if failed.Trigger != connection.ManualRun || failed.Attempt != 1 || failed.Outcome != connection.Failed || failed.Error != "upstream 503" {
+			t.Errorf("first run %+v", failed)
+		}
+		if ok.Trigger != connection.Retry || ok.Attempt != 2 || ok.Outcome != connection.Succeeded || ok.Error != "" {
+			t.Errorf("second run %+v", ok)
+		}
+		for _, r := range runs {
+			if r.EndedAt.Before(r.StartedAt) || r.EndedAt.IsZero() || r.Totals().Records != 42 || len(r.Log) != 1 {
+				t.Errorf("run record %+v", r)
+			}
+		}
+
+		if err := store.DeleteConnection(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Enqueue(ctx, c.ID, connection.ManualRun); err != nil {
+			t.Fatal(err)
+		}
+		if ev := events.next(t, c.ID); ev.Kind != JobCancelled || ev.Job.Attempt != 1 {
+			t.Fatalf("a run of a deleted connection: %+v, want cancelled without retry", ev)
+		}
+	})
+}

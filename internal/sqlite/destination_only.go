@@ -1,0 +1,49 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	"github.com/outreach-connector/outreach-connector/internal/sqldest"
+)
+
+// Dest is a SQLite file opened as a sync destination only.
+type Dest struct {
+	*sqldest.Destination
+	db *sql.DB
+}
+
+// OpenDestination opens (creating if needed, 0600) the file at path as a
+// sync destination: it holds the synced tables and their sync state
+// (_sync_state, _sync_locks), never the app's own tables (credentials,
+// OAuth states, ...), which Open adds.
+func OpenDestination(ctx context.Context, path string) (*Dest, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	default:
+		f.Close()
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Dest{Destination: sqldest.New(db, dialect()), db: db}, nil
+}
+
+// Close closes the database.
+func (d *Dest) Close() error { return d.db.Close() }

@@ -1,0 +1,130 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+)
+
+// problem is what a page or an API answer says about a failed operation:
+// what happened, what to do, and the status that fits. Only our own
+// failures are 500; Outreach's trouble is a 502, 503 or 504 that says so.
+type problem struct {
+	Status int
+	// Code is a stable identifier for API clients.
+	Code  string
+	Title string
+	// Message says what happened and what to do.
+	Message string
+	// Detail is the underlying error, shown below the message.
+	Detail string
+	// RetryAfter, in seconds, is sent as the Retry-After header when set.
+	RetryAfter int
+	// Reauthorize offers the Authorize button.
+	Reauthorize bool
+}
+
+// upstreamStatusRE finds the HTTP status Outreach answered in the
+// credential package's messages ("token endpoint answered 429 (...)",
+// "GET .../api/v2 answered 503").
+var upstreamStatusRE = regexp.MustCompile(`answered (\d{3})\b`)
+
+// retryInRE finds the wait Outreach asked for, when the message has it.
+var retryInRE = regexp.MustCompile(`try again in (\d+) seconds`)
+
+// classify turns an error of the credential manager into a problem.
+func classify(err error) problem {
+	detail := err.Error()
+	var maxErr *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &maxErr):
+		return problem{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Title: "Form too large",
+			Message: "The form sent more than " + strconv.FormatInt(maxErr.Limit/1024, 10) + " KiB. Shorten the values (a name is at most 100 characters) and send it again."}
+	case errors.Is(err, credential.ErrBadState):
+		return problem{Status: http.StatusBadRequest, Code: "bad_state", Title: "Authorization failed",
+			Message: "This authorization link is unknown, expired (10 minutes), already used, or was started in another browser. " +
+				"Start again from the credential's page."}
+	case errors.Is(err, credential.ErrNotFound):
+		return problem{Status: http.StatusNotFound, Code: "not_found", Title: "No such credential",
+			Message: "There is no credential with this id or name. It may have been deleted.", Detail: detail}
+	case errors.Is(err, credential.ErrNameTaken):
+		return problem{Status: http.StatusConflict, Code: "name_taken", Title: "Name taken",
+			Message: "A credential with this name exists already; choose another name.", Detail: detail}
+	case errors.Is(err, credential.ErrNeedsReauthorization):
+		return problem{Status: http.StatusConflict, Code: "needs_reauthorization", Title: "Authorize again",
+			Message: "Outreach no longer accepts this credential's refresh token (it was revoked, expired after 14 idle days, " +
+				"or the app's grant ended), or the credential was never authorized. Nothing is wrong on this server: " +
+				"authorize the credential again to get new tokens.", Detail: detail, Reauthorize: true}
+	case errors.Is(err, credential.ErrRevokeFailed):
+		return problem{Status: http.StatusBadGateway, Code: "revoke_failed", Title: "Outreach did not revoke the token",
+			Message: "Outreach did not confirm the revocation, so nothing was changed: the credential and its tokens are kept. " +
+				"Try again later, or do it here only (the tokens then stay valid at Outreach until they expire).", Detail: detail}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return problem{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Title: "Outreach did not answer in time",
+			Message: "Outreach did not answer within the time limit. Nothing changed here, and a token that was valid stays valid. " +
+				"Try again in a few minutes; if it keeps happening, check your network and Outreach's status page.", Detail: detail}
+	}
+	if strings.Contains(detail, "deadline exceeded") || strings.Contains(detail, "Timeout exceeded") || strings.Contains(detail, "i/o timeout") {
+		// The credential package reports transport failures as text.
+		return problem{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Title: "Outreach did not answer in time",
+			Message: "Outreach did not answer within the time limit. Nothing changed here, and a token that was valid stays valid. " +
+				"Try again in a few minutes; if it keeps happening, check your network and Outreach's status page.", Detail: detail}
+	}
+	if m := upstreamStatusRE.FindStringSubmatch(detail); m != nil {
+		status, _ := strconv.Atoi(m[1])
+		switch {
+		case status == http.StatusTooManyRequests:
+			wait := 60
+			if m := retryInRE.FindStringSubmatch(detail); m != nil {
+				if n, err := strconv.Atoi(m[1]); err == nil && n > 0 && n <= 3600 {
+					wait = n
+				}
+			}
+			again := "Try again in a minute."
+			if wait != 60 {
+				again = "Try again in " + humanSeconds(wait) + "."
+			}
+			return problem{Status: http.StatusServiceUnavailable, Code: "upstream_rate_limited", Title: "Outreach asks us to wait",
+				Message: "Outreach hands out one new token a minute for each user and app, and one was just made (for example by " +
+					"connecting or by another refresh). Nothing is lost: the credential and its current token are unchanged. " +
+					again, Detail: detail, RetryAfter: wait}
+		case status >= 500:
+			return problem{Status: http.StatusBadGateway, Code: "upstream_error", Title: "Outreach had a problem",
+				Message: "Outreach answered with a server error (" + m[1] + "). Nothing changed here, and a token that was valid stays valid. " +
+					"Try again in a few minutes; if it keeps happening, check Outreach's status page.", Detail: detail, RetryAfter: 120}
+		case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusBadRequest:
+			return problem{Status: http.StatusBadGateway, Code: "upstream_refused", Title: "Outreach refused the request",
+				Message: "Outreach refused the request (" + m[1] + "). Check the credential's client id and secret against the app in " +
+					"Outreach, and authorize it again if needed.", Detail: detail, Reauthorize: true}
+		default:
+			return problem{Status: http.StatusBadGateway, Code: "upstream_error", Title: "Unexpected answer from Outreach",
+				Message: "Outreach answered " + m[1] + ". Nothing changed here. Try again; if it keeps happening, check the API base URL of the credential.",
+				Detail:  detail}
+		}
+	}
+	if strings.Contains(detail, "unreachable") || errors.As(err, &netErr) {
+		return problem{Status: http.StatusBadGateway, Code: "upstream_unreachable", Title: "Outreach could not be reached",
+			Message: "The connection to Outreach failed. Nothing changed here. Check the network and the credential's API base URL, then try again.",
+			Detail:  detail}
+	}
+	if errors.Is(err, credential.ErrTryLater) {
+		return problem{Status: http.StatusServiceUnavailable, Code: "upstream_unavailable", Title: "Outreach cannot be used right now",
+			Message: "Outreach's token endpoint cannot be used right now. Nothing is lost: the credential and its tokens are unchanged. " +
+				"Try again in a few minutes.", Detail: detail, RetryAfter: 60}
+	}
+	if rest, ok := strings.CutPrefix(detail, "credential: "); ok && !strings.Contains(rest, ": ") {
+		// The manager's validation errors read "credential: what to fix";
+		// wrapped failures have a further ": cause".
+		return problem{Status: http.StatusUnprocessableEntity, Code: "invalid", Title: "Please correct the form",
+			Message: strings.TrimPrefix(detail, "credential: ")}
+	}
+	return problem{Status: http.StatusInternalServerError, Code: "internal", Title: "Something went wrong here",
+		Message: "This server failed to do that; the failure is logged. Try again, and report it if it persists.", Detail: detail}
+}

@@ -26,15 +26,41 @@ import (
 // Dir is a directory of JSONL files.
 type Dir struct {
 	path string
-	mu   sync.Mutex // guards the state file
+	mu   sync.Mutex // guards the state file and the lock files
+	// sync flushes a file to disk (f.Sync); tests make it fail.
+	sync func(f *os.File) error
 }
 
-// Open uses (creating) the directory dir.
+// Open uses (creating, private to the user) the directory dir. The files
+// it creates are readable by the user only (0600).
 func Open(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("jsonl: %w", err)
 	}
-	return &Dir{path: dir}, nil
+	return &Dir{path: dir, sync: (*os.File).Sync}, nil
+}
+
+// openPrivate opens path with flag, creating it readable and writable by
+// the user only whatever the umask; with os.O_TRUNC the file is made
+// anew.
+func openPrivate(path string, flag int) (*os.File, error) {
+	if flag&os.O_TRUNC != 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return os.OpenFile(path, flag, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (d *Dir) file(stream string) string { return filepath.Join(d.path, stream+".jsonl") }
@@ -42,7 +68,7 @@ func (d *Dir) file(stream string) string { return filepath.Join(d.path, stream+"
 // Prepare implements syncer.Destination: it creates the file, and cuts a
 // last line a crash left half-written.
 func (d *Dir) Prepare(_ context.Context, s *syncer.Stream) error {
-	f, err := os.OpenFile(d.file(s.Name), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openPrivate(d.file(s.Name), os.O_RDWR)
 	if err != nil {
 		return err
 	}
@@ -105,23 +131,28 @@ func (d *Dir) Write(_ context.Context, s *syncer.Stream, recs []syncer.Record, s
 			}
 			buf.WriteByte('\n')
 		}
-		if err := appendSync(d.file(s.Name), buf.Bytes()); err != nil {
+		if err := d.appendSync(d.file(s.Name), buf.Bytes()); err != nil {
 			return err
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	unguard, err := d.guard() // other processes write other streams' state
+	if err != nil {
+		return err
+	}
+	defer unguard()
 	m, err := d.readState()
 	if err != nil {
 		return err
 	}
 	m[s.Name] = st
 	raw, _ := json.MarshalIndent(m, "", "  ")
-	return replaceFile(filepath.Join(d.path, "_state.json"), raw)
+	return d.replaceFile(filepath.Join(d.path, "_state.json"), raw)
 }
 
-func appendSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+func (d *Dir) appendSync(path string, b []byte) error {
+	f, err := openPrivate(path, os.O_WRONLY|os.O_APPEND)
 	if err != nil {
 		return err
 	}
@@ -129,65 +160,90 @@ func appendSync(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := d.sync(f); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-func replaceFile(path string, b []byte) error {
+// replaceFile replaces path with b atomically: b is written and synced to
+// a temporary file first, which replaces path only when all went well.
+func (d *Dir) replaceFile(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := openPrivate(tmp, os.O_WRONLY|os.O_TRUNC)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
+	_, err = f.Write(b)
+	if err == nil {
+		err = d.sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		os.Remove(tmp)
+		return fmt.Errorf("jsonl: write %s: %w", filepath.Base(path), err)
 	}
 	return os.Rename(tmp, path)
 }
 
-type lockFile struct {
-	Owner   string `json:"owner"`
-	Expires int64  `json:"expires_unix_ms"`
-}
-
-// Lock implements syncer.Destination with a lock file per stream.
-func (d *Dir) Lock(_ context.Context, stream, owner string, ttl time.Duration) error {
+// Lock implements syncer.Locker with a lease file per stream,
+// DIR/<stream>.lock; the processes sharing the directory take turns
+// through an advisory lock on DIR/_locks.
+func (d *Dir) Lock(_ context.Context, stream string, l syncer.Lease, now time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	unguard, err := d.guard()
+	if err != nil {
+		return err
+	}
+	defer unguard()
 	path := filepath.Join(d.path, stream+".lock")
 	if raw, err := os.ReadFile(path); err == nil {
-		var l lockFile
-		if json.Unmarshal(raw, &l) == nil && l.Owner != owner && time.Now().UnixMilli() < l.Expires {
-			return fmt.Errorf("another sync of stream %s is writing to %s; wait for it to finish", stream, d.path)
+		var h syncer.Lease // a lock of an earlier version reads as expired
+		if json.Unmarshal(raw, &h) == nil && h.RunID != l.RunID && !h.Stale(now) {
+			return &syncer.LockedError{Stream: stream, Holder: h}
 		}
 	}
-	raw, _ := json.Marshal(lockFile{Owner: owner, Expires: time.Now().Add(ttl).UnixMilli()})
-	return replaceFile(path, raw)
+	raw, _ := json.Marshal(l)
+	return d.replaceFile(path, raw)
 }
 
-// Unlock implements syncer.Destination.
-func (d *Dir) Unlock(_ context.Context, stream, owner string) error {
+// Unlock implements syncer.Locker.
+func (d *Dir) Unlock(_ context.Context, stream, runID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	unguard, err := d.guard()
+	if err != nil {
+		return err
+	}
+	defer unguard()
 	path := filepath.Join(d.path, stream+".lock")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	var l lockFile
-	if json.Unmarshal(raw, &l) == nil && l.Owner == owner {
+	var h syncer.Lease
+	if json.Unmarshal(raw, &h) == nil && h.RunID == runID {
 		return os.Remove(path)
 	}
 	return nil
+}
+
+// guard takes DIR/_locks, waiting for other processes; the returned
+// function lets it go.
+func (d *Dir) guard() (func(), error) {
+	f, err := openPrivate(filepath.Join(d.path, "_locks"), os.O_RDWR)
+	if err != nil {
+		return nil, fmt.Errorf("jsonl: %w", err)
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("jsonl: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // Latest replays a stream's file: the newest line of every id, deleted
@@ -246,7 +302,10 @@ func (d *Dir) MarkDeleted(_ context.Context, s *syncer.Stream, live []int64, at 
 	if n == 0 {
 		return 0, nil
 	}
-	return n, appendSync(d.file(s.Name), buf.Bytes())
+	return n, d.appendSync(d.file(s.Name), buf.Bytes())
 }
 
-var _ syncer.Destination = (*Dir)(nil)
+var (
+	_ syncer.Destination = (*Dir)(nil)
+	_ syncer.Locker      = (*Dir)(nil)
+)

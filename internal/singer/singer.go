@@ -149,12 +149,6 @@ func (s *Writer) Write(_ context.Context, st *syncer.Stream, recs []syncer.Recor
 	return s.w.Flush()
 }
 
-// Lock implements syncer.Destination: one writer is one process.
-func (s *Writer) Lock(context.Context, string, string, time.Duration) error { return nil }
-
-// Unlock implements syncer.Destination.
-func (s *Writer) Unlock(context.Context, string, string) error { return nil }
-
 // MarkDeleted implements syncer.Destination: Singer has no delete message,
 // so deletes are not reported (use a database destination to reconcile).
 func (s *Writer) MarkDeleted(context.Context, *syncer.Stream, []int64, string) (int, error) {

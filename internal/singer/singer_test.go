@@ -21,7 +21,6 @@ func TestSyncDestination(t *testing.T) {
 		return synctest.Harness{Dest: w, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
 			return replay(t, out.Bytes(), s.Name)
 		}, Without: map[string]string{
-			"Lock":        "a Singer tap is one process writing one stream of messages",
 			"MarkDeleted": "Singer has no delete message",
 		}}
 	})

@@ -51,24 +51,63 @@ func New(db *sql.DB, d Dialect) *Destination { return &Destination{db: db, d: d}
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 func (s *Destination) setup(ctx context.Context) error {
-	s.once.Do(func() {
-		for _, stmt := range []string{
-			`CREATE TABLE IF NOT EXISTS _sync_state (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
-			`CREATE TABLE IF NOT EXISTS _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
-		} {
-			if _, err := s.db.ExecContext(ctx, stmt); err != nil && !isDuplicate(err) {
-				s.err = err
-				return
-			}
-		}
-	})
+	s.once.Do(func() { s.err = s.createTables(ctx) })
 	return s.err
+}
+
+// lockColumns are the lease columns added to the _sync_locks of earlier
+// versions (stream, owner, expires_at); owner holds the run id.
+var lockColumns = []string{"host TEXT NOT NULL DEFAULT ''", "pid BIGINT NOT NULL DEFAULT 0", "acquired_at BIGINT NOT NULL DEFAULT 0"}
+
+func (s *Destination) createTables(ctx context.Context) error {
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS _sync_state (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL, ` +
+			strings.Join(lockColumns, ", ") + `)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil && !isDuplicate(err) {
+			return err
+		}
+	}
+	existing, err := s.columns(ctx, "_sync_locks")
+	if err != nil {
+		return err
+	}
+	for _, def := range lockColumns {
+		name, _, _ := strings.Cut(def, " ")
+		if existing[name] {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, `ALTER TABLE _sync_locks ADD COLUMN `+def); err != nil && !isDuplicate(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// columns returns the names of a table's columns.
+func (s *Destination) columns(ctx context.Context, table string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.ColumnsQuery, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
 }
 
 // isDuplicate tells a lost race to create the same object from a failure.
 func isDuplicate(err error) bool {
 	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "already exists") || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "23505")
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "23505") ||
+		strings.Contains(msg, "duplicate column")
 }
 
 // Prepare implements syncer.Destination.
@@ -87,20 +126,10 @@ func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+quote(st.Name)+` (`+strings.Join(cols, ", ")+`)`); err != nil && !isDuplicate(err) {
 		return err
 	}
-	existing := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, s.d.ColumnsQuery, st.Name)
+	existing, err := s.columns(ctx, st.Name)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		existing[n] = true
-	}
-	rows.Close()
 	for _, c := range st.Columns {
 		if !existing[c.Name] {
 			if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+quote(st.Name)+` ADD COLUMN `+quote(c.Name)+` `+s.d.ColumnType(c.Type)); err != nil && !isDuplicate(err) {
@@ -220,7 +249,7 @@ func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []synce
 		}
 		rows := make([][]any, len(recs))
 		for i, r := range recs {
-			rows[i] = r.Values
+			rows[i] = st.Clean(r).Values
 		}
 		head := `INSERT INTO ` + quote(st.Name) + ` (` + strings.Join(names, ", ") + `)`
 		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
@@ -236,30 +265,80 @@ func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []synce
 	return tx.Commit()
 }
 
-// Lock implements syncer.Destination: one statement that takes the lock,
-// or renews owner's, unless another owner's is unexpired.
-func (s *Destination) Lock(ctx context.Context, stream, owner string, ttl time.Duration) error {
+// Lock implements syncer.Locker: one statement takes a free, expired or
+// own lease; a lease whose holder is gone is taken over by an update
+// conditional on its run id.
+func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, now time.Time) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
-	now := time.Now()
-	rows, err := s.db.QueryContext(ctx, `INSERT INTO _sync_locks (stream, owner, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (stream) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-		WHERE _sync_locks.expires_at <= $4 OR _sync_locks.owner = excluded.owner RETURNING owner`,
-		stream, owner, now.Add(ttl).UnixMilli(), now.UnixMilli())
-	if err != nil {
-		return err
+	args := []any{stream, l.RunID, l.Host, int64(l.PID), l.Acquired.UnixMilli(), l.Expires.UnixMilli()}
+	for range 3 {
+		rows, err := s.db.QueryContext(ctx, `INSERT INTO _sync_locks (stream, owner, host, pid, acquired_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream) DO UPDATE SET owner = excluded.owner, host = excluded.host,
+			pid = excluded.pid, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+			WHERE _sync_locks.owner = excluded.owner OR _sync_locks.expires_at <= $7 RETURNING owner`, append(args, now.UnixMilli())...)
+		if err != nil {
+			return err
+		}
+		took := rows.Next()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if took {
+			return nil
+		}
+		var h syncer.Lease
+		var pid, acquired, expires int64
+		err = s.db.QueryRowContext(ctx, `SELECT owner, host, pid, acquired_at, expires_at FROM _sync_locks WHERE stream = $1`, stream).
+			Scan(&h.RunID, &h.Host, &pid, &acquired, &expires)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		h.PID, h.Acquired, h.Expires = int(pid), time.UnixMilli(acquired), time.UnixMilli(expires)
+		if h.Host == "" {
+			h = legacyLease(h)
+		}
+		if !h.Stale(now) {
+			return &syncer.LockedError{Stream: stream, Holder: h}
+		}
+		res, err := s.db.ExecContext(ctx, `UPDATE _sync_locks SET owner = $2, host = $3, pid = $4, acquired_at = $5, expires_at = $6
+			WHERE stream = $1 AND owner = $7`, append(args, h.RunID)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return fmt.Errorf("another sync of stream %s is running into this database; wait for it to finish", stream)
-	}
-	return rows.Err()
+	return fmt.Errorf("stream %s: the lock changed hands three times while taking it; try again", stream)
 }
 
-// Unlock implements syncer.Destination.
-func (s *Destination) Unlock(ctx context.Context, stream, owner string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM _sync_locks WHERE stream = $1 AND owner = $2`, stream, owner)
+// legacyLease reads the holder from the owner of an earlier version's
+// lock, "host/pid/nanoseconds".
+func legacyLease(h syncer.Lease) syncer.Lease {
+	parts := strings.Split(h.RunID, "/")
+	if len(parts) != 3 {
+		return h
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return h
+	}
+	h.Host, h.PID = parts[0], pid
+	if ns, err := strconv.ParseInt(parts[2], 10, 64); err == nil {
+		h.Acquired = time.Unix(0, ns)
+	}
+	return h
+}
+
+// Unlock implements syncer.Locker.
+func (s *Destination) Unlock(ctx context.Context, stream, runID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM _sync_locks WHERE stream = $1 AND owner = $2`, stream, runID)
 	return err
 }
 
@@ -301,4 +380,7 @@ func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live [
 	return int(n), tx.Commit()
 }
 
-var _ syncer.Destination = (*Destination)(nil)
+var (
+	_ syncer.Destination = (*Destination)(nil)
+	_ syncer.Locker      = (*Destination)(nil)
+)

@@ -3,9 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/credential/credentialtest"
@@ -107,4 +111,48 @@ func readRows(t *testing.T, path string, s *syncer.Stream) map[int64]map[string]
 		out[id] = row
 	}
 	return out
+}
+
+// A database whose _sync_locks an earlier version made (owner
+// "host/pid/nanoseconds", a 30-minute expiry) gets the lease columns, and
+// its locks are judged by their process: a dead one's stream is free at
+// once, a live one's is not.
+func TestLocksOfAnEarlierVersion(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	dead := exec.Command(os.Args[0], "-test.run=^$")
+	dead.Env = []string{"GORACE=atexit_sleep_ms=0"}
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	expires := time.Now().Add(29 * time.Minute).UnixMilli()
+	for _, stmt := range []string{
+		`CREATE TABLE _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+		fmt.Sprintf(`INSERT INTO _sync_locks VALUES ('prospects', '%s/%d/1764000000000000000', %d)`, host, dead.ProcessState.Pid(), expires),
+		fmt.Sprintf(`INSERT INTO _sync_locks VALUES ('accounts', '%s/%d/1764000000000000000', %d)`, host, os.Getpid(), expires),
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	l := syncer.Lease{Host: host, PID: os.Getpid(), RunID: "new", Acquired: now, Expires: now.Add(syncer.LeaseTime)}
+	if err := db.Lock(ctx, "prospects", l, now); err != nil {
+		t.Errorf("the old lock of an ended process holds its stream: %v", err)
+	}
+	var locked *syncer.LockedError
+	if err := db.Lock(ctx, "accounts", l, now); !errors.As(err, &locked) || locked.Holder.PID != os.Getpid() || locked.Holder.Host != host {
+		t.Errorf("the old lock of a live process: %v; want a LockedError naming it", err)
+	}
 }

@@ -20,7 +20,8 @@ type State struct {
 }
 
 // Destination receives records. Implementations (sqlite, postgres, jsonl,
-// singer) pass the conformance suite in synctest.
+// singer) pass the conformance suite in synctest. Destinations that
+// several runs can write at once also implement Locker.
 type Destination interface {
 	// Prepare creates the stream's table, or adds the columns it lacks.
 	Prepare(ctx context.Context, s *Stream) error
@@ -29,11 +30,6 @@ type Destination interface {
 	// Write upserts records by id and commits state with them, in one
 	// transaction: either both are stored or neither.
 	Write(ctx context.Context, s *Stream, recs []Record, st State) error
-	// Lock takes (or renews) the stream for owner until now+ttl; it fails
-	// when another owner holds it, so two runs never write one stream.
-	Lock(ctx context.Context, stream, owner string, ttl time.Duration) error
-	// Unlock releases owner's lock.
-	Unlock(ctx context.Context, stream, owner string) error
 	// MarkDeleted sets the deleted column, to at, on every row whose id is
 	// not in live and that is not marked yet; it returns how many it marked.
 	MarkDeleted(ctx context.Context, s *Stream, live []int64, at string) (int, error)
@@ -95,7 +91,8 @@ type Engine struct {
 	dst    Destination
 	log    *slog.Logger
 	now    func() time.Time
-	owner  string
+	host   string // this host and process, named in stream leases
+	pid    int
 }
 
 // NewEngine returns an engine. now tells the time (nil: time.Now); log may
@@ -108,7 +105,7 @@ func NewEngine(client *outreach.Client, dst Destination, log *slog.Logger, now f
 		now = time.Now
 	}
 	host, _ := os.Hostname()
-	return &Engine{client: client, dst: dst, log: log, now: now, owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}
+	return &Engine{client: client, dst: dst, log: log, now: now, host: host, pid: os.Getpid()}
 }
 
 // Run syncs the streams, several at once, and returns a result per
@@ -120,6 +117,7 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
+	runID := newRunID()
 	results := make([]Result, len(streams))
 	sem := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
@@ -133,7 +131,7 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 			}
 			defer func() { <-sem }()
 			start := time.Now()
-			r := e.syncStream(ctx, s, opts)
+			r := e.syncStream(ctx, s, opts, runID)
 			r.Duration = time.Since(start)
 			results[i] = r
 			if opts.Progress != nil {
@@ -145,21 +143,26 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 	return results
 }
 
-const lockTTL = 30 * time.Minute
-
 // syncStream reads one stream into the destination. Incremental streams
 // read the window [cursor - lookback, run start] sorted by the cursor
 // field; after every page the records and the cursor reached are committed
 // together. Records beyond the window (the API sometimes ignores the upper
 // bound) wait for the next run.
-func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result {
-	res := Result{Stream: s.Name}
+func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID string) (res Result) {
+	res = Result{Stream: s.Name}
 	log := e.log.With("stream", s.Name)
-	if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
+	ctx, release, err := e.hold(ctx, s.Name, runID)
+	if err != nil {
 		res.Err = fmt.Errorf("%s: %w", s.Name, err)
 		return res
 	}
-	defer e.dst.Unlock(context.WithoutCancel(ctx), s.Name, e.owner)
+	defer func() {
+		var lost *lostLockError
+		if res.Err != nil && errors.As(context.Cause(ctx), &lost) {
+			res.Err = fmt.Errorf("%s: %w", s.Name, lost)
+		}
+		release()
+	}()
 	if err := e.dst.Prepare(ctx, s); err != nil {
 		res.Err = fmt.Errorf("%s: prepare the destination: %w", s.Name, err)
 		return res
@@ -217,10 +220,6 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options) Result
 		}
 		res.Records += len(recs)
 		res.Pages++
-		if err := e.dst.Lock(ctx, s.Name, e.owner, lockTTL); err != nil {
-			res.Err = fmt.Errorf("%s: renew the stream lock: %w", s.Name, err)
-			return res
-		}
 		if opts.Progress != nil {
 			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total, Began: began})
 		}

@@ -140,8 +140,9 @@ func value(t ColumnType, raw json.RawMessage) (any, error) {
 }
 
 // AppendJSON writes r as one JSON object: null values left out, json
-// columns embedded as JSON rather than as strings.
+// columns embedded as JSON rather than as strings, text cleaned (Clean).
 func (s *Stream) AppendJSON(w *bytes.Buffer, r Record) error {
+	r = s.Clean(r)
 	w.WriteByte('{')
 	first := true
 	for i, c := range s.Columns {

@@ -141,7 +141,7 @@ func Streams(cat *catalog.Catalog) []*Stream {
 func streamOf(r *catalog.Resource) *Stream {
 	name := snake(r.Path)
 	if r.Custom {
-		name = snake(r.Type) // customObjects/project → project
+		name = CleanText(snake(r.Type)) // customObjects/project → project
 	}
 	s := &Stream{Name: name, Path: r.Path, Type: r.Type, Replication: FullRefresh, PageSize: 1000, Custom: r.Custom}
 	if r.Type == "mailing" {
@@ -159,21 +159,22 @@ func streamOf(r *catalog.Resource) *Stream {
 		if a.WriteOnly {
 			continue
 		}
-		used[a.Name] = true
-		s.Columns = append(s.Columns, Column{Name: a.Name, Type: columnType(a), Attribute: a.Name})
+		used[CleanText(a.Name)] = true
+		s.Columns = append(s.Columns, Column{Name: CleanText(a.Name), Type: columnType(a), Attribute: a.Name})
 	}
 	for _, rel := range r.Relationships {
 		if rel.LinksOnly {
 			continue
 		}
-		name := rel.Name + "Id"
+		base := CleanText(rel.Name)
+		name := base + "Id"
 		if rel.ToMany {
-			name = rel.Name + "Ids"
+			name = base + "Ids"
 		}
 		if used[name] { // e.g. an attribute followUpSequenceId beside relationship followUpSequence
-			name = rel.Name + "RelationshipId"
+			name = base + "RelationshipId"
 			if rel.ToMany {
-				name = rel.Name + "RelationshipIds"
+				name = base + "RelationshipIds"
 			}
 		}
 		used[name] = true

@@ -4,7 +4,12 @@ package synctest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +24,8 @@ type Harness struct {
 	// as true or false, JSON as JSON text; null columns absent.
 	Rows func(t *testing.T, s *syncer.Stream) map[int64]map[string]string
 	// Without names the parts of the suite a destination cannot do, with
-	// the reason: "Lock" (a stream writer of one process) or "MarkDeleted"
-	// (no way to express deletes).
+	// the reason: "MarkDeleted" (no way to express deletes). The lock
+	// tests run when Dest is a syncer.Locker.
 	Without map[string]string
 }
 
@@ -131,23 +136,92 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Errorf("after adding a column: %v", rows)
 		}
 	})
-	t.Run("Lock", func(t *testing.T) {
+	t.Run("Text", func(t *testing.T) {
 		h := newHarness(t)
-		if why, ok := h.Without["Lock"]; ok {
-			t.Skip(why)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		r := record(1, "a\xffb\x00c\xe2\x82", 1, true, "2026-01-01T00:00:01.000Z")
+		r.Values[colIndex(s, "tags")] = "[\"x\xfe\",\"\\u0000\",\"\\ud800\",\"\\u00e9\"]"
+		r.Values[colIndex(s, syncer.ExtrasColumn)] = "{\"k\xff\":{\"n\":\"\xc3\"}}"
+		orig := slices.Clone(r.Values)
+		must(t, h.Dest.Write(ctx, s, []syncer.Record{r}, syncer.State{}))
+		if !slices.Equal(r.Values, orig) {
+			t.Errorf("Write changed the caller's record: %q", r.Values)
 		}
-		must(t, h.Dest.Lock(ctx, "widgets", "a", time.Minute))
-		if err := h.Dest.Lock(ctx, "widgets", "b", time.Minute); err == nil {
-			t.Error("a second owner took a held lock")
+		row := h.Rows(t, s)[1]
+		if got, want := row["name"], "a\uFFFDb\uFFFDc\uFFFD\uFFFD"; got != want {
+			t.Errorf("name = %q, want %q", got, want)
 		}
-		must(t, h.Dest.Lock(ctx, "widgets", "a", time.Minute))
-		must(t, h.Dest.Lock(ctx, "gadgets", "b", time.Minute))
-		must(t, h.Dest.Unlock(ctx, "widgets", "b")) // not b's: no effect
-		if err := h.Dest.Lock(ctx, "widgets", "b", time.Minute); err == nil {
-			t.Error("another owner's unlock released the lock")
+		if got, want := row["tags"], `["x\uFFFD","\uFFFD","\uFFFD","é"]`; !jsonEqual(got, want) {
+			t.Errorf("tags = %q, want %q", got, want)
 		}
-		must(t, h.Dest.Unlock(ctx, "widgets", "a"))
-		must(t, h.Dest.Lock(ctx, "widgets", "b", time.Minute))
+		if got, want := row[syncer.ExtrasColumn], `{"k\uFFFD":{"n":"\uFFFD"}}`; !jsonEqual(got, want) {
+			t.Errorf("%s = %q, want %q", syncer.ExtrasColumn, got, want)
+		}
+	})
+	t.Run("Lock", func(t *testing.T) {
+		lk := locker(t, newHarness(t))
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		a, b := elsewhere("a", t0), elsewhere("b", t0)
+		must(t, lk.Lock(ctx, "widgets", a, t0))
+		err := lk.Lock(ctx, "widgets", b, t0)
+		var locked *syncer.LockedError
+		if !errors.As(err, &locked) {
+			t.Fatalf("a second run took a held lock: %v", err)
+		}
+		if h := locked.Holder; h.RunID != "a" || h.Host != a.Host || h.PID != a.PID || !h.Acquired.Equal(t0) || !h.Expires.Equal(a.Expires) {
+			t.Errorf("holder = %+v, want %+v", h, a)
+		}
+		renewed := a
+		renewed.Expires = t0.Add(time.Minute)
+		must(t, lk.Lock(ctx, "widgets", renewed, t0.Add(20*time.Second)))
+		must(t, lk.Lock(ctx, "gadgets", b, t0))
+		must(t, lk.Unlock(ctx, "widgets", "b")) // not b's: no effect
+		if err := lk.Lock(ctx, "widgets", b, t0.Add(40*time.Second)); err == nil {
+			t.Error("another run's unlock released the lock, or a renewal did not extend it")
+		}
+		must(t, lk.Unlock(ctx, "widgets", "a"))
+		must(t, lk.Lock(ctx, "widgets", b, t0))
+	})
+	t.Run("LockLeaseExpires", func(t *testing.T) {
+		lk := locker(t, newHarness(t))
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		a, b := elsewhere("a", t0), elsewhere("b", t0.Add(syncer.LeaseTime))
+		must(t, lk.Lock(ctx, "widgets", a, t0))
+		if err := lk.Lock(ctx, "widgets", b, t0.Add(syncer.LeaseTime-time.Millisecond)); err == nil {
+			t.Error("a lease was taken before it expired")
+		}
+		must(t, lk.Lock(ctx, "widgets", b, t0.Add(syncer.LeaseTime)))
+		late := a
+		late.Expires = t0.Add(syncer.LeaseTime + 10*time.Second)
+		var locked *syncer.LockedError
+		if err := lk.Lock(ctx, "widgets", late, t0.Add(syncer.LeaseTime+time.Second)); !errors.As(err, &locked) || locked.Holder.RunID != "b" {
+			t.Errorf("the run that lost its lease renewed it: %v", err)
+		}
+	})
+	t.Run("LockOfAProcessOfThisHost", func(t *testing.T) {
+		lk := locker(t, newHarness(t))
+		now := time.Now()
+		host, err := os.Hostname()
+		if err != nil {
+			t.Skip(err)
+		}
+		live := syncer.Lease{Host: host, PID: os.Getpid(), RunID: "live", Acquired: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
+		must(t, lk.Lock(ctx, "widgets", live, now))
+		err = lk.Lock(ctx, "widgets", syncer.Lease{Host: host, PID: os.Getpid(), RunID: "other", Acquired: now, Expires: now.Add(time.Minute)}, now)
+		var locked *syncer.LockedError
+		if !errors.As(err, &locked) {
+			t.Fatalf("the lease of a running process was taken: %v", err)
+		}
+		for _, want := range []string{"widgets", host, fmt.Sprint("pid ", os.Getpid()), live.Acquired.UTC().Format(time.RFC3339)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+		dead := live
+		dead.PID, dead.RunID = deadPID(t), "dead"
+		must(t, lk.Lock(ctx, "gadgets", dead, now))
+		must(t, lk.Lock(ctx, "gadgets", syncer.Lease{Host: host, PID: os.Getpid(), RunID: "next", Acquired: now, Expires: now.Add(time.Minute)}, now))
 	})
 	t.Run("MarkDeleted", func(t *testing.T) {
 		h := newHarness(t)
@@ -173,6 +247,32 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Errorf("a re-synced record stays deleted: %v", rows)
 		}
 	})
+}
+
+// locker returns the harness's destination as a Locker, or skips.
+func locker(t *testing.T, h Harness) syncer.Locker {
+	t.Helper()
+	lk, ok := h.Dest.(syncer.Locker)
+	if !ok {
+		t.Skip("not a syncer.Locker: written by one run only")
+	}
+	return lk
+}
+
+// elsewhere is a lease of a run on another host, taken at t.
+func elsewhere(runID string, t time.Time) syncer.Lease {
+	return syncer.Lease{Host: "elsewhere.invalid", PID: 4242, RunID: runID, Acquired: t, Expires: t.Add(syncer.LeaseTime)}
+}
+
+// deadPID returns the id of a process of this host that has ended.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{"GORACE=atexit_sleep_ms=0"} // no 1 s pause at exit under -race
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run a process that ends: %v", err)
+	}
+	return cmd.ProcessState.Pid()
 }
 
 func must(t *testing.T, err error) {

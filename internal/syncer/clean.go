@@ -1,0 +1,114 @@
+package syncer
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// Destinations store text every database accepts: each byte of an invalid
+// UTF-8 sequence becomes U+FFFD (as encoding/json decodes it), and so does
+// U+0000, which PostgreSQL cannot hold in text or jsonb. A value that once
+// failed a page would fail it on every run.
+
+// CleanText returns s with invalid UTF-8 bytes and U+0000 replaced by
+// U+FFFD; s itself when there is nothing to replace.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r == 0 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// CleanJSON returns the JSON text s with its strings (member names
+// included) cleaned as by CleanText, escaped U+0000 and lone surrogates
+// included; s itself when there is nothing to replace. Text that is not
+// JSON is cleaned as text.
+func CleanJSON(s string) string {
+	if utf8.ValidString(s) && !badEscape(s) {
+		return s
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return CleanText(s)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(cleanValue(v)); err != nil {
+		return CleanText(s)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// badEscape reports whether s may hold \u0000 or a \uD800-\uDFFF escape.
+func badEscape(s string) bool {
+	for {
+		i := strings.Index(s, `\u`)
+		if i < 0 || i+6 > len(s) {
+			return false
+		}
+		hex := strings.ToLower(s[i+2 : i+6])
+		if hex == "0000" || (hex[0] == 'd' && hex[1] >= '8') {
+			return true
+		}
+		s = s[i+2:]
+	}
+}
+
+func cleanValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return CleanText(v)
+	case []any:
+		for i := range v {
+			v[i] = cleanValue(v[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[CleanText(k)] = cleanValue(x)
+		}
+		return out
+	}
+	return v
+}
+
+// Clean returns r with every string value cleaned (CleanJSON for json
+// columns, CleanText for the others); r itself when all are clean.
+func (s *Stream) Clean(r Record) Record {
+	copied := false
+	for i, v := range r.Values {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		c := CleanText(str)
+		if i < len(s.Columns) && s.Columns[i].Type == ColJSON {
+			c = CleanJSON(str)
+		}
+		if c == str {
+			continue
+		}
+		if !copied {
+			r.Values = append([]any(nil), r.Values...)
+			copied = true
+		}
+		r.Values[i] = c
+	}
+	return r
+}

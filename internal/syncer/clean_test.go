@@ -1,0 +1,59 @@
+package syncer_test
+
+import (
+	"testing"
+
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+)
+
+func TestCleanText(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"plain é ✓", "plain é ✓"},
+		{"a\xffb", "a\uFFFDb"},
+		{"\xe2\x82", "\uFFFD\uFFFD"}, // one replacement per byte, as encoding/json decodes
+		{"nul\x00", "nul\uFFFD"},
+		{"", ""},
+	} {
+		if got := syncer.CleanText(tt.in); got != tt.want {
+			t.Errorf("CleanText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCleanJSON(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"b":[1,2.50,"\u003c"],"a":null}`, `{"b":[1,2.50,"\u003c"],"a":null}`}, // nothing to do: kept as it is
+		{"[\"x\xff\"]", `["x` + "\uFFFD" + `"]`},
+		{`{"k\u0000":"\ud800"}`, `{"k` + "\uFFFD" + `":"` + "\uFFFD" + `"}`},
+		{`{"n":12345678901234567890,"s":"\u0000<"}`, `{"n":12345678901234567890,"s":"` + "\uFFFD" + `<"}`},
+		{"not json \xff", "not json \uFFFD"},
+	} {
+		if got := syncer.CleanJSON(tt.in); got != tt.want {
+			t.Errorf("CleanJSON(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A custom object's attribute named with bytes no database takes still
+// gets a column.
+func TestColumnNamesAreClean(t *testing.T) {
+	cat, err := catalog.Default().With(catalog.Resource{Type: "gizmo", Path: "customObjects/gizmo", Custom: true,
+		Ops: catalog.Operations{List: true}, Attributes: []catalog.Attribute{
+			{Name: "size\xff", Type: catalog.TypeString}, {Name: "na\x00me", Type: catalog.TypeString}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syncer.Streams(cat) {
+		if s.Name != "gizmo" {
+			continue
+		}
+		for _, want := range []string{"size\uFFFD", "na\uFFFDme"} {
+			if _, ok := s.Column(want); !ok {
+				t.Errorf("no column %q in %v", want, s.Columns)
+			}
+		}
+		return
+	}
+	t.Fatal("no stream gizmo")
+}

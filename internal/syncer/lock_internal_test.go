@@ -1,0 +1,166 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeLocker records lock calls; fail, when set, decides each renewal.
+type fakeLocker struct {
+	mu       sync.Mutex
+	renewals []Lease
+	unlocked []string
+	fail     func(n int) error // n counts renewals from 1
+}
+
+func (f *fakeLocker) Prepare(context.Context, *Stream) error                { return nil }
+func (f *fakeLocker) State(context.Context, string) (State, error)          { return State{}, nil }
+func (f *fakeLocker) Write(context.Context, *Stream, []Record, State) error { return nil }
+func (f *fakeLocker) MarkDeleted(context.Context, *Stream, []int64, string) (int, error) {
+	return 0, nil
+}
+
+func (f *fakeLocker) Lock(_ context.Context, _ string, l Lease, _ time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.Expires.Sub(l.Acquired) == LeaseTime { // the first take
+		return nil
+	}
+	f.renewals = append(f.renewals, l)
+	if f.fail != nil {
+		return f.fail(len(f.renewals))
+	}
+	return nil
+}
+
+func (f *fakeLocker) Unlock(_ context.Context, stream, runID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unlocked = append(f.unlocked, stream+"/"+runID)
+	return nil
+}
+
+func (f *fakeLocker) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.renewals)
+}
+
+func testEngine(dst Destination) *Engine {
+	return &Engine{dst: dst, log: slog.New(slog.DiscardHandler), now: time.Now, host: "h", pid: 1}
+}
+
+func TestHeartbeatRenewsTheLeaseUntilReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLocker{}
+		start := time.Now()
+		ctx, release, err := testEngine(f).hold(t.Context(), "widgets", "run1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(LeaseTime + LeaseTime/6) // in the bubble: no real wait
+		synctest.Wait()
+		if n := f.count(); n != 3 {
+			t.Errorf("renewals after %v = %d, want 3", LeaseTime+LeaseTime/6, n)
+		}
+		for i, l := range f.renewals {
+			beat := start.Add(time.Duration(i+1) * LeaseTime / 3)
+			if !l.Acquired.Equal(start) || !l.Expires.Equal(beat.Add(LeaseTime)) || l.RunID != "run1" {
+				t.Errorf("renewal %d = %+v; want acquired %v, expires %v", i+1, l, start, beat.Add(LeaseTime))
+			}
+		}
+		release()
+		if ctx.Err() == nil {
+			t.Error("the stream's context lives on after release")
+		}
+		if len(f.unlocked) != 1 || f.unlocked[0] != "widgets/run1" {
+			t.Errorf("unlocked = %v", f.unlocked)
+		}
+		time.Sleep(LeaseTime)
+		if n := f.count(); n != 3 {
+			t.Errorf("renewals after release: %d, want 3", n)
+		}
+	})
+}
+
+func TestHeartbeatCancelsAStreamThatLostItsLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLocker{fail: func(n int) error {
+			return &LockedError{Stream: "widgets", Holder: Lease{Host: "other", PID: 2, RunID: "run2"}}
+		}}
+		ctx, release, err := testEngine(f).hold(t.Context(), "widgets", "run1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		<-ctx.Done()
+		var lost *lostLockError
+		var locked *LockedError
+		if cause := context.Cause(ctx); !errors.As(cause, &lost) || !errors.As(cause, &locked) {
+			t.Errorf("cause = %v; want a lost lock naming the holder", cause)
+		}
+		if n := f.count(); n != 1 {
+			t.Errorf("renewals = %d, want the one that found another holder", n)
+		}
+	})
+}
+
+func TestHeartbeatRetriesWhileTheLeaseLasts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLocker{fail: func(int) error { return errors.New("database is locked") }}
+		start := time.Now()
+		ctx, release, err := testEngine(f).hold(t.Context(), "widgets", "run1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		time.Sleep(LeaseTime/3 + time.Second)
+		synctest.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("one failed renewal ended the stream: %v", context.Cause(ctx))
+		}
+		<-ctx.Done()
+		// The next beat would come when the lease has run out: give up
+		// while it still holds.
+		if got := time.Since(start); got >= LeaseTime {
+			t.Errorf("gave up after %v, want before the lease ends (%v)", got, LeaseTime)
+		}
+		if n := f.count(); n != 2 {
+			t.Errorf("renewals = %d, want 2", n)
+		}
+	})
+}
+
+func TestLeaseStale(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	now := time.Now()
+	dead := exec.Command(os.Args[0], "-test.run=^$")
+	dead.Env = []string{"GORACE=atexit_sleep_ms=0"} // no 1 s pause at exit under -race
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		l    Lease
+		want bool
+	}{
+		{"this process", Lease{Host: host, PID: os.Getpid(), Expires: now.Add(time.Second)}, false},
+		{"expired", Lease{Host: host, PID: os.Getpid(), Expires: now}, true},
+		{"a process that ended", Lease{Host: host, PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, true},
+		{"another host", Lease{Host: "elsewhere.invalid", PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, false},
+	} {
+		if got := tt.l.Stale(now); got != tt.want {
+			t.Errorf("%s: Stale = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

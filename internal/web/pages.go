@@ -146,7 +146,8 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, http.StatusOK, "show.html", sessionOf(r), map[string]any{"Title": rec.Name, "C": rec, "Events": events,
 		"Notice": notice(r.URL.Query().Get("notice")), "FailedAuth": lastFailedAuthorization(events),
-		"Development": rec.Environment == credential.Development, "Coverage": s.scopes.cover(rec.Scopes)})
+		"Development": rec.Environment == credential.Development, "Coverage": s.scopes.cover(rec.Scopes),
+		"Connections": s.credentialConnections(r.Context(), rec.ID)})
 }
 
 // notice maps a fixed set of codes to messages: nothing from the URL is

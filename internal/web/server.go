@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
+	// Connections runs connections (internal/service). Nil: the
+	// connection pages and API answer 404 and no page offers them.
+	Connections Connections
 }
 
 // Server is the web UI and API.
@@ -69,6 +73,8 @@ type Server struct {
 	secure    bool // Secure cookies whatever the request
 	scopes    *scopeModel
 	limiter   *signInLimiter
+	conns     Connections
+	streams   []connStream // what a connection can sync, by name
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id → expiry
@@ -105,6 +111,8 @@ func New(opts Options) (*Server, error) {
 		cat = catalog.Default()
 	}
 	s.scopes = newScopeModel(cat)
+	s.conns = opts.Connections
+	s.streams = connStreams(cat)
 	rand.Read(s.csrfKey)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -120,8 +128,13 @@ func New(opts Options) (*Server, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"join": strings.Join,
-		"has":  func(list []string, s string) bool { return slices.Contains(list, s) },
+		"join":         strings.Join,
+		"has":          func(list []string, s string) bool { return slices.Contains(list, s) },
+		"stateLabel":   stateLabel,
+		"outcomeLabel": outcomeLabel,
+		"redact":       connection.RedactedURL,
+		"records":      func(r *connection.Run) int64 { return r.Totals().Records },
+		"took":         took,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
 	if err != nil {
@@ -172,6 +185,8 @@ func (s *Server) routes() {
 	mux.Handle("POST /credentials/{id}/revoke", s.page(s.revoke))
 	mux.Handle("GET /credentials/{id}/delete", s.page(s.confirmDelete))
 	mux.Handle("POST /credentials/{id}/delete", s.page(s.delete))
+
+	s.connectionRoutes(mux)
 
 	mux.Handle("GET /api/credentials", s.api(s.apiList))
 	mux.Handle("POST /api/credentials", s.api(s.apiCreate))
@@ -283,6 +298,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name, sid string, dat
 	if sid != "" {
 		data["CSRF"] = s.csrfFor(sid)
 		data["SignedIn"] = true
+		data["ConnectionsOn"] = s.conns != nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

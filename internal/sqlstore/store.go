@@ -1,7 +1,8 @@
-// Package sqlstore implements credential.Store over database/sql with SQL
-// that SQLite and PostgreSQL both run ($n placeholders, RETURNING, ON
-// CONFLICT). The sqlite and postgres packages open the database and hand
-// it here with their migrations; nothing here knows which one it is.
+// Package sqlstore implements credential.Store and connection.Store
+// (Connections) over database/sql with SQL that SQLite and PostgreSQL both
+// run ($n placeholders, RETURNING, ON CONFLICT). The sqlite and postgres
+// packages open the database and hand it here with their migrations;
+// nothing here knows which one it is.
 package sqlstore
 
 import (
@@ -244,6 +245,16 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 		return err
 	}
 	defer tx.Rollback()
+	// Connections reference their credential (a foreign key without
+	// cascade): the check names them, the key settles a race with a
+	// concurrent create.
+	names, err := connectionNames(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		return inUse(names)
+	}
 	for _, q := range []string{`DELETE FROM credential_leases WHERE credential_id = $1`, `DELETE FROM oauth_states WHERE credential_id = $1`,
 		`DELETE FROM credential_events WHERE credential_id = $1`} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -251,6 +262,13 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 		}
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = $1`, id)
+	if isForeignKey(err) {
+		tx.Rollback()
+		if names, nerr := connectionNames(ctx, s.db, id); nerr == nil && len(names) > 0 {
+			return inUse(names)
+		}
+		return credential.ErrInUse
+	}
 	if err != nil {
 		return err
 	}

@@ -196,6 +196,9 @@ func TestCredentialInUse(t *testing.T) {
 			if err := db.CreateCredential(ctx, cred); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.AddEvent(ctx, credential.Event{CredentialID: cred.ID, At: time.Now(), Kind: "created", Message: "kept"}); err != nil {
+				t.Fatal(err)
+			}
 			var conns []*connection.Connection
 			for _, name := range []string{"zeta", "Acme EU"} {
 				c := connectiontest.NewConnection(name)
@@ -214,6 +217,9 @@ func TestCredentialInUse(t *testing.T) {
 			}
 			if _, err := db.GetCredential(ctx, cred.ID); err != nil {
 				t.Fatalf("the credential is gone after a refused delete: %v", err)
+			}
+			if events, err := db.ListEvents(ctx, cred.ID, 10); err != nil || len(events) != 1 {
+				t.Errorf("events after a refused delete: %v, %v; want the one kept", events, err)
 			}
 			for _, c := range conns {
 				if err := s.DeleteConnection(ctx, c.ID); err != nil {

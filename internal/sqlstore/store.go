@@ -245,21 +245,22 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 		return err
 	}
 	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM credential_leases WHERE credential_id = $1`, `DELETE FROM oauth_states WHERE credential_id = $1`,
+		`DELETE FROM credential_events WHERE credential_id = $1`} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return err
+		}
+	}
 	// Connections reference their credential (a foreign key without
-	// cascade): the check names them, the key settles a race with a
-	// concurrent create.
+	// cascade): the check names them (rolling back the deletes above),
+	// the key settles a race with a concurrent create. It comes after a
+	// write so that SQLite's transaction already holds the write lock.
 	names, err := connectionNames(ctx, tx, id)
 	if err != nil {
 		return err
 	}
 	if len(names) > 0 {
 		return inUse(names)
-	}
-	for _, q := range []string{`DELETE FROM credential_leases WHERE credential_id = $1`, `DELETE FROM oauth_states WHERE credential_id = $1`,
-		`DELETE FROM credential_events WHERE credential_id = $1`} {
-		if _, err := tx.ExecContext(ctx, q, id); err != nil {
-			return err
-		}
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = $1`, id)
 	if isForeignKey(err) {

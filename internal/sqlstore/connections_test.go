@@ -2,12 +2,15 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
@@ -306,5 +309,44 @@ func TestRunHistoryIsPruned(t *testing.T) {
 				t.Errorf("the other connection's runs: %d, %v", len(runs), err)
 			}
 		})
+	}
+}
+
+// An app database made before connections existed (only 001 applied, a
+// credential in it) gains the connection tables when opened, its data kept.
+func TestUpgradeAddsConnectionTables(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("../sqlite/migrations/001_credentials.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlstore.New(ctx, old, fstest.MapFS{"001_credentials.sql": {Data: body}},
+		func(err error) bool { return strings.Contains(err.Error(), "UNIQUE") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := credentialtest.NewRecord("before")
+	if err := st.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := connectiontest.NewConnection("after")
+	c.CredentialID = cred.ID
+	if err := db.Connections().CreateConnection(ctx, c); err != nil {
+		t.Fatalf("create a connection after the upgrade: %v", err)
+	}
+	if got, err := db.GetCredentialByName(ctx, "before"); err != nil || got.ID != cred.ID {
+		t.Fatalf("the credential after the upgrade: %v, %v", got, err)
 	}
 }

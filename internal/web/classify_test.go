@@ -46,6 +46,7 @@ func TestClassifyByTypeNotByMessage(t *testing.T) {
 			http.StatusBadGateway, "upstream_error", 120},
 		{"5xx with Retry-After", reworded{"zzz", &credential.UpstreamError{Op: credential.OpIdentity, Status: 503, RetryAfter: 30 * time.Second}},
 			http.StatusBadGateway, "upstream_error", 30},
+		{"in use by connections", fmt.Errorf("credential acme: %w: \"nightly\"", credential.ErrInUse), http.StatusConflict, "in_use", 0},
 		{"timeout", reworded{"slow", &credential.UpstreamError{Op: credential.OpRefresh, Timeout: true, Err: errors.New("whatever the transport said")}},
 			http.StatusGatewayTimeout, "upstream_timeout", 0},
 		{"unreachable", reworded{"answered 429", &credential.UpstreamError{Op: credential.OpRefresh, Unreachable: true, Err: errors.New("no route")}},

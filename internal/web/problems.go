@@ -53,6 +53,10 @@ func classify(err error) problem {
 	case errors.Is(err, credential.ErrNameTaken):
 		return problem{Status: http.StatusConflict, Code: "name_taken", Title: "Name taken",
 			Message: "A credential with this name exists already; choose another name.", Detail: detail}
+	case errors.Is(err, credential.ErrInUse):
+		return problem{Status: http.StatusConflict, Code: "in_use", Title: "The credential is in use",
+			Message: "Connections use this credential, so it was kept and nothing was revoked. Delete those connections " +
+				"(the credential's page lists them) or move them to another credential first.", Detail: detail}
 	case errors.As(err, &invalid):
 		return problem{Status: http.StatusUnprocessableEntity, Code: "invalid", Title: "Please correct the form",
 			Message: strings.Join(invalid.Problems, "; ")}

@@ -192,6 +192,39 @@ func cursorLag(streams []service.StreamStatus, now time.Time) (time.Duration, bo
 	return max(now.Sub(oldest), 0), true
 }
 
+// checkStreams says what is wrong with syncing streams (nil: every
+// readable one) with cred, as the service would refuse it: unknown
+// streams, streams its scopes cannot read (least privilege shows the
+// scope each needs), or nothing readable at all. Custom objects
+// (custom_<name>) are the run's to check.
+func (s *Server) checkStreams(streams []string, cred *credential.Record) []string {
+	if streams == nil {
+		if len(s.readableStreams(cred.Scopes)) == 0 {
+			return []string{fmt.Sprintf("%s can read no stream with its scopes; edit it to add read scopes (such as prospects.read) and authorize it again.", cred.Name)}
+		}
+		return nil
+	}
+	var problems, unreadable []string
+	for _, name := range streams {
+		cs, ok := s.stream(name)
+		switch {
+		case !ok && !strings.HasPrefix(name, "custom_"):
+			problems = append(problems, fmt.Sprintf("Stream %q is unknown; choose streams from the list.", name))
+		case ok && !cs.readableBy(cred.Scopes):
+			need := cs.Read
+			if cs.All != "" {
+				need += " or " + cs.All
+			}
+			unreadable = append(unreadable, name+" needs "+need)
+		}
+	}
+	if len(unreadable) > 0 {
+		problems = append(problems, fmt.Sprintf("%s cannot read %s. Edit the credential to add the missing scopes and authorize it again, or untick those streams.",
+			cred.Name, strings.Join(unreadable, ", ")))
+	}
+	return problems
+}
+
 // connProblem is what a failed connection operation means: the
 // connection sentinels first, then the credential's (classify).
 func connProblem(err error) problem {
@@ -269,7 +302,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /api/connections/{id}/resync", api(s.apiConnResync))
 	mux.Handle("POST /api/connections/{id}/pause", api(s.apiConnAction(Connections.Pause)))
 	mux.Handle("POST /api/connections/{id}/resume", api(s.apiConnAction(Connections.Resume)))
-	mux.Handle("POST /api/connections/{id}/cancel", api(s.apiConnAction(Connections.Cancel)))
+	mux.Handle("POST /api/connections/{id}/cancel", api(s.apiConnCancel))
 }
 
 // connRow is a connection as the list shows it.
@@ -492,15 +525,11 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 		if len(f.Streams) == 0 {
 			problems = append(problems, "No stream is ticked: tick at least one, or choose every stream the credential can read.")
 		}
-		for _, name := range f.Streams {
-			if _, ok := s.stream(name); !ok {
-				problems = append(problems, fmt.Sprintf("Stream %q is unknown; tick streams from the list.", name))
-			}
-		}
 		n.Streams = slices.Clone(f.Streams)
 	default:
 		problems = append(problems, "Choose which streams to sync.")
 	}
+	problems = append(problems, s.checkStreams(n.Streams, cred)...)
 	var sched connection.Schedule
 	switch {
 	case f.ScheduleKind == "every" && f.Every == "":
@@ -640,6 +669,15 @@ func (s *Server) connRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) connCancel(w http.ResponseWriter, r *http.Request) {
+	st, err := s.conns.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.connFail(w, r, err)
+		return
+	}
+	if st.State != "queued" && st.State != "running" {
+		s.conflict(w, r, st, "Nothing to cancel", st.Connection.Name+" has no run queued or running.")
+		return
+	}
 	s.connAction(w, r, s.conns.Cancel, "cancelled")
 }
 func (s *Server) connPause(w http.ResponseWriter, r *http.Request) {
@@ -724,8 +762,24 @@ func connConfirmed(w http.ResponseWriter, r *http.Request, action string) bool {
 	return false
 }
 
+// conflict answers 409 with a page that says why the action cannot be
+// done now.
+func (s *Server) conflict(w http.ResponseWriter, r *http.Request, st *service.Status, title, msg string) {
+	s.render(w, http.StatusConflict, "error.html", sessionOf(r), map[string]any{"Title": title, "Message": msg,
+		"ConnectionID": st.Connection.ID})
+}
+
 func (s *Server) connResync(w http.ResponseWriter, r *http.Request) {
 	if !connConfirmed(w, r, "resync") {
+		return
+	}
+	st, err := s.conns.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.connFail(w, r, err)
+		return
+	}
+	if st.State == "running" {
+		s.conflict(w, r, st, "A run is in progress", st.Connection.Name+" is running. Wait for the run to end (or cancel it), then re-sync.")
 		return
 	}
 	var streams []string

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,6 +199,13 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.Credential == "" {
 		problems = append(problems, "credential is required: the id or name of a connected credential")
+	} else {
+		cred, err := s.m.Get(r.Context(), n.Credential)
+		if err != nil {
+			s.apiConnError(w, r, err)
+			return
+		}
+		problems = append(problems, s.checkStreams(n.Streams, cred)...)
 	}
 	if n.Direction == connection.Destination {
 		problems = append(problems, "destination connections (writing into Outreach) come with write-back; use direction \"source\"")
@@ -282,6 +290,18 @@ func (s *Server) apiConnUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Streams != nil && len(body.Streams) == 0 {
 		problems = append(problems, "streams is empty; name at least one stream, or leave it out to keep them")
+	} else if body.Streams != nil {
+		st, err := s.conns.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.apiConnError(w, r, err)
+			return
+		}
+		cred, err := s.m.Get(r.Context(), st.Connection.CredentialID)
+		if err != nil {
+			s.apiConnError(w, r, err)
+			return
+		}
+		problems = append(problems, s.checkStreams(body.Streams, cred)...)
 	}
 	if body.QuotaShare != nil && !(*body.QuotaShare > 0 && *body.QuotaShare <= 1) {
 		problems = append(problems, "quota_share must be a fraction in (0, 1], such as 0.5 for half the hourly limit")
@@ -354,12 +374,38 @@ func (s *Server) apiConnResync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !s.apiNotNow(w, r, "running", "the connection is running; wait for the run to end (or cancel it), then re-sync") {
+		return
+	}
 	job, err := s.conns.Resync(r.Context(), r.PathValue("id"), body.Streams)
 	if err != nil {
 		s.apiConnError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": jobToJSON(job)})
+}
+
+// apiNotNow answers 409 and returns false when the connection is in one
+// of the states states (space separated), where the action cannot be
+// done.
+func (s *Server) apiNotNow(w http.ResponseWriter, r *http.Request, states, msg string) bool {
+	st, err := s.conns.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiConnError(w, r, err)
+		return false
+	}
+	if slices.Contains(strings.Fields(states), st.State) {
+		writeJSON(w, http.StatusConflict, map[string]any{"error": msg, "code": "conflict", "state": st.State})
+		return false
+	}
+	return true
+}
+
+func (s *Server) apiConnCancel(w http.ResponseWriter, r *http.Request) {
+	if !s.apiNotNow(w, r, "idle paused failing needs_reauthorization", "the connection has no run queued or running") {
+		return
+	}
+	s.apiConnAction(Connections.Cancel)(w, r)
 }
 
 // apiConnAction answers Pause, Resume and Cancel with the connection.

@@ -284,6 +284,8 @@ func TestNewConnectionBadInputKeepsWhatWasTyped(t *testing.T) {
 			[]string{`name="cron" value="61 * * * *"`, `value="cron" id="schedule-cron" checked`}},
 		{"empty interval", map[string][]string{"every": {""}}, []string{"none is typed"}, nil},
 		{"bad date", map[string][]string{"start_date": {"yesterday"}}, []string{"Start date &#34;yesterday&#34; is not a date"}, []string{`value="yesterday"`}},
+		{"unreadable stream", map[string][]string{"streams_mode": {"ticked"}, "streams": {"prospects", "calls"}},
+			[]string{"acme cannot read calls needs calls.read or calls.all", "Edit the credential"}, []string{`data-scope="calls.read"`}},
 		{"destination direction", map[string][]string{"direction": {"destination"}}, []string{"come with write-back"}, nil},
 		{"postgres without database", map[string][]string{"destination_url": {"postgres://u:hunter2@127.0.0.1:5432"}}, []string{"names no database"}, nil},
 	}
@@ -359,8 +361,23 @@ func TestConnectionLifecycle(t *testing.T) {
 	}
 	resp, _ = ce.post(t, "/connections/"+id+"/resume", nil)
 	expect(resp, "/connections/"+id+"?notice=resumed")
+	// Cancel: only a queued or running run.
+	if resp, body := ce.post(t, "/connections/"+id+"/cancel", nil); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "no run queued or running") {
+		t.Errorf("cancel with no run = %d", resp.StatusCode)
+	}
+	ce.fake.setState("queued")
+	if p := page(); !strings.Contains(p, `id="cancel-run"`) {
+		t.Error("a queued run offers no Cancel")
+	}
 	resp, _ = ce.post(t, "/connections/"+id+"/cancel", nil)
 	expect(resp, "/connections/"+id+"?notice=cancelled")
+	// Re-sync waits for a running run.
+	ce.fake.setState("running")
+	if resp, body := ce.post(t, "/connections/"+id+"/resync", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusConflict ||
+		!strings.Contains(body, "Wait for the run to end") {
+		t.Errorf("re-sync while running = %d", resp.StatusCode)
+	}
+	ce.fake.setState("")
 
 	// Re-sync asks first.
 	resp, _ = ce.post(t, "/connections/"+id+"/resync", url.Values{"stream": {"prospects"}})
@@ -523,7 +540,9 @@ func TestConnectionsAPI(t *testing.T) {
 		{"POST", "/api/connections/" + id + "/resync", "", 202, `"job"`},
 		{"POST", "/api/connections/" + id + "/pause", "", 200, `"paused":true`},
 		{"POST", "/api/connections/" + id + "/resume", "", 200, `"paused":false`},
-		{"POST", "/api/connections/" + id + "/cancel", "", 200, `"name":"api"`},
+		{"POST", "/api/connections/" + id + "/cancel", "", 409, `"code":"conflict"`},
+		{"POST", "/api/connections", `{"name":"calls","credential":"acme","streams":["calls","nope"]}`, 422, "acme cannot read calls needs calls.read or calls.all"},
+		{"PATCH", "/api/connections/" + id, `{"streams":["calls"]}`, 422, "cannot read calls"},
 		{"PATCH", "/api/connections/" + id, `{"schedule":"cron 0 * * * *","quota_share":0.5}`, 200, `"schedule":"cron 0 * * * *"`},
 		{"PATCH", "/api/connections/" + id, `{"schedule":"every 5s","quota_share":3}`, 422, "too short"},
 		{"PATCH", "/api/connections/" + id, `{"shoe":1}`, 400, "unknown field"},
@@ -531,17 +550,26 @@ func TestConnectionsAPI(t *testing.T) {
 		{"POST", "/api/connections", `{"name":"","destination_url":"ftp://x","schedule":"often"}`, 422, "credential is required"},
 		{"POST", "/api/connections", `{"name":"x","credential":"nobody"}`, 404, "not_found"},
 		{"POST", "/api/connections", `{"name":"w","credential":"acme","direction":"destination"}`, 422, "write-back"},
+		{"STATE", "queued", "", 0, ""},
+		{"POST", "/api/connections/" + id + "/cancel", "", 200, `"name":"api"`},
+		{"STATE", "running", "", 0, ""},
+		{"POST", "/api/connections/" + id + "/resync", "", 409, "wait for the run to end"},
+		{"STATE", "", "", 0, ""},
 		{"DELETE", "/api/connections/" + id + "?drop_data=true", "", 204, ""},
 		{"GET", "/api/connections/" + id, "", 404, "not_found"},
 	}
 	for _, tt := range tests {
+		if tt.method == "STATE" {
+			ce.fake.setState(tt.path)
+			continue
+		}
 		status, body := ce.api(t, tt.method, tt.path, tt.body)
 		if status != tt.want || !strings.Contains(body, tt.contains) {
 			t.Errorf("%s %s %s = %d %.300s, want %d containing %q", tt.method, tt.path, tt.body, status, body, tt.want, tt.contains)
 		}
 	}
-	want := []string{"create api", "run api", "resync api [prospects]", "resync api []", "pause api", "resume api", "cancel api",
-		"update api", "delete api drop=true"}
+	want := []string{"create api", "run api", "resync api [prospects]", "resync api []", "pause api", "resume api",
+		"update api", "cancel api", "delete api drop=true"}
 	if calls := ce.fake.called(); !slices.Equal(calls, want) {
 		t.Errorf("calls = %q\nwant    %q", calls, want)
 	}

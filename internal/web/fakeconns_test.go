@@ -34,6 +34,14 @@ type fakeConns struct {
 	failRuns string
 	// streamsErr makes Streams fail.
 	streamsErr error
+	// state, when set, is every connection's state.
+	state string
+}
+
+func (f *fakeConns) setState(state string) {
+	f.mu.Lock()
+	f.state = state
+	f.mu.Unlock()
 }
 
 const recordsPerStream = 7
@@ -160,6 +168,9 @@ func (f *fakeConns) status(ctx context.Context, c *connection.Connection) *servi
 		st.State = "paused"
 	case !c.Schedule.IsManual():
 		st.NextDue = f.now().Add(c.Schedule.Interval())
+	}
+	if f.state != "" {
+		st.State = f.state
 	}
 	return st
 }

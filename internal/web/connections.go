@@ -362,7 +362,7 @@ func (s *Server) connList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, http.StatusOK, "connections.html", sessionOf(r), map[string]any{"Title": "Connections",
-		"Rows": s.connRows(r.Context(), statuses), "Notice": connNotice(r.URL.Query().Get("notice"))})
+		"Rows": s.connRows(r.Context(), statuses), "Notice": connNotice(r.URL.Query().Get("notice")), "NoticeCode": r.URL.Query().Get("notice")})
 }
 
 // connNotice maps a fixed set of codes to messages.
@@ -607,7 +607,8 @@ func (s *Server) connShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := st.Connection
-	data := map[string]any{"Title": c.Name, "S": st, "C": c, "Notice": connNotice(r.URL.Query().Get("notice")),
+	code := r.URL.Query().Get("notice")
+	data := map[string]any{"Title": c.Name, "S": st, "C": c, "Notice": connNotice(code), "NoticeCode": code,
 		"Destination": connection.RedactedURL(c.DestinationURL), "NextRun": nextRun(st)}
 	streams, err := s.conns.Streams(r.Context(), c.ID)
 	if err != nil {

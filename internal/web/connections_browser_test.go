@@ -109,7 +109,7 @@ func TestBrowserConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot(t, ctx, "conn-confirm-resync")
-	if err := chromedp.Do(ctx, chromedp.Click("#confirm"), chromedp.WaitVisible("#notice")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click("#confirm"), chromedp.WaitVisible(`#notice[data-notice="resync"]`)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text("#notice"), "cursors were forgotten") || text("#run-0 .records") != "14" {
@@ -135,7 +135,7 @@ func TestBrowserConnection(t *testing.T) {
 	}
 	screenshot(t, ctx, "conn-confirm-delete")
 	if err := chromedp.Do(ctx, chromedp.Click("#cancel"), chromedp.WaitVisible("#delete"), chromedp.Click("#delete"),
-		chromedp.WaitVisible("#confirm-drop"), chromedp.Click("#confirm-drop"), chromedp.WaitVisible("#notice")); err != nil {
+		chromedp.WaitVisible("#confirm-drop"), chromedp.Click("#confirm-drop"), chromedp.WaitVisible(`#notice[data-notice="deleted_data"]`)); err != nil {
 		t.Fatal(err)
 	}
 	if page := text("main"); strings.Contains(page, "Acme (EU) prod") || !strings.Contains(page, "its data were deleted") {

@@ -574,3 +574,16 @@ func TestConnectionsAPI(t *testing.T) {
 		t.Errorf("calls = %q\nwant    %q", calls, want)
 	}
 }
+
+func TestConnectionPagesHaveTitles(t *testing.T) {
+	ce := newConnEnv(t)
+	id := ce.create(t, nil)
+	for _, p := range []string{"/connections", "/connections/new?credential=" + ce.cred.ID, "/connections/" + id, "/connections/" + id + "/edit",
+		"/connections/" + id + "/delete", "/connections/" + id + "/resync", "/connections/missing", "/connections/new"} {
+		_, body := readGet(t, ce.client, ce.url+p)
+		m := titleRE.FindStringSubmatch(body)
+		if m == nil || !strings.HasSuffix(m[1], " · outreach-connector") || strings.HasPrefix(m[1], " ·") {
+			t.Errorf("%s: title %q", p, m)
+		}
+	}
+}

@@ -40,6 +40,10 @@ type Connections interface {
 // DefaultDestination prefills the destination of a new connection.
 const DefaultDestination = "sqlite:./outreach.db"
 
+// activeRefreshSeconds is how often a connection's page reloads itself
+// while a run is queued or running.
+const activeRefreshSeconds = 5
+
 // historyLimit is how many runs a connection's page shows.
 const historyLimit = 20
 
@@ -371,9 +375,9 @@ func connNotice(code string) string {
 	case "created":
 		return "Connection created."
 	case "queued":
-		return "A run is queued; reload to follow it."
+		return "A run is queued. This page reloads itself until it ends."
 	case "already":
-		return "A run is already queued or running; reload to follow it."
+		return "A run is already queued or running. This page reloads itself until it ends."
 	case "paused":
 		return "Paused: no scheduled runs until you resume. A run in progress finishes."
 	case "resumed":
@@ -631,6 +635,10 @@ func (s *Server) connShow(w http.ResponseWriter, r *http.Request) {
 	}
 	data["Runs"] = runs
 	data["Active"] = st.State == "queued" || st.State == "running"
+	if data["Active"] == true {
+		// Follow the run without JavaScript.
+		data["Refresh"] = activeRefreshSeconds
+	}
 	s.render(w, http.StatusOK, "connection.html", sessionOf(r), data)
 }
 

@@ -331,6 +331,9 @@ func TestConnectionLifecycle(t *testing.T) {
 		return html.UnescapeString(body)
 	}
 	p := page()
+	if strings.Contains(p, `http-equiv="refresh"`) {
+		t.Error("an idle connection's page reloads itself")
+	}
 	for _, want := range []string{"Acme EU", "sqlite:./outreach.db", "acme_eu", "every 15m", "No runs yet", `id="run-now"`, `id="pause"`,
 		"0.5 of the Outreach user"} {
 		if !strings.Contains(p, want) {
@@ -366,8 +369,8 @@ func TestConnectionLifecycle(t *testing.T) {
 		t.Errorf("cancel with no run = %d", resp.StatusCode)
 	}
 	ce.fake.setState("queued")
-	if p := page(); !strings.Contains(p, `id="cancel-run"`) {
-		t.Error("a queued run offers no Cancel")
+	if p := page(); !strings.Contains(p, `id="cancel-run"`) || !strings.Contains(p, `<meta http-equiv="refresh" content="5">`) {
+		t.Error("a queued run offers no Cancel, or the page does not follow it")
 	}
 	resp, _ = ce.post(t, "/connections/"+id+"/cancel", nil)
 	expect(resp, "/connections/"+id+"?notice=cancelled")

@@ -31,9 +31,9 @@ import (
 // Dir is a directory of JSONL files.
 type Dir struct {
 	path  string
-	ns    string // "" the default namespace
-	where string // the destination, for messages
-	mu   sync.Mutex // guards the state file and the lock files
+	ns    string     // "" the default namespace
+	where string     // the destination, for messages
+	mu    sync.Mutex // guards the state file and the lock files
 	// sync flushes a file to disk (f.Sync); tests make it fail.
 	sync func(f *os.File) error
 }

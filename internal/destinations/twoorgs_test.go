@@ -153,7 +153,7 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 		"PostgreSQL": {
 			shared:    func(t *testing.T) string { return pgtest.Database(t) },
 			reference: func(t *testing.T) string { return pgtest.DSN(t) },
-			open: func(t *testing.T, url string) *sql.DB { return open(t, "pgx", url) },
+			open:      func(t *testing.T, url string) *sql.DB { return open(t, "pgx", url) },
 			query: func(ns string, s *syncer.Stream) string {
 				table := `"` + s.Name + `"`
 				if ns != "" {

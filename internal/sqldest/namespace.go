@@ -38,8 +38,8 @@ func (s *Destination) Claim(ctx context.Context, o syncer.Owner) error {
 // empty; their rows stay, and so does their row in _sync_state, which
 // names their table.
 func (s *Destination) ResetStreams(ctx context.Context, streams []string) error {
-	if err := s.setup(ctx); err != nil {
-		return err
+	if cols, err := s.columns(ctx, stateTable); err != nil || len(cols) == 0 {
+		return err // nothing synced yet: nothing to forget
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -107,9 +107,9 @@ func (s *Destination) streams(ctx context.Context) ([]string, error) {
 }
 
 // Inspect implements syncer.Inspector: every stream of _sync_state, by
-// name, with its cursor and live rows.
+// name, with its cursor and live rows. It creates nothing.
 func (s *Destination) Inspect(ctx context.Context) ([]syncer.StreamInfo, error) {
-	if err := s.setup(ctx); err != nil {
+	if cols, err := s.columns(ctx, stateTable); err != nil || len(cols) == 0 {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT stream, cursor FROM `+s.table(stateTable)+` ORDER BY stream`)

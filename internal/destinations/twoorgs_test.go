@@ -75,7 +75,7 @@ func (o *org) sync(t *testing.T, url, ns string) error {
 	}
 	defer closeDst()
 	results := syncer.NewEngine(o.client, dst, nil, nil).Run(context.Background(), o.streams,
-		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), Owner: o.owner, Concurrency: 8})
+		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), Owner: o.owner})
 	return syncer.Failed(results)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,5 +124,63 @@ func TestCheck(t *testing.T) {
 		if err := destinations.Check(url, "sales"); err != nil {
 			t.Errorf("Check(%q) = %v", url, err)
 		}
+	}
+}
+
+// TestEarlierLayoutIsTheDefaultNamespace: a destination an earlier version
+// wrote (no owner, no namespaces) is the default namespace as it was: its
+// rows and cursors stay, its first owner claims it, and a namespace beside
+// it starts empty.
+func TestEarlierLayoutIsTheDefaultNamespace(t *testing.T) {
+	ctx := context.Background()
+	for name, url := range map[string]func(t *testing.T) (url, driver, dsn string){
+		"sqlite": func(t *testing.T) (string, string, string) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			return "sqlite:" + path, "sqlite", "file:" + path
+		},
+		"postgres": func(t *testing.T) (string, string, string) {
+			dsn := pgtest.Database(t)
+			return dsn, "pgx", dsn
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url, driver, dsn := url(t)
+			db := open(t, driver, dsn)
+			for _, stmt := range []string{
+				`CREATE TABLE _sync_state (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+				`CREATE TABLE _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+				`CREATE TABLE widgets (id BIGINT PRIMARY KEY, name TEXT, "_deleted_at" TEXT)`,
+				`INSERT INTO widgets (id, name) VALUES (1, 'old'), (2, 'older')`,
+				`INSERT INTO _sync_state VALUES ('widgets', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00Z')`,
+			} {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			db.Close()
+			dst, closeDst, err := destinations.Open(ctx, url, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeDst()
+			if st, err := dst.State(ctx, "widgets"); err != nil || st.Cursor != "2026-01-01T00:00:00.000Z" {
+				t.Errorf("the earlier cursor: %+v, %v", st, err)
+			}
+			if err := syncer.Claim(ctx, dst, syncer.Owner{Org: "Acme", CredentialID: "c1"}); err != nil {
+				t.Fatal(err)
+			}
+			info, err := dst.(syncer.Inspector).Inspect(ctx)
+			if want := []syncer.StreamInfo{{Stream: "widgets", Cursor: "2026-01-01T00:00:00.000Z", Rows: 2}}; err != nil || !slices.Equal(info, want) {
+				t.Errorf("Inspect = %+v, %v; want %+v", info, err, want)
+			}
+			ns, closeNS, err := destinations.Open(ctx, url, "sales", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeNS()
+			if st, err := ns.State(ctx, "widgets"); err != nil || st.Cursor != "" {
+				t.Errorf("namespace sales beside the earlier layout: %+v, %v", st, err)
+			}
+		})
 	}
 }

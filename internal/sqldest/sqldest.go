@@ -133,8 +133,12 @@ func (s *Destination) createTables(ctx context.Context) error {
 			strings.Join(lockColumns, ", ")+`)`,
 		`CREATE TABLE IF NOT EXISTS `+s.table(ownerTable)+` (slot INTEGER PRIMARY KEY, org TEXT NOT NULL, credential_id TEXT NOT NULL, `+
 			`credential TEXT NOT NULL, connection TEXT NOT NULL, claimed_at TEXT NOT NULL)`)
-	for _, stmt := range stmts {
+	for i, stmt := range stmts {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil && !isDuplicate(err) {
+			if i == 0 && s.ns != "" && s.d.Schemas {
+				return fmt.Errorf("create schema %s for namespace %s (the database user needs the CREATE privilege on the database, "+
+					"or an administrator can create the schema for it): %w", s.ns, s.ns, err)
+			}
 			return err
 		}
 	}

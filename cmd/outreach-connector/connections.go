@@ -434,7 +434,12 @@ func queueAndMaybeWait(ctx context.Context, app *connApp, out io.Writer, conn *c
 // queue), and prints the run's summary.
 func runAndWait(ctx context.Context, app *connApp, out io.Writer, conn *connection.Connection, asJSON bool,
 	enqueue func(context.Context) (jobs.Job, error)) error {
-	began := time.Now()
+	// The runs recorded before, to tell this job's runs (one per time
+	// slice) from them afterwards.
+	before, err := app.svc.History(ctx, conn.ID, 50)
+	if err != nil {
+		return err
+	}
 	// Subscribe before the node starts so that no event of the job is missed.
 	events, unsubscribe := app.queue.Subscribe()
 	defer unsubscribe()
@@ -474,7 +479,7 @@ func runAndWait(ctx context.Context, app *connApp, out io.Writer, conn *connecti
 	if herr != nil {
 		return herr
 	}
-	mine := runsSince(runs, began)
+	mine := newRuns(before, runs)
 	if err != nil { // ctx done: interrupted
 		if asJSON {
 			writeJSON(out, toWaitJSON(job, "interrupted", mine))
@@ -564,18 +569,19 @@ func outcomeOfJob(j jobs.Job, runs []*connection.Run) string {
 	return "failed"
 }
 
-// runsSince returns the runs started at or after t, newest first: a run
-// cut into time slices is recorded once per slice. When there is none
-// (another node started the run earlier), the newest run.
-func runsSince(runs []*connection.Run, t time.Time) []*connection.Run {
+// newRuns returns the runs of after that before did not have, or had
+// still running (a run another node had begun), newest first: a run cut
+// into time slices is recorded once per slice.
+func newRuns(before, after []*connection.Run) []*connection.Run {
+	old := map[string]bool{}
+	for _, r := range before {
+		old[r.ID] = r.Outcome != connection.Running
+	}
 	var out []*connection.Run
-	for _, r := range runs {
-		if !r.StartedAt.Before(t.Add(-time.Second)) {
+	for _, r := range after {
+		if !old[r.ID] {
 			out = append(out, r)
 		}
-	}
-	if len(out) == 0 && len(runs) > 0 {
-		out = runs[:1]
 	}
 	return out
 }

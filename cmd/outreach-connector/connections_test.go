@@ -220,7 +220,9 @@ func TestConnectionsLifecycle(t *testing.T) {
 			Cursor string `json:"cursor"`
 			Rows   int64  `json:"rows"`
 		} `json:"stream_status"`
-		Runs []json.RawMessage `json:"runs"`
+		Runs []struct {
+			Outcome string `json:"outcome"`
+		} `json:"runs"`
 	}
 	e.jsonOf(&s, "show", "Acme EU")
 	prospects := false

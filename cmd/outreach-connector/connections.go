@@ -105,7 +105,7 @@ func openConnectionDestination(stdout io.Writer) service.OpenDestination {
 	}
 }
 
-func newConnectionsCommand(logger func() (*slog.Logger, error)) *cobra.Command {
+func newConnectionsCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.Command {
 	var store storeFlags
 	cmd := &cobra.Command{
 		Use:     "connections",
@@ -121,6 +121,11 @@ docs/connections.md for the fields).`,
 	// run connections here.
 	withApp := func(work bool, run func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, args []string) error {
+			if !logs.explicit {
+				// What a command did is its output; the queue's and the
+				// service's info lines (migrations, streams) would be noise.
+				logs.level.Set(slog.LevelWarn)
+			}
 			log, err := logger()
 			if err != nil {
 				return err

@@ -138,7 +138,7 @@ docs/connections.md for the fields).`,
 			return run(c.Context(), app, c, args)
 		}
 	}
-	cmd.AddCommand(connAddCommand(withApp), connListCommand(withApp), connShowCommand(withApp), connRunCommand(withApp),
+	cmd.AddCommand(connAddCommand(withApp), connEditCommand(withApp), connListCommand(withApp), connShowCommand(withApp), connRunCommand(withApp),
 		connPauseCommand(withApp, true), connPauseCommand(withApp, false), connResyncCommand(withApp),
 		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp))
 	return cmd
@@ -228,6 +228,100 @@ only when asked (connections run NAME).`,
 	f.BoolVar(&asJSON, "json", false, "print the new connection as JSON")
 	cmd.MarkFlagRequired("credential")
 	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func connEditCommand(withApp connAppRun) *cobra.Command {
+	var (
+		name, to, streams, every, cron, notify string
+		manual, asJSON                         bool
+		pageSize                               int
+		quota                                  float64
+	)
+	cmd := &cobra.Command{
+		Use:   "edit NAME [--name N] [--to URL] [--streams a,b] [--every D | --cron E | --manual] ...",
+		Short: "Change a connection's name, destination, streams, schedule, page size, quota share or notify URL",
+		Long: `Changes what is given and nothing else; a new schedule takes effect at once (the next run moves to
+it). The namespace and the credential stay: to change them, add a new connection.`,
+		Example: `  outreach-connector connections edit acme --every 1h
+  outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25`,
+		Args: exactArgs("NAME"),
+	}
+	cmd.RunE = withApp(false, func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error {
+		f := c.Flags()
+		var ch service.Changes
+		if f.Changed("name") {
+			ch.Name = &name
+		}
+		if f.Changed("to") {
+			ch.DestinationURL = &to
+		}
+		switch {
+		case f.Changed("streams"):
+			list, err := streamList(streams)
+			if err != nil {
+				return err
+			}
+			ch.Streams = list
+		}
+		schedules := 0
+		for _, given := range []bool{every != "", cron != "", manual} {
+			if given {
+				schedules++
+			}
+		}
+		var schedule string
+		switch {
+		case schedules > 1:
+			return errors.New("give one schedule: --every, --cron or --manual")
+		case every != "":
+			schedule = "every " + every
+		case cron != "":
+			schedule = "cron " + cron
+		case manual:
+			schedule = "manual"
+		}
+		if schedules == 1 {
+			ch.Schedule = &schedule
+		}
+		if f.Changed("page-size") {
+			ch.PageSize = &pageSize
+		}
+		if f.Changed("quota-limit") {
+			ch.QuotaShare = &quota
+		}
+		if f.Changed("notify-url") {
+			ch.NotifyURL = &notify
+		}
+		if ch.Name == nil && ch.DestinationURL == nil && ch.Streams == nil && ch.Schedule == nil && ch.PageSize == nil &&
+			ch.QuotaShare == nil && ch.NotifyURL == nil {
+			return errors.New("nothing to change: give --name, --to, --streams, --every, --cron, --manual, --page-size, --quota-limit or --notify-url")
+		}
+		conn, err := app.svc.Update(ctx, args[0], ch)
+		if err != nil {
+			return err
+		}
+		st, err := app.svc.Get(ctx, conn.ID)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(c.OutOrStdout(), toConnectionJSON(st))
+		}
+		fmt.Fprintf(c.OutOrStdout(), "Updated %s: into %s, %s.\n", conn.Name, connection.RedactedURL(conn.DestinationURL), scheduleText(st))
+		return nil
+	})
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new name")
+	f.StringVar(&to, "to", "", "new destination URL (the data already synced stays where it is)")
+	f.StringVar(&streams, "streams", "", "the comma-separated streams to sync (all of them)")
+	f.StringVar(&every, "every", "", "run on an interval, such as 15m")
+	f.StringVar(&cron, "cron", "", "run at the times of a five-field cron expression (UTC)")
+	f.BoolVar(&manual, "manual", false, "run only when asked")
+	f.IntVar(&pageSize, "page-size", 0, "records per request, 1 to 1000, or 0 for the default")
+	f.Float64Var(&quota, "quota-limit", 1, "share of the Outreach user's hourly rate limit, in (0, 1]")
+	f.StringVar(&notify, "notify-url", "", "where failures and recoveries are POSTed; empty for the default")
+	f.BoolVar(&asJSON, "json", false, "print the connection as JSON")
 	return cmd
 }
 

@@ -264,6 +264,16 @@ func TestConnectionsLifecycle(t *testing.T) {
 		t.Errorf("after resume: %+v", c)
 	}
 
+	if out := e.ok("edit", "Acme EU", "--manual", "--quota-limit", "0.25"); !strings.Contains(out, "Updated Acme EU") || !strings.Contains(out, "manual") {
+		t.Errorf("edit: %s", out)
+	}
+	e.jsonOf(&l, "list")
+	if c := l.Connections[0]; c.Schedule != "manual" || c.NextRunAt != nil || c.QuotaShare != 0.25 || c.Namespace != "acme_eu" {
+		t.Errorf("after edit --manual --quota-limit 0.25: %+v", c)
+	}
+	e.fails("nothing to change", "edit", "Acme EU")
+	e.fails("one schedule", "edit", "Acme EU", "--manual", "--every", "1h")
+
 	// Without --wait a run is queued for serve; cancel takes it back.
 	if out := e.ok("run", "Acme EU"); !regexp.MustCompile(`Queued a run of Acme EU \(job \d+\)`).MatchString(out) {
 		t.Errorf("run: %s", out)

@@ -19,7 +19,10 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/service"
+	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
@@ -86,14 +89,24 @@ func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// connectionStore is the app database's connection.Store.
-// TODO(issue 9): call the DB types' Connections() directly once the
-// connection store has landed.
+// appConnections is what the app databases (internal/sqlite and
+// internal/postgres) give for connections.
+type appConnections interface {
+	Connections() *sqlstore.Connections
+}
+
+var (
+	_ appConnections = (*sqlite.DB)(nil)
+	_ appConnections = (*postgres.DB)(nil)
+)
+
+// connectionStore is the connection.Store of the app database that
+// storeFlags.open opened.
 func connectionStore(s credential.Store) (connection.Store, error) {
-	if c, ok := s.(interface{ Connections() connection.Store }); ok {
+	if c, ok := s.(appConnections); ok {
 		return c.Connections(), nil
 	}
-	return nil, errors.New("connections: this build's app database keeps no connections yet")
+	return nil, fmt.Errorf("connections: the app database (%T) keeps no connections", s)
 }
 
 // openConnectionDestination opens a connection's destination in its

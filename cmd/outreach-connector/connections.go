@@ -61,7 +61,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	}
 	// store.open settled --db (it may have moved to the legacy default).
 	var q *jobs.Queue
-	if isPostgresURL(store.db) {
+	if connIsPostgres(store.db) {
 		q, err = jobs.OpenPostgres(ctx, store.db, opts)
 	} else {
 		q, err = jobs.OpenSQLite(ctx, strings.TrimPrefix(store.db, "sqlite:"), opts)
@@ -70,7 +70,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		closeStore()
 		return nil, err
 	}
-	svc, err := service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(stdout),
+	svc, err := service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: connDestinationOpener(stdout),
 		Logger: log.With("component", "connections"), Stdout: stdout})
 	if err != nil {
 		q.Close()
@@ -85,7 +85,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	return app, nil
 }
 
-func isPostgresURL(s string) bool {
+func connIsPostgres(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
@@ -109,10 +109,10 @@ func connectionStore(s credential.Store) (connection.Store, error) {
 	return nil, fmt.Errorf("connections: the app database (%T) keeps no connections", s)
 }
 
-// openConnectionDestination opens a connection's destination in its
+// connDestinationOpener opens a connection's destination in its
 // namespace.
 // TODO(issue 9): destinations.Open once internal/destinations has landed.
-func openConnectionDestination(stdout io.Writer) service.OpenDestination {
+func connDestinationOpener(stdout io.Writer) service.OpenDestination {
 	return func(ctx context.Context, url, namespace string) (syncer.Destination, func() error, error) {
 		return nil, nil, errors.New("connections: this build cannot open destinations by namespace yet")
 	}

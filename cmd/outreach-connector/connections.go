@@ -716,16 +716,18 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 			t.Error = s.Error
 		}
 	}
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
-	for _, s := range sum.Streams {
-		status := "ok"
-		if s.Error != "" {
-			status = "FAILED"
+	if len(sum.Streams) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
+		for _, s := range sum.Streams {
+			status := "ok"
+			if s.Error != "" {
+				status = "FAILED"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Records, s.Deletions, s.Pages, s.Requests, status)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Records, s.Deletions, s.Pages, s.Requests, status)
+		tw.Flush()
 	}
-	tw.Flush()
 	for _, s := range sum.Streams {
 		if s.Error != "" {
 			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))

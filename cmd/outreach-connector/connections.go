@@ -469,7 +469,7 @@ the run resumes on the next run (or in serve).`,
 			if err != nil {
 				return err
 			}
-			return queueAndMaybeWait(ctx, app, c.OutOrStdout(), st.Connection, wait, asJSON, "Queued a run", func(ctx context.Context) (jobs.Job, error) {
+			return queueAndMaybeWait(ctx, app, c.OutOrStdout(), st.Connection, wait, asJSON, "Queued a run of %s (job %d).", func(ctx context.Context) (jobs.Job, error) {
 				return app.svc.RunNow(ctx, st.Connection.ID)
 			})
 		})(c, args)
@@ -503,9 +503,9 @@ updated in place. --wait runs it here, as for run.`,
 			if err != nil {
 				return err
 			}
-			what := "Forgot the cursors of every stream; queued a run that reads them again"
+			what := "Forgot the cursors of every stream of %s; queued a run that reads them again (job %d)."
 			if list != nil {
-				what = "Forgot the cursors of " + strings.Join(list, ", ") + "; queued a run that reads them again"
+				what = "Forgot the cursors of " + strings.Join(list, ", ") + " of %s; queued a run that reads them again (job %d)."
 			}
 			return queueAndMaybeWait(ctx, app, c.OutOrStdout(), st.Connection, wait, asJSON, what, func(ctx context.Context) (jobs.Job, error) {
 				return app.svc.Resync(ctx, st.Connection.ID, list)
@@ -519,7 +519,8 @@ updated in place. --wait runs it here, as for run.`,
 }
 
 // queueAndMaybeWait queues a run with enqueue; without wait it reports the
-// job, with wait it works the queue here until the job ends.
+// job (what is the sentence, given the name and the job id), with wait it
+// works the queue here until the job ends.
 func queueAndMaybeWait(ctx context.Context, app *connApp, out io.Writer, conn *connection.Connection, wait, asJSON bool, what string,
 	enqueue func(context.Context) (jobs.Job, error)) error {
 	if !wait {
@@ -533,8 +534,8 @@ func queueAndMaybeWait(ctx context.Context, app *connApp, out io.Writer, conn *c
 		if job.Duplicate {
 			fmt.Fprintf(out, "A run of %s is already %s (job %d); it covers this request.\n", conn.Name, jobStateText(job.State), job.ID)
 		} else {
-			fmt.Fprintf(out, "%s of %s (job %d). A running `outreach-connector serve` runs it; or run it here: outreach-connector connections run %s --wait\n",
-				what, conn.Name, job.ID, shellQuote(conn.Name))
+			fmt.Fprintf(out, what, conn.Name, job.ID)
+			fmt.Fprintf(out, " A running `outreach-connector serve` runs it; or run it here: outreach-connector connections run %s --wait\n", shellQuote(conn.Name))
 		}
 		return nil
 	}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -29,12 +34,20 @@ import (
 type connEnv struct {
 	t   *testing.T
 	dir string
+	db  string // the app database: a SQLite file in dir, or PostgreSQL
 	sb  *sandbox.Sandbox
 }
 
 // newConnEnv starts a sandbox, its handler wrapped by wrap when not nil,
 // and imports its credential "main".
 func newConnEnv(t *testing.T, opts sandbox.Options, wrap func(http.Handler) http.Handler) *connEnv {
+	t.Helper()
+	return newConnEnvIn(t, "", opts, wrap)
+}
+
+// newConnEnvIn is newConnEnv with the app database db ("" for a SQLite
+// file in the directory).
+func newConnEnvIn(t *testing.T, db string, opts sandbox.Options, wrap func(http.Handler) http.Handler) *connEnv {
 	t.Helper()
 	opts.MintInterval = -1
 	sb, err := sandbox.New(opts)
@@ -51,7 +64,10 @@ func newConnEnv(t *testing.T, opts sandbox.Options, wrap func(http.Handler) http
 		srv.Close()
 		sb.Close()
 	})
-	e := &connEnv{t: t, dir: t.TempDir(), sb: sb}
+	e := &connEnv{t: t, dir: t.TempDir(), db: db, sb: sb}
+	if e.db == "" {
+		e.db = filepath.Join(e.dir, "app.db")
+	}
 	app := sb.Apps()[0]
 	secret := filepath.Join(e.dir, "secret")
 	os.WriteFile(secret, []byte(app.ClientSecret), 0o600)
@@ -71,7 +87,7 @@ func newConnEnv(t *testing.T, opts sandbox.Options, wrap func(http.Handler) http
 
 // storeArgs point a command at the environment's app database and key.
 func (e *connEnv) storeArgs() []string {
-	return []string{"--db", filepath.Join(e.dir, "app.db"), "--key-file", filepath.Join(e.dir, "app.key"), "--log-level", "warn"}
+	return []string{"--db", e.db, "--key-file", filepath.Join(e.dir, "app.key"), "--log-level", "warn"}
 }
 
 // run runs the binary with args (and the store flags) through pipes.
@@ -438,4 +454,49 @@ func streamRecords(out, stream string) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// TestConnectionsOnPostgres keeps the app database, the job queue and the
+// synced data in PostgreSQL: the connection's data in a schema of its own,
+// which delete --drop-data removes.
+func TestConnectionsOnPostgres(t *testing.T) {
+	t.Parallel()
+	appDB := pgtest.DSN(t)
+	e := newConnEnvIn(t, appDB, sandbox.Options{Prospects: 40}, nil)
+	u, err := url.Parse(appDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	dest := u.String()
+	b := make([]byte, 5)
+	rand.Read(b)
+	ns := "c_" + hex.EncodeToString(b)
+	db, err := sql.Open("pgx", dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t.Cleanup(func() { db.Exec(`DROP SCHEMA IF EXISTS ` + ns + ` CASCADE`) })
+
+	e.ok("add", "warehouse", "--credential", "main", "--to", dest, "--namespace", ns, "--streams", "prospects,stages", "--every", "1h")
+	out := e.ok("run", "warehouse", "--wait")
+	if streamRecords(out, "prospects") != 40 || !runSummary.MatchString(out) {
+		t.Fatalf("run --wait into PostgreSQL:\n%s", out)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM ` + ns + `.prospects`).Scan(&n); err != nil || n != 40 {
+		t.Errorf("%s.prospects: %d rows, %v; want 40", ns, n, err)
+	}
+	var l listed
+	e.jsonOf(&l, "list")
+	if len(l.Connections) != 1 || l.Connections[0].LastRun == nil || l.Connections[0].LastRun.Outcome != "succeeded" || l.Connections[0].NextRunAt == nil {
+		t.Errorf("list --json: %+v", l)
+	}
+	e.ok("delete", "warehouse", "--yes", "--drop-data")
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $1`, ns).Scan(&n); err != nil || n != 0 {
+		t.Errorf("schema %s left after delete --drop-data (%d, %v)", ns, n, err)
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/service"
@@ -111,10 +112,9 @@ func connectionStore(s credential.Store) (connection.Store, error) {
 
 // connDestinationOpener opens a connection's destination in its
 // namespace.
-// TODO(issue 9): destinations.Open once internal/destinations has landed.
 func connDestinationOpener(stdout io.Writer) service.OpenDestination {
 	return func(ctx context.Context, url, namespace string) (syncer.Destination, func() error, error) {
-		return nil, nil, errors.New("connections: this build cannot open destinations by namespace yet")
+		return destinations.Open(ctx, url, namespace, stdout)
 	}
 }
 

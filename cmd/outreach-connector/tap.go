@@ -174,6 +174,11 @@ func readTapConfig(path string, needAuth bool) (*tapConfig, error) {
 		slices.Sort(missing)
 		return nil, fmt.Errorf("--config %s lacks %s", path, strings.Join(missing, ", "))
 	}
+	if needAuth {
+		if err := checkRefreshToken(cfg.RefreshToken); err != nil {
+			return nil, fmt.Errorf("--config %s: refresh_token %w", path, err)
+		}
+	}
 	if cfg.APIBaseURL == "" {
 		cfg.APIBaseURL = credential.DefaultAPIBaseURL
 	}
@@ -187,6 +192,26 @@ func readTapConfig(path string, needAuth bool) (*tapConfig, error) {
 	}
 	cfg.quota, cfg.pageSize = q, int(p)
 	return &cfg, nil
+}
+
+// checkRefreshToken refuses what cannot be a refresh token: nothing, the
+// "null" that `jq -r` writes for a missing field, or text with spaces,
+// quotes or JSON in it. Outreach's tokens (and the sandbox's) are a run of
+// URL-safe characters. The error never repeats the value, which may be a
+// secret pasted wrong.
+func checkRefreshToken(tok string) error {
+	switch strings.ToLower(strings.TrimSpace(tok)) {
+	case "":
+		return errors.New("is empty: put the refresh token there")
+	case "null", "undefined", "none":
+		return fmt.Errorf("is %q, not a token (`jq -r .refresh_token` writes that when the answer had none, as when minting failed): put a working refresh token there", tok)
+	}
+	for _, r := range tok {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~+/=", r)) {
+			return errors.New("is not a token: it holds spaces, quotes, braces or other characters no refresh token has; put the bare token there")
+		}
+	}
+	return nil
 }
 
 // tapImport finds the tap's own credential, "tap-<client_id>", importing

@@ -62,7 +62,8 @@ func newTapCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		Short: "Run as a Singer tap, a drop-in for tap-outreach",
 		Long: `Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE; logs on stderr), with tap-outreach's
 config keys (client_id, client_secret, redirect_uri, refresh_token, start_date, page_size, quota_limit),
-stream and field names, and bookmarks. --discover prints the catalog; --catalog selects streams.
+stream and field names, and bookmarks. --discover prints the catalog (with --config, the org's custom
+objects too, as sync has them); --catalog selects streams.
 
 Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
 and --key-file (default outreach-connector.db and outreach.key in the working directory), under the credential
@@ -78,7 +79,8 @@ instead; config.json then needs only start_date (and optionally page_size, quota
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			if discover {
+			if discover && configPath == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "No --config: the catalog lists Outreach's standard streams only; with --config it adds the org's custom objects.")
 				return writeCatalog(out, syncer.Streams(catalog.Default()))
 			}
 			log, err := logger()
@@ -114,7 +116,19 @@ instead; config.json then needs only start_date (and optionally page_size, quota
 			if err != nil {
 				return err
 			}
-			streams := syncer.Streams(catalog.Default())
+			// The org's custom objects are streams too, as in sync: only
+			// Outreach's schema tells them.
+			cat, err := syncer.Discover(ctx, client)
+			if cat == nil {
+				return err
+			}
+			if err != nil {
+				log.Warn("standard streams only", "reason", err)
+			}
+			streams := syncer.Streams(cat)
+			if discover {
+				return writeCatalog(out, streams)
+			}
 			if catalogPath != "" {
 				if streams, err = selectedStreams(catalogPath, streams); err != nil {
 					return err

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -103,5 +107,40 @@ func checkInterrupted(t *testing.T, code int, out string) {
 	}
 	if strings.Contains(out, "Error:") || strings.Contains(out, "context canceled") {
 		t.Errorf("an interruption reported as an error:\n%s", out)
+	}
+}
+
+// TestSyncLogsAHungRequest has a client whose first attempt hangs past
+// its attempt timeout: sync's observer logs one warn line saying it is
+// retried, and nothing for the answered retry.
+func TestSyncLogsAHungRequest(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.api+json")
+		w.Write([]byte(`{"data":[]}`))
+	}))
+	defer srv.Close()
+	defer close(release)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	c, err := outreach.NewClient(outreach.WithBaseURL(srv.URL+"/api/v2"), outreach.WithTokenSource(outreach.StaticToken("t")),
+		outreach.WithAttemptTimeout(50*time.Millisecond), outreach.WithObserver(logHungRequests(log)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(t.Context(), http.MethodGet, "prospects", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "the request is retried") {
+		t.Errorf("want one warn line saying the hung request is retried:\n%s", logs.String())
 	}
 }

@@ -53,7 +53,21 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
   outreach-connector sync --credential main --to sqlite:outreach.db --start-date 2024-01-01 --quota-limit 0.5
   outreach-connector sync --credential main --to postgres://localhost/analytics --streams prospects,accounts`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			// A run stopped before its streams start (starting the sandbox,
+			// refreshing the token, discovering, waiting for the rate limit)
+			// has nothing to sum up but must still say so, as one stopped
+			// later does.
+			defer func() {
+				if err != nil && !errors.Is(err, errInterrupted) && cmd.Context().Err() != nil {
+					w := cmd.OutOrStdout()
+					if to == "singer" {
+						w = cmd.ErrOrStderr()
+					}
+					fmt.Fprintln(w, "Interrupted before any stream started: nothing was written. The next run resumes where the last finished one stopped.")
+					err = errInterrupted
+				}
+			}()
 			log, err := logger()
 			if err != nil {
 				return err
@@ -150,37 +164,22 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))
 			}
-			// A run stopped before its streams start has nothing to sum up
-			// but must still say so, as one stopped later does.
-			stoppedEarly := func(err error) error {
-				if ctx.Err() == nil {
-					return err
-				}
-				fmt.Fprintln(out, "Interrupted before any stream started: nothing was written. The next run resumes where the last finished one stopped.")
-				return errInterrupted
-			}
 			status := &statusLine{out: out, log: log, terminal: showBars}
 			limiter := outreach.NewRateLimiters(outreach.RateLimiterOptions{QuotaLimit: quota, OnWait: status.rateWait}).For(rec.OutreachUserID)
 			client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(m.TokenSource(rec.ID)),
-				outreach.WithRateLimiter(limiter), outreach.WithObserver(func(ev outreach.RequestEvent) {
-					var hung *outreach.AttemptTimeoutError
-					if errors.As(ev.Err, &hung) {
-						log.Warn("Outreach did not answer within the attempt timeout; the request is retried",
-							"method", ev.Method, "url", ev.URL, "attempt", ev.Attempt, "timeout", hung.After)
-					}
-				}))
+				outreach.WithRateLimiter(limiter), outreach.WithObserver(logHungRequests(log)))
 			if err != nil {
 				return err
 			}
 			cat, err := syncer.Discover(ctx, client)
 			if cat == nil {
-				return stoppedEarly(err)
+				return err
 			}
 			if err != nil {
 				log.Warn("sync standard streams only", "reason", err)
 			}
 			if ctx.Err() != nil {
-				return stoppedEarly(ctx.Err())
+				return ctx.Err()
 			}
 			streams, skipped, err := pickStreams(cat, syncer.Streams(cat), want, rec)
 			if err != nil {
@@ -188,7 +187,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			dst, closeDst, err := destinations.Open(ctx, to, namespace, cmd.OutOrStdout())
 			if err != nil {
-				return stoppedEarly(err)
+				return err
 			}
 			defer closeDst()
 			// The namespace is the org's: another org's sync into it is
@@ -203,7 +202,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 				if errors.As(err, &owned) {
 					return fmt.Errorf("%w with --namespace", err)
 				}
-				return stoppedEarly(fmt.Errorf("claim the destination's namespace: %w", err))
+				return fmt.Errorf("claim the destination's namespace: %w", err)
 			}
 			for _, u := range skipped {
 				fmt.Fprintf(out, "skip %s: credential %s lacks scope %s\n", u.Stream.Name, rec.Name, strings.Join(u.Scopes, " or "))
@@ -289,6 +288,19 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 	f.BoolVar(&reconcile, "reconcile", false, "after each stream, mark rows deleted upstream (one request per 1000 records)")
 	store.register(f)
 	return cmd
+}
+
+// logHungRequests is a client observer that logs, at warn, each attempt
+// Outreach did not answer within the attempt timeout: the client retries
+// it, and without the line a run would seem stuck for that minute.
+func logHungRequests(log *slog.Logger) func(outreach.RequestEvent) {
+	return func(ev outreach.RequestEvent) {
+		var hung *outreach.AttemptTimeoutError
+		if errors.As(ev.Err, &hung) {
+			log.Warn("Outreach did not answer within the attempt timeout; the request is retried",
+				"method", ev.Method, "url", ev.URL, "attempt", ev.Attempt, "timeout", hung.After)
+		}
+	}
 }
 
 // statusLine tells the user why a run does not move: off a terminal as

@@ -1,0 +1,495 @@
+package service_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/service"
+	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/sandbox"
+)
+
+// wait bounds every wait on an event; reaching it fails the test.
+const wait = 60 * time.Second
+
+// env is a service over an in-process sandbox, a SQLite app database,
+// a SQLite job queue in the same file, and SQLite destinations.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	sb     *sandbox.Server
+	m      *credential.Manager
+	cred   *credential.Record
+	store  connection.Store
+	q      *jobs.Queue
+	svc    *service.Service
+	events <-chan jobs.Event
+	dir    string
+
+	// failOpen makes opening a destination fail (a failing run).
+	failOpen atomic.Bool
+	mu       sync.Mutex
+	dropped  []string   // namespaces dropped
+	reset    [][]string // streams reset
+	observed []*connection.Run
+}
+
+// testDest is a SQLite destination with the optional capabilities, as
+// the namespaced destinations have them; it records their calls.
+type testDest struct {
+	*sqlite.Dest
+	e  *env
+	ns string
+}
+
+func (d *testDest) ResetStreams(_ context.Context, streams []string) error {
+	d.e.mu.Lock()
+	defer d.e.mu.Unlock()
+	d.e.reset = append(d.e.reset, streams)
+	return nil
+}
+
+func (d *testDest) DropNamespace(context.Context) error {
+	d.e.mu.Lock()
+	defer d.e.mu.Unlock()
+	d.e.dropped = append(d.e.dropped, d.ns)
+	return nil
+}
+
+// plainDest has none of the optional capabilities.
+type plainDest struct{ syncer.Destination }
+
+type envOptions struct {
+	start  bool // work the queue
+	plain  bool // destinations without optional capabilities
+	notify string
+	secret []byte
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ctx := t.Context()
+	e := &env{t: t, ctx: ctx, dir: t.TempDir()}
+	sb, err := sandbox.Start("", sandbox.Options{Prospects: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	e.sb = sb
+	appPath := filepath.Join(e.dir, "app.db")
+	db, err := sqlite.Open(ctx, appPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := credential.GenerateKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m, err = credential.NewManager(credential.Options{Store: db, Keyring: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refresh, err := sb.IssueToken(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Clock().Advance(time.Minute)
+	app := sb.Apps()[0]
+	e.cred, err = e.m.Import(ctx, credential.NewCredential{Name: "sandbox", ClientID: app.ClientID, ClientSecret: app.ClientSecret,
+		Scopes: sb.Catalog().Scopes(), Environment: credential.Development, APIBaseURL: sb.URL + "/api/v2", RedirectURI: app.RedirectURIs[0]}, refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = connectiontest.NewMemStore()
+	var svc *service.Service
+	qopts := jobs.Options{MaxAttempts: 1, SchedulerInterval: time.Hour,
+		Run: jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })}
+	e.q, err = jobs.OpenSQLite(ctx, appPath, qopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := e.q.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		e.q.Close()
+	})
+	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret,
+		Logger: slog.New(slog.DiscardHandler),
+		Open: func(ctx context.Context, url, ns string) (syncer.Destination, func() error, error) {
+			if e.failOpen.Load() {
+				return nil, nil, errors.New("the destination is down")
+			}
+			d, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(url, "sqlite:"))
+			if err != nil {
+				return nil, nil, err
+			}
+			if o.plain {
+				return plainDest{d}, d.Close, nil
+			}
+			return &testDest{Dest: d, e: e, ns: ns}, d.Close, nil
+		},
+		Observe: func(c *connection.Connection, r *connection.Run) {
+			e.mu.Lock()
+			e.observed = append(e.observed, r)
+			e.mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if o.start {
+		c, cancel := e.q.Subscribe()
+		t.Cleanup(cancel)
+		e.events = c
+		if err := e.q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e *env) create(n service.NewConnection) *connection.Connection {
+	e.t.Helper()
+	if n.Name == "" {
+		n.Name = "acme"
+	}
+	if n.Credential == "" {
+		n.Credential = "sandbox"
+	}
+	if n.DestinationURL == "" {
+		n.DestinationURL = "sqlite:" + filepath.Join(e.dir, "outreach.db")
+	}
+	if n.Streams == nil {
+		n.Streams = []string{"accounts", "prospects"}
+	}
+	c, err := e.svc.Create(e.ctx, n)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// finished waits for the end of connection id's job (not a snooze).
+func (e *env) finished(id string) jobs.Event {
+	e.t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case ev := <-e.events:
+			if ev.Job.ConnectionID == id && ev.Kind != jobs.JobSnoozed {
+				return ev
+			}
+		case <-timeout:
+			e.t.Fatalf("connection %s: no job event within %s", id, wait)
+		}
+	}
+}
+
+// runNow queues a run of c and waits for its end; it returns the run.
+func (e *env) runNow(c *connection.Connection) *connection.Run {
+	e.t.Helper()
+	if _, err := e.svc.RunNow(e.ctx, c.Name); err != nil {
+		e.t.Fatal(err)
+	}
+	e.finished(c.ID)
+	runs, err := e.svc.History(e.ctx, c.Name, 1)
+	if err != nil || len(runs) == 0 {
+		e.t.Fatalf("history: %v %v", runs, err)
+	}
+	return runs[0]
+}
+
+func TestRunNowRecordsTheRun(t *testing.T) {
+	e := newEnv(t, envOptions{start: true})
+	c := e.create(service.NewConnection{})
+	if c.Namespace != "acme" || c.QuotaShare != 1 || !c.Schedule.IsManual() {
+		t.Fatalf("defaults: %+v", c)
+	}
+	r := e.runNow(c)
+	if r.Outcome != connection.Succeeded || r.Trigger != connection.ManualRun || r.EndedAt.IsZero() {
+		t.Fatalf("run: %+v", r)
+	}
+	tot := r.Totals()
+	if tot.Records == 0 || tot.Pages == 0 || tot.Requests == 0 {
+		t.Fatalf("totals %+v of streams %+v", tot, r.Streams)
+	}
+	for _, st := range r.Streams {
+		if st.Records == 0 || st.Requests == 0 || st.Error != "" {
+			t.Errorf("stream %+v", st)
+		}
+	}
+	if len(r.Log) == 0 || !strings.Contains(strings.Join(r.Log, "\n"), "run succeeded") {
+		t.Errorf("log: %q", r.Log)
+	}
+	st, err := e.svc.Get(e.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "idle" || st.LastRun == nil || st.LastRun.ID != r.ID || st.CredentialName != "sandbox" || !st.NextDue.IsZero() {
+		t.Fatalf("status: %+v", st)
+	}
+	if strings.Join(st.ScopesNeeded, " ") != "accounts.read prospects.read" || len(st.ScopesMissing) != 0 {
+		t.Fatalf("scopes: %v / %v", st.ScopesNeeded, st.ScopesMissing)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.observed) != 1 || e.observed[0].Outcome != connection.Succeeded || e.observed[0].Totals().Records != tot.Records {
+		t.Fatalf("observed: %+v", e.observed)
+	}
+}
+
+func TestCreateChecksStreamsAgainstScopes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	narrow, err := e.m.Create(e.ctx, credential.NewCredential{Name: "narrow", ClientID: "id", ClientSecret: "secret",
+		Scopes: []string{"prospects.read"}, APIBaseURL: e.sb.URL + "/api/v2", RedirectURI: "http://127.0.0.1:9/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := "sqlite:" + filepath.Join(e.dir, "o.db")
+	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: narrow.Name, DestinationURL: dst, Streams: []string{"prospects", "accounts"}})
+	if err == nil || !strings.Contains(err.Error(), "accounts needs scope accounts.read") {
+		t.Fatalf("unreadable stream: %v", err)
+	}
+	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: narrow.Name, DestinationURL: dst, Streams: []string{"prospectz"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown stream prospectz") {
+		t.Fatalf("unknown stream: %v", err)
+	}
+	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: "nobody", DestinationURL: dst})
+	if !errors.Is(err, credential.ErrNotFound) {
+		t.Fatalf("unknown credential: %v", err)
+	}
+	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: narrow.ID, DestinationURL: dst, Schedule: "30s"})
+	if err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("bad schedule: %v", err)
+	}
+	// By default: every stream the credential can read.
+	c, err := e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: narrow.ID, DestinationURL: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.svc.Get(e.ctx, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streams != nil || strings.Join(st.ScopesNeeded, " ") != "prospects.read" || st.State != "needs_reauthorization" {
+		t.Fatalf("default streams: %v, status %+v", c.Streams, st)
+	}
+	ss, err := e.svc.Streams(e.ctx, "n")
+	if err != nil || len(ss) != 1 || ss[0].Stream != "prospects" {
+		t.Fatalf("streams: %+v %v", ss, err)
+	}
+}
+
+func TestPauseResumeReschedule(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.create(service.NewConnection{Schedule: "15m"})
+	due := func() time.Time {
+		t.Helper()
+		st, err := e.svc.Get(e.ctx, c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.NextDue
+	}
+	if due().IsZero() {
+		t.Fatal("a 15m connection is not scheduled")
+	}
+	if err := e.svc.Pause(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.svc.Get(e.ctx, c.Name)
+	if st.State != "paused" || !st.NextDue.IsZero() || !st.Connection.Paused {
+		t.Fatalf("paused: %+v", st)
+	}
+	if err := e.svc.Resume(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.svc.Get(e.ctx, c.Name)
+	if st.State == "paused" || st.NextDue.IsZero() || st.Connection.Paused {
+		t.Fatalf("resumed: %+v", st)
+	}
+	// Changing the schedule to manual takes it off the schedule.
+	manual := "manual"
+	if _, err := e.svc.Update(e.ctx, c.Name, service.Changes{Schedule: &manual}); err != nil {
+		t.Fatal(err)
+	}
+	if !due().IsZero() {
+		t.Fatal("a manual connection is still scheduled")
+	}
+	// Created paused: not scheduled.
+	p := e.create(service.NewConnection{Name: "later", Schedule: "1h", Paused: true})
+	if d, ok, _ := e.q.NextDue(e.ctx, p.ID); ok {
+		t.Fatalf("a paused connection is due at %s", d)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.create(service.NewConnection{Schedule: "15m"})
+	keep := e.create(service.NewConnection{Name: "keep data", Schedule: "15m"})
+	if err := e.svc.Delete(e.ctx, c.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Delete(e.ctx, keep.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.dropped) != 1 || e.dropped[0] != "acme" {
+		t.Fatalf("dropped: %v", e.dropped)
+	}
+	for _, id := range []string{c.ID, keep.ID} {
+		if _, err := e.store.GetConnection(e.ctx, id); !errors.Is(err, connection.ErrNotFound) {
+			t.Fatalf("still stored: %v", err)
+		}
+		if _, ok, _ := e.q.NextDue(e.ctx, id); ok {
+			t.Fatal("still scheduled")
+		}
+	}
+	if _, err := e.svc.Get(e.ctx, c.Name); !errors.Is(err, connection.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+}
+
+func TestDeleteDropDataNeedsADropper(t *testing.T) {
+	e := newEnv(t, envOptions{plain: true})
+	c := e.create(service.NewConnection{})
+	err := e.svc.Delete(e.ctx, c.Name, true)
+	if err == nil || !strings.Contains(err.Error(), "cannot drop its data") {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := e.store.GetConnection(e.ctx, c.ID); err != nil {
+		t.Fatalf("the connection went although its data could not: %v", err)
+	}
+	if _, err := e.svc.Resync(e.ctx, c.Name, nil); err == nil || !strings.Contains(err.Error(), "cannot forget") {
+		t.Fatalf("resync: %v", err)
+	}
+}
+
+func TestResyncResetsAndQueues(t *testing.T) {
+	e := newEnv(t, envOptions{start: true})
+	c := e.create(service.NewConnection{})
+	if _, err := e.svc.Resync(e.ctx, c.Name, []string{"prospects"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := e.finished(c.ID); ev.Kind != jobs.JobCompleted {
+		t.Fatalf("event %+v", ev)
+	}
+	if _, err := e.svc.Resync(e.ctx, c.Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.finished(c.ID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.reset) != 2 || strings.Join(e.reset[0], ",") != "prospects" || strings.Join(e.reset[1], ",") != "accounts,prospects" {
+		t.Fatalf("reset: %v", e.reset)
+	}
+}
+
+// receiver is a notify URL that checks signatures.
+type receiver struct {
+	t      *testing.T
+	secret []byte
+	got    chan service.Notification
+	status atomic.Int32 // answer; 0 = 204
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	sig := r.Header.Get(service.SignatureHeader)
+	if !hmac.Equal([]byte(sig), []byte(service.Sign(rc.secret, body))) {
+		rc.t.Errorf("bad signature %q", sig)
+	}
+	var n service.Notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		rc.t.Errorf("body %s: %v", body, err)
+	}
+	rc.got <- n
+	if s := rc.status.Load(); s != 0 {
+		w.WriteHeader(int(s))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func TestNotifications(t *testing.T) {
+	rc := &receiver{t: t, secret: []byte("s3cret-s3cret"), got: make(chan service.Notification, 10)}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	e := newEnv(t, envOptions{start: true, notify: hook.URL + "/hook?token=private", secret: rc.secret})
+	c := e.create(service.NewConnection{})
+	none := func(when string) {
+		t.Helper()
+		select {
+		case n := <-rc.got:
+			t.Fatalf("%s: unexpected notification %+v", when, n)
+		default:
+		}
+	}
+	one := func(when, event string, r *connection.Run) {
+		t.Helper()
+		select {
+		case n := <-rc.got:
+			if n.Event != event || n.Connection.ID != c.ID || n.Connection.Name != c.Name || n.Run.ID != r.ID ||
+				n.Run.Outcome != string(r.Outcome) || n.Run.Error != r.Error || n.Run.StartedAt.IsZero() || n.Run.EndedAt.IsZero() || n.At.IsZero() {
+				t.Fatalf("%s: notification %+v for run %+v", when, n, r)
+			}
+		default:
+			t.Fatalf("%s: no %s notification", when, event)
+		}
+	}
+	if r := e.runNow(c); r.Outcome != connection.Succeeded {
+		t.Fatalf("first run: %+v", r)
+	}
+	none("first success")
+	e.failOpen.Store(true)
+	r := e.runNow(c)
+	if r.Outcome != connection.Failed || !strings.Contains(r.Error, "the destination is down") {
+		t.Fatalf("failing run: %+v", r)
+	}
+	one("first failure", service.EventRunFailed, r)
+	rc.status.Store(http.StatusInternalServerError)
+	e.runNow(c)
+	none("second failure of the streak")
+	e.failOpen.Store(false)
+	r = e.runNow(c)
+	one("recovery", service.EventRunRecovered, r)
+	log := strings.Join(r.Log, "\n")
+	if !strings.Contains(log, "notification failed") || !strings.Contains(log, "500") || strings.Contains(log, "private") {
+		t.Fatalf("the failed delivery is not in the run log (or shows the URL's token):\n%s", log)
+	}
+	rc.status.Store(0)
+	if err := e.m.RevokeLocally(e.ctx, "sandbox"); err != nil {
+		t.Fatal(err)
+	}
+	r = e.runNow(c)
+	if r.Outcome != connection.Failed || !strings.Contains(r.Error, "re-authorization") {
+		t.Fatalf("run of a revoked credential: %+v", r)
+	}
+	one("re-authorization", service.EventNeedsReauthorization, r)
+	e.runNow(c)
+	none("second run of a revoked credential")
+	st, _ := e.svc.Get(e.ctx, c.Name)
+	if st.State != "needs_reauthorization" {
+		t.Fatalf("state %q", st.State)
+	}
+}

@@ -173,10 +173,15 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	if ch.NotifyURL != nil {
 		c.NotifyURL = *ch.NotifyURL
 	}
-	rec, err := s.credential(ctx, c.CredentialID)
+	credID := c.CredentialID
+	if ch.Credential != nil {
+		credID = *ch.Credential
+	}
+	rec, err := s.credential(ctx, credID)
 	if err != nil {
 		return nil, err
 	}
+	c.CredentialID = rec.ID
 	if err := s.check(c, rec); err != nil {
 		return nil, err
 	}

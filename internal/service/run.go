@@ -77,7 +77,7 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 	counter := &requestCounter{}
 	observers := []func(outreach.RequestEvent){counter.observe}
 	if s.opts.ObserveRequests != nil {
-		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID))
+		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID, c.QuotaShare))
 	}
 	client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(s.opts.Credentials.TokenSource(rec.ID)),
 		outreach.WithRateLimiter(s.limiter(rec.OutreachUserID, c.QuotaShare)), outreach.WithUserAgent(s.opts.UserAgent),

@@ -52,8 +52,8 @@ type Options struct {
 	Stdout io.Writer
 	// ObserveRequests, when set, gives the observer of the Outreach client
 	// a run builds for the named credential acting for the Outreach user
-	// (metrics.ObserveRequests).
-	ObserveRequests func(credential, user string) func(outreach.RequestEvent)
+	// at a quota share (metrics.ObserveRequests, SetQuotaShare).
+	ObserveRequests func(credential, user string, quotaShare float64) func(outreach.RequestEvent)
 	// UserAgent is sent to Outreach; default "outreach-connector".
 	UserAgent string
 	// NotifyTimeout bounds one notification POST; default 5s.
@@ -141,6 +141,8 @@ type Changes struct {
 	PageSize       *int
 	QuotaShare     *float64
 	NotifyURL      *string
+	// Credential moves the connection to another credential (id or name).
+	Credential *string
 }
 
 // Status is a connection with what the UI and `connections list` show.

@@ -337,6 +337,25 @@ func TestPauseResumeReschedule(t *testing.T) {
 	if !due().IsZero() {
 		t.Fatal("a manual connection is still scheduled")
 	}
+	// A manual run waits in the queue (not worked here).
+	if _, err := e.svc.RunNow(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := e.svc.RunNow(e.ctx, c.ID); err != nil || !j.Duplicate {
+		t.Fatalf("second run now: %+v %v", j, err)
+	}
+	if d, err := e.q.Depth(e.ctx); err != nil || d["available"] != 1 {
+		t.Fatalf("depth %v %v", d, err)
+	}
+	if st, _ := e.svc.Get(e.ctx, c.Name); st.State != "queued" {
+		t.Fatalf("state %q", st.State)
+	}
+	if err := e.svc.Cancel(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.q.Depth(e.ctx); len(d) != 0 {
+		t.Fatalf("depth after cancel %v", d)
+	}
 	// Created paused: not scheduled.
 	p := e.create(service.NewConnection{Name: "later", Schedule: "1h", Paused: true})
 	if d, ok, _ := e.q.NextDue(e.ctx, p.ID); ok {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -13,9 +14,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // storeFlags choose where credentials live and the encryption key.
@@ -116,4 +123,56 @@ func countCredentials(ctx context.Context, path string) int {
 		return 0
 	}
 	return n
+}
+
+// isPostgresURL reports whether an app database flag names PostgreSQL.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openQueue opens the connections' job queue next to the app's own tables,
+// in the database open chose (call it after open).
+func (f *storeFlags) openQueue(ctx context.Context, opts jobs.Options) (*jobs.Queue, error) {
+	if isPostgresURL(f.db) {
+		return jobs.OpenPostgres(ctx, f.db, opts)
+	}
+	return jobs.OpenSQLite(ctx, strings.TrimPrefix(f.db, "sqlite:"), opts)
+}
+
+// connectionStoreOf returns the connection store of the app database that
+// open returned.
+// TODO(issue 9): the DB types' Connections() once connstore has landed;
+// until then connections last as long as the process.
+func connectionStoreOf(credential.Store) connection.Store {
+	return connectiontest.NewMemStore()
+}
+
+// openConnectionDestination opens a connection's destination in its
+// namespace.
+// TODO(issue 9): destinations.Open once internal/destinations has landed;
+// until then the namespace is not applied.
+func openConnectionDestination(stdout io.Writer) service.OpenDestination {
+	return func(ctx context.Context, to, namespace string) (syncer.Destination, func() error, error) {
+		switch {
+		case isPostgresURL(to):
+			db, err := postgres.OpenDestination(ctx, to)
+			if err != nil {
+				return nil, nil, err
+			}
+			return db, db.Close, nil
+		case strings.HasPrefix(to, "jsonl:"):
+			d, err := jsonl.Open(strings.TrimPrefix(to, "jsonl:"))
+			if err != nil {
+				return nil, nil, err
+			}
+			return d, func() error { return nil }, nil
+		case strings.HasPrefix(to, "sqlite:"):
+			db, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(to, "sqlite:"))
+			if err != nil {
+				return nil, nil, err
+			}
+			return db, db.Close, nil
+		}
+		return nil, nil, fmt.Errorf("destination %q: use sqlite:PATH, postgres://... or jsonl:DIR", to)
+	}
 }

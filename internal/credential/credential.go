@@ -112,6 +112,9 @@ type State struct {
 var (
 	ErrNotFound  = errors.New("credential: not found")
 	ErrNameTaken = errors.New("credential: a credential with this name exists")
+	// ErrInUse refuses to delete a credential that connections use; the
+	// error names them.
+	ErrInUse = errors.New("credential: connections use this credential; delete them, or move them to another credential, first")
 )
 
 // Store persists credentials, leases, states and events. Implementations
@@ -136,7 +139,8 @@ type Store interface {
 	// nothing else (ErrNotFound when missing).
 	SaveIdentity(ctx context.Context, id, userID, email, org string) error
 	// DeleteCredential removes the credential with its lease, states and
-	// events; ErrNotFound when missing.
+	// events; ErrNotFound when missing, ErrInUse (naming them) while
+	// connections use it.
 	DeleteCredential(ctx context.Context, id string) error
 
 	// AcquireLease makes owner the only refresher of credential id until

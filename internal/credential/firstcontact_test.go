@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -281,5 +283,36 @@ func TestExpiredDevelopmentGrantNeedsReauthorization(t *testing.T) {
 	}
 	if again := e.authorize(t, "dev"); again.Status != credential.StatusConnected || again.LastError != "" {
 		t.Errorf("after authorizing again: %s %q", again.Status, again.LastError)
+	}
+}
+
+func TestDeleteOfACredentialInUseRevokesNothing(t *testing.T) {
+	e := newEnv(t, sandbox.Options{MintInterval: -1})
+	ctx := context.Background()
+	rec := e.authorize(t, e.create(t, "used").Name)
+	conns, ok := e.db.(interface{ Connections() *sqlstore.Connections })
+	if !ok {
+		t.Fatalf("store %T has no connections", e.db)
+	}
+	c := &connection.Connection{ID: connection.NewID(), Name: "nightly", CredentialID: rec.ID,
+		DestinationURL: "sqlite:data.db", Schedule: connection.Schedule{}}
+	c.SetDefaults()
+	if err := conns.Connections().CreateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	err := e.manager.Delete(ctx, "used")
+	if !errors.Is(err, credential.ErrInUse) || !strings.Contains(err.Error(), `"nightly"`) {
+		t.Fatalf("Delete of a credential in use: %v; want ErrInUse naming the connection", err)
+	}
+	got, err := e.manager.Get(ctx, "used")
+	if err != nil || got.Status != credential.StatusConnected {
+		t.Fatalf("after a refused delete: %v; want the credential kept, connected", err)
+	}
+	if _, err := e.manager.Token(ctx, rec.ID); err != nil {
+		t.Errorf("after a refused delete the tokens do not work: %v", err)
+	}
+	// The refresh token still works at Outreach: nothing was revoked there.
+	if _, err := e.manager.RefreshNow(ctx, "used"); err != nil {
+		t.Errorf("refresh after a refused delete: %v; want the refresh token still valid at Outreach", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -398,12 +399,33 @@ func (m *Manager) Delete(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
+	// A credential that connections use is refused before its tokens are
+	// revoked, not after.
+	if u, ok := m.store.(InUseChecker); ok {
+		names, err := u.CredentialConnections(ctx, rec.ID)
+		if err != nil {
+			return fmt.Errorf("credential %s: %w", rec.Name, err)
+		}
+		if len(names) > 0 {
+			quoted := make([]string, len(names))
+			for i, n := range names {
+				quoted[i] = strconv.Quote(n)
+			}
+			return fmt.Errorf("credential %s: %w: %s", rec.Name, ErrInUse, strings.Join(quoted, ", "))
+		}
+	}
 	if rec.Tokens != nil {
 		if err := m.Revoke(ctx, rec.ID); err != nil {
 			return err
 		}
 	}
 	return m.store.DeleteCredential(ctx, rec.ID)
+}
+
+// InUseChecker is a Store that knows which connections use a credential.
+// Delete asks it before revoking anything.
+type InUseChecker interface {
+	CredentialConnections(ctx context.Context, id string) ([]string, error)
 }
 
 // withLease runs fn on a fresh read of credential id while holding its

@@ -1,7 +1,8 @@
-// Package sqlstore implements credential.Store over database/sql with SQL
-// that SQLite and PostgreSQL both run ($n placeholders, RETURNING, ON
-// CONFLICT). The sqlite and postgres packages open the database and hand
-// it here with their migrations; nothing here knows which one it is.
+// Package sqlstore implements credential.Store and connection.Store
+// (Connections) over database/sql with SQL that SQLite and PostgreSQL both
+// run ($n placeholders, RETURNING, ON CONFLICT). The sqlite and postgres
+// packages open the database and hand it here with their migrations;
+// nothing here knows which one it is.
 package sqlstore
 
 import (
@@ -250,7 +251,25 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	// Connections reference their credential (a foreign key without
+	// cascade): the check names them (rolling back the deletes above),
+	// the key settles a race with a concurrent create. It comes after a
+	// write so that SQLite's transaction already holds the write lock.
+	names, err := connectionNames(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		return inUse(names)
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = $1`, id)
+	if isForeignKey(err) {
+		tx.Rollback()
+		if names, nerr := connectionNames(ctx, s.db, id); nerr == nil && len(names) > 0 {
+			return inUse(names)
+		}
+		return credential.ErrInUse
+	}
 	if err != nil {
 		return err
 	}

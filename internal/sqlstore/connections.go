@@ -1,0 +1,382 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+)
+
+// MaxRunsKept is how many runs of each connection the history keeps;
+// FinishRun deletes the older ones.
+const MaxRunsKept = 200
+
+// Connections is a connection.Store on the same database as the
+// credentials (tables connections and connection_runs).
+type Connections struct {
+	db       *sql.DB
+	isUnique func(error) bool
+}
+
+// Connections returns the connection store on s's database.
+func (s *Store) Connections() *Connections { return &Connections{db: s.db, isUnique: s.isUnique} }
+
+var _ connection.Store = (*Connections)(nil)
+
+// NamespaceKey is what makes two connections clash: the namespace with
+// the destination URL normalised (spaces trimmed; the scheme lowercased;
+// for PostgreSQL postgresql:// read as postgres://, the password and the
+// host's case ignored and the query sorted; for sqlite: and jsonl: the
+// path cleaned). Two connections with one key write into the same tables.
+func NamespaceKey(destinationURL, namespace string) string {
+	return namespace + " " + normaliseDestination(destinationURL)
+}
+
+func normaliseDestination(raw string) string {
+	raw = strings.TrimSpace(raw)
+	scheme, rest, ok := strings.Cut(raw, ":")
+	if !ok {
+		return raw
+	}
+	scheme = strings.ToLower(scheme)
+	switch scheme {
+	case "sqlite", "jsonl":
+		p := strings.TrimPrefix(rest, "//")
+		if p == "" {
+			return scheme + ":"
+		}
+		return scheme + ":" + path.Clean(p)
+	case "postgres", "postgresql":
+		u, err := url.Parse(raw)
+		if err != nil {
+			return raw
+		}
+		u.Scheme = "postgres"
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		u.Host = strings.ToLower(u.Host)
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		u.Fragment, u.RawFragment = "", ""
+		return u.String()
+	}
+	return scheme + ":" + rest
+}
+
+const connectionColumns = `id, name, credential_id, direction, destination_url, namespace, namespace_key, streams, schedule,
+start_date, page_size, quota_share, paused, notify_url, created_at, updated_at`
+
+func connectionArgs(c *connection.Connection) ([]any, error) {
+	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), c.DestinationURL, c.Namespace,
+		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
+		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt)}, nil
+}
+
+func scanConnection(row scanner) (*connection.Connection, error) {
+	var c connection.Connection
+	var direction, key, streams, schedule string
+	var start, created, updated int64
+	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &c.DestinationURL, &c.Namespace, &key, &streams, &schedule,
+		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, connection.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Direction = connection.Direction(direction)
+	if err := json.Unmarshal([]byte(streams), &c.Streams); err != nil {
+		return nil, fmt.Errorf("connection %s: streams: %w", c.ID, err)
+	}
+	if c.Schedule, err = connection.ParseSchedule(schedule); err != nil {
+		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
+	}
+	c.StartDate, c.CreatedAt, c.UpdatedAt = fromMS(start), fromMS(created), fromMS(updated)
+	return &c, nil
+}
+
+// writeError maps a failed insert or update of connection c. When both
+// the name and the namespace clash, the name is reported (whichever index
+// the database checked first).
+func (s *Connections) writeError(ctx context.Context, err error, c *connection.Connection) error {
+	switch {
+	case s.isUnique(err) && strings.Contains(err.Error(), "namespace_key"):
+		var n int
+		if qerr := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connections WHERE name = $1 AND id <> $2`, c.Name, c.ID).Scan(&n); qerr == nil && n > 0 {
+			return connection.ErrNameTaken
+		}
+		return connection.ErrNamespaceTaken
+	case s.isUnique(err) && strings.Contains(err.Error(), "name"):
+		return connection.ErrNameTaken
+	case isForeignKey(err):
+		return fmt.Errorf("connection %q: credential %s: %w", c.Name, c.CredentialID, credential.ErrNotFound)
+	}
+	return err
+}
+
+// isForeignKey tells a foreign key violation: SQLite's message, or
+// PostgreSQL's SQLSTATE 23503 (which pgx puts in the message).
+func isForeignKey(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "FOREIGN KEY constraint failed") || strings.Contains(err.Error(), "SQLSTATE 23503"))
+}
+
+// CreateConnection implements connection.Store. The unique indexes on the
+// name and the namespace key decide clashes, so two concurrent creates
+// cannot both win. A credential id that does not exist gives
+// credential.ErrNotFound.
+func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connection) error {
+	args, err := connectionArgs(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
+	if err != nil {
+		return s.writeError(ctx, err, c)
+	}
+	return nil
+}
+
+// GetConnection implements connection.Store.
+func (s *Connections) GetConnection(ctx context.Context, id string) (*connection.Connection, error) {
+	return scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE id = $1`, id))
+}
+
+// GetConnectionByName implements connection.Store.
+func (s *Connections) GetConnectionByName(ctx context.Context, name string) (*connection.Connection, error) {
+	return scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE name = $1`, name))
+}
+
+// ListConnections implements connection.Store.
+func (s *Connections) ListConnections(ctx context.Context) ([]*connection.Connection, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*connection.Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateConnection implements connection.Store.
+func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connection) error {
+	args, err := connectionArgs(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
+		destination_url = $5, namespace = $6, namespace_key = $7, streams = $8, schedule = $9, start_date = $10,
+		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16
+		WHERE id = $1`, args...)
+	if err != nil {
+		return s.writeError(ctx, err, c)
+	}
+	return oneConnection(res)
+}
+
+func oneConnection(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return connection.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteConnection implements connection.Store: the connection and its
+// runs go in one transaction.
+func (s *Connections) DeleteConnection(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM connection_runs WHERE connection_id = $1`, id); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if err := oneConnection(res); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// runStream is the stored form of connection.StreamStats (JSON).
+type runStream struct {
+	Stream    string `json:"stream"`
+	Records   int64  `json:"records,omitempty"`
+	Pages     int64  `json:"pages,omitempty"`
+	Requests  int64  `json:"requests,omitempty"`
+	Deletions int64  `json:"deletions,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func runJSON(r *connection.Run) (streams, log string, err error) {
+	var st []runStream
+	if r.Streams != nil {
+		st = make([]runStream, 0, len(r.Streams))
+	}
+	for _, v := range r.Streams {
+		st = append(st, runStream(v))
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return "", "", err
+	}
+	l, err := json.Marshal(r.Log)
+	if err != nil {
+		return "", "", err
+	}
+	return string(b), string(l), nil
+}
+
+const runColumns = `id, connection_id, run_trigger, attempt, started_at, ended_at, outcome, error_message, streams, log`
+
+// StartRun implements connection.Store; ErrNotFound when the connection
+// does not exist.
+func (s *Connections) StartRun(ctx context.Context, r *connection.Run) error {
+	streams, log, err := runJSON(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO connection_runs (`+runColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log)
+	if isForeignKey(err) {
+		return fmt.Errorf("run of connection %s: %w", r.ConnectionID, connection.ErrNotFound)
+	}
+	return err
+}
+
+// FinishRun implements connection.Store: it writes every field of the run
+// and keeps the connection's newest MaxRunsKept runs (by start), deleting
+// older ones, in one transaction. ErrNotFound when the run is not
+// stored (its connection was deleted meanwhile).
+func (s *Connections) FinishRun(ctx context.Context, r *connection.Run) error {
+	streams, log, err := runJSON(r)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE connection_runs SET run_trigger = $3, attempt = $4, started_at = $5, ended_at = $6,
+		outcome = $7, error_message = $8, streams = $9, log = $10 WHERE id = $1 AND connection_id = $2`,
+		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log)
+	if err != nil {
+		return err
+	}
+	if err := oneConnection(res); err != nil {
+		return fmt.Errorf("run %s: %w", r.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM connection_runs WHERE connection_id = $1 AND seq NOT IN
+		(SELECT seq FROM connection_runs WHERE connection_id = $1 ORDER BY started_at DESC, seq DESC LIMIT $2)`,
+		r.ConnectionID, MaxRunsKept); err != nil {
+		return fmt.Errorf("prune the runs of connection %s: %w", r.ConnectionID, err)
+	}
+	return tx.Commit()
+}
+
+// ListRuns implements connection.Store: newest first (by start, then by
+// insertion), at most limit.
+func (s *Connections) ListRuns(ctx context.Context, connectionID string, limit int) ([]*connection.Run, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM connection_runs WHERE connection_id = $1
+		ORDER BY started_at DESC, seq DESC LIMIT $2`, connectionID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*connection.Run
+	for rows.Next() {
+		var r connection.Run
+		var trigger, outcome, streams, log string
+		var started, ended int64
+		if err := rows.Scan(&r.ID, &r.ConnectionID, &trigger, &r.Attempt, &started, &ended, &outcome, &r.Error, &streams, &log); err != nil {
+			return nil, err
+		}
+		r.Trigger, r.Outcome = connection.Trigger(trigger), connection.Outcome(outcome)
+		r.StartedAt, r.EndedAt = fromMS(started), fromMS(ended)
+		var st []runStream
+		if err := json.Unmarshal([]byte(streams), &st); err != nil {
+			return nil, fmt.Errorf("run %s: streams: %w", r.ID, err)
+		}
+		if st != nil {
+			r.Streams = make([]connection.StreamStats, 0, len(st))
+		}
+		for _, v := range st {
+			r.Streams = append(r.Streams, connection.StreamStats(v))
+		}
+		if err := json.Unmarshal([]byte(log), &r.Log); err != nil {
+			return nil, fmt.Errorf("run %s: log: %w", r.ID, err)
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// CredentialConnections returns the names of the connections that use
+// credential id, sorted. A credential with connections cannot be deleted
+// (DeleteCredential refuses with credential.ErrInUse); callers that do
+// more than delete (revoking the tokens first) ask this before.
+func (s *Store) CredentialConnections(ctx context.Context, id string) ([]string, error) {
+	return connectionNames(ctx, s.db, id)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func connectionNames(ctx context.Context, q querier, credentialID string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM connections WHERE credential_id = $1 ORDER BY name`, credentialID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+// inUse is the error of deleting a credential that connections use.
+func inUse(names []string) error {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return fmt.Errorf("%w: %s", credential.ErrInUse, strings.Join(quoted, ", "))
+}

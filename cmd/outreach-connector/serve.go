@@ -96,7 +96,10 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			defer closeStore()
 			out := cmd.OutOrStdout()
-			conns := connectionStoreOf(credStore)
+			conns, err := connectionStoreOf(credStore)
+			if err != nil {
+				return err
+			}
 			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
 			var svc *service.Service
 			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,

@@ -118,10 +118,21 @@ func sandboxConnection(ctx context.Context, sb *sandbox.Server, m *credential.Ma
 		}
 	} else if err != nil {
 		return err
-	} else if _, err := svc.Update(ctx, sandboxName, service.Changes{Credential: &rec.ID}); err != nil {
-		return err
 	}
 	if old != nil {
+		// Every connection of the old credential (the sandbox one, and any
+		// made by hand) moves to the new one.
+		list, err := svc.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, st := range list {
+			if st.Connection.CredentialID == old.ID {
+				if _, err := svc.Update(ctx, st.Connection.ID, service.Changes{Credential: &rec.ID}); err != nil {
+					return err
+				}
+			}
+		}
 		// Its sandbox is gone: nothing to revoke.
 		if err := m.Forget(ctx, old.ID); err != nil {
 			return err

@@ -15,13 +15,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
-	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
@@ -141,10 +141,11 @@ func (f *storeFlags) openQueue(ctx context.Context, opts jobs.Options) (*jobs.Qu
 
 // connectionStoreOf returns the connection store of the app database that
 // open returned.
-// TODO(issue 9): the DB types' Connections() once connstore has landed;
-// until then connections last as long as the process.
-func connectionStoreOf(credential.Store) connection.Store {
-	return connectiontest.NewMemStore()
+func connectionStoreOf(s credential.Store) (connection.Store, error) {
+	if db, ok := s.(interface{ Connections() *sqlstore.Connections }); ok {
+		return db.Connections(), nil
+	}
+	return nil, errors.New("the app database keeps no connections")
 }
 
 // openConnectionDestination opens a connection's destination in its

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
-	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/service"
@@ -118,7 +117,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store = connectiontest.NewMemStore()
+	e.store = db.Connections()
 	var svc *service.Service
 	qopts := jobs.Options{MaxAttempts: 1, SchedulerInterval: time.Hour,
 		Run: jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })}

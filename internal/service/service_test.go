@@ -80,6 +80,8 @@ type envOptions struct {
 	plain  bool // destinations without optional capabilities
 	notify string
 	secret []byte
+	// notifyTimeout bounds a notification (0: the default).
+	notifyTimeout time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -133,7 +135,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		}
 		e.q.Close()
 	})
-	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret,
+	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret, NotifyTimeout: o.notifyTimeout,
 		Logger: slog.New(slog.DiscardHandler),
 		Open: func(ctx context.Context, url, ns string) (syncer.Destination, func() error, error) {
 			if e.failOpen.Load() {
@@ -509,5 +511,35 @@ func TestNotifications(t *testing.T) {
 	st, _ := e.svc.Get(e.ctx, c.Name)
 	if st.State != "needs_reauthorization" {
 		t.Fatalf("state %q", st.State)
+	}
+	runs, _ := e.svc.History(e.ctx, c.Name, 10)
+	for _, r := range runs {
+		if all := strings.Join(r.Log, "\n") + r.Error; strings.Contains(all, string(rc.secret)) || strings.Contains(all, "private") {
+			t.Errorf("run %s shows the secret or the notify URL's token:\n%s", r.ID, all)
+		}
+	}
+}
+
+// TestANotifyURLThatHangsDoesNotHoldTheRun: the receiver never answers;
+// the run ends when the notification's time is up, and says so.
+func TestANotifyURLThatHangsDoesNotHoldTheRun(t *testing.T) {
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hook.Close()
+	defer close(release)
+	e := newEnv(t, envOptions{start: true, notify: hook.URL, notifyTimeout: 200 * time.Millisecond})
+	c := e.create(service.NewConnection{})
+	e.failOpen.Store(true)
+	r := e.runNow(c)
+	if r.Outcome != connection.Failed {
+		t.Fatalf("run %+v", r)
+	}
+	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "notification failed") || !strings.Contains(log, "no answer within 200ms") {
+		t.Fatalf("log:\n%s", log)
 	}
 }

@@ -4,9 +4,9 @@
 // destination, in the connection's own namespace. The web UI and the CLI
 // drive connections only through it.
 //
-// CONTRACT (issue 9): the exported API below is what the CLI and the UI are
-// built against. The service helper fills in the bodies; change a signature
-// only together with its callers.
+// The exported API is what the CLI and the UI are built against; change a
+// signature only together with its callers. connections.go holds the
+// connection operations, run.go a run (Sync), notify.go the notifications.
 package service
 
 import (

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
@@ -76,10 +79,11 @@ func (d *testDest) DropNamespace(context.Context) error {
 type plainDest struct{ syncer.Destination }
 
 type envOptions struct {
-	start  bool // work the queue
-	plain  bool // destinations without optional capabilities
-	notify string
-	secret []byte
+	start    bool // work the queue
+	postgres bool // the app database and the queue on PostgreSQL
+	plain    bool // destinations without optional capabilities
+	notify   string
+	secret   []byte
 	// notifyTimeout bounds a notification (0: the default).
 	notifyTimeout time.Duration
 }
@@ -94,17 +98,53 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(func() { sb.Close() })
 	e.sb = sb
-	appPath := filepath.Join(e.dir, "app.db")
-	db, err := sqlite.Open(ctx, appPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	keys, err := credential.GenerateKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.m, err = credential.NewManager(credential.Options{Store: db, Keyring: keys})
+	var svc *service.Service
+	qopts := jobs.Options{MaxAttempts: 1, SchedulerInterval: time.Hour}
+	var credStore credential.Store
+	if o.postgres {
+		// The app database and the queue on PostgreSQL, in a schema of
+		// their own.
+		dsn := pgtest.DSN(t)
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		credStore, e.store = db, db.Connections()
+		u, _ := url.Parse(dsn)
+		qopts.Schema = u.Query().Get("search_path")
+		qopts.Run = jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })
+		e.q, err = jobs.OpenPostgres(ctx, dsn, qopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		appPath := filepath.Join(e.dir, "app.db")
+		db, err := sqlite.Open(ctx, appPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		credStore, e.store = db, db.Connections()
+		qopts.Run = jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })
+		e.q, err = jobs.OpenSQLite(ctx, appPath, qopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := e.q.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		e.q.Close()
+	})
+	e.m, err = credential.NewManager(credential.Options{Store: credStore, Keyring: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,22 +159,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store = db.Connections()
-	var svc *service.Service
-	qopts := jobs.Options{MaxAttempts: 1, SchedulerInterval: time.Hour,
-		Run: jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })}
-	e.q, err = jobs.OpenSQLite(ctx, appPath, qopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := e.q.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		e.q.Close()
-	})
 	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret, NotifyTimeout: o.notifyTimeout,
 		Logger: slog.New(slog.DiscardHandler),
 		Open: func(ctx context.Context, url, ns string) (syncer.Destination, func() error, error) {
@@ -222,7 +246,17 @@ func (e *env) runNow(c *connection.Connection) *connection.Run {
 }
 
 func TestRunNowRecordsTheRun(t *testing.T) {
-	e := newEnv(t, envOptions{start: true})
+	for _, pg := range []bool{false, true} {
+		name := map[bool]string{false: "sqlite", true: "postgres"}[pg]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testRunNowRecordsTheRun(t, envOptions{start: true, postgres: pg})
+		})
+	}
+}
+
+func testRunNowRecordsTheRun(t *testing.T, o envOptions) {
+	e := newEnv(t, o)
 	c := e.create(service.NewConnection{})
 	if c.Namespace != "acme" || c.QuotaShare != 1 || !c.Schedule.IsManual() {
 		t.Fatalf("defaults: %+v", c)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -17,10 +16,7 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
-	"github.com/outreach-connector/outreach-connector/internal/jsonl"
-	"github.com/outreach-connector/outreach-connector/internal/postgres"
-	"github.com/outreach-connector/outreach-connector/internal/singer"
-	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -29,6 +25,7 @@ import (
 func newSyncCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.Command {
 	var (
 		credName, to, streamList, startDate string
+		namespace                           string
 		useSandbox, fullRefresh, reconcile  bool
 		pageSize, concurrency               int
 		quota                               float64
@@ -43,6 +40,10 @@ PostgreSQL, JSON Lines or Singer), incrementally: each run reads what changed si
 updatedAt order, and commits each page with the stream's cursor, so an interrupted run (Ctrl-C) loses
 nothing and the next run resumes. Streams run in parallel under one rate limiter for the credential's
 Outreach user. Streams the credential's scopes cannot read are skipped, one line each.
+
+--namespace keeps this sync's tables, cursors and locks apart from other syncs into the same database,
+file or directory (a schema on PostgreSQL, a table prefix NS__ on SQLite, a subdirectory of jsonl:). A
+namespace belongs to the Outreach org that first synced into it; another org's sync into it is refused.
 
 --sandbox starts a local Outreach sandbox, connects a credential named "sandbox" to it for the
 run (it is forgotten when the run ends, since the sandbox is gone), and syncs it.`,
@@ -82,8 +83,11 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if showBars && !logs.explicit {
 				logs.level.Set(slog.LevelWarn) // the bars tell what info lines would
 			}
-			if err := checkDestination(to); err != nil {
-				return err
+			if err := destinations.Check(to, ""); err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			if err := destinations.CheckNamespace(namespace); err != nil {
+				return fmt.Errorf("--namespace: %w", err)
 			}
 			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
@@ -152,11 +156,25 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if err != nil {
 				return err
 			}
-			dst, closeDst, err := openDestination(ctx, to, cmd.OutOrStdout())
+			dst, closeDst, err := destinations.Open(ctx, to, namespace, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
 			defer closeDst()
+			// The namespace is the org's: another org's sync into it is
+			// refused before anything is written. Discover's requests have
+			// taught the credential its org by now.
+			if fresh, err := m.Get(ctx, rec.ID); err == nil {
+				rec = fresh
+			}
+			owner := syncer.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name}
+			if err := syncer.Claim(ctx, dst, owner); err != nil {
+				var owned *syncer.OwnedError
+				if errors.As(err, &owned) {
+					return fmt.Errorf("%w with --namespace", err)
+				}
+				return fmt.Errorf("claim the destination's namespace: %w", err)
+			}
 			for _, u := range skipped {
 				fmt.Fprintf(out, "skip %s: credential %s lacks scope %s\n", u.Stream.Name, rec.Name, strings.Join(u.Scopes, " or "))
 			}
@@ -173,7 +191,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			began := time.Now()
 			results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: pageSize, FullRefresh: fullRefresh,
-				Reconcile: reconcile, Concurrency: concurrency, Progress: progress})
+				Reconcile: reconcile, Concurrency: concurrency, Progress: progress, Owner: owner})
 			if live != nil {
 				restoreLogs()
 				live.finish()
@@ -200,7 +218,11 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t\n", r.Stream, r.Records, r.Deleted, r.Pages, r.Duration.Seconds(), status)
 			}
 			tw.Flush()
-			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), redactDSN(to), time.Since(began).Seconds(), limiter.Sent())
+			where := redactDSN(to)
+			if namespace != "" && to != destinations.Singer {
+				where += " (namespace " + namespace + ")"
+			}
+			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), where, time.Since(began).Seconds(), limiter.Sent())
 			if len(skipped) > 0 {
 				fmt.Fprintf(out, "%d streams skipped for lack of scopes; to sync them, give credential %s these scopes and authorize it again: %s\n",
 					len(skipped), rec.Name, strings.Join(missingScopes(skipped), " "))
@@ -225,6 +247,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 	f.Int64Var(&scale, "sandbox-prospects", 1000, "prospects in the --sandbox org")
 	f.Int64Var(&seed, "seed", 1, "seed of the --sandbox org: the same seed gives the same data")
 	f.StringVar(&to, "to", "sqlite:outreach.db", "destination: sqlite:PATH, postgres://..., jsonl:DIR, or singer (messages on stdout)")
+	f.StringVar(&namespace, "namespace", "", "keep this sync's tables, state and locks apart in the destination: a PostgreSQL schema, a SQLite table prefix NS__, a JSONL subdirectory (default: none)")
 	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: every stream the credential can read)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
 	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
@@ -290,51 +313,6 @@ func isCancel(ctx context.Context, err error) bool {
 		return true
 	}
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// checkDestination checks the form of --to before anything runs.
-func checkDestination(to string) error {
-	for _, prefix := range []string{"postgres://", "postgresql://", "jsonl:", "sqlite:"} {
-		if strings.HasPrefix(to, prefix) && len(to) > len(prefix) {
-			return nil
-		}
-	}
-	if to == "singer" {
-		return nil
-	}
-	return fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
-}
-
-// openDestination opens the destination --to names. SQL databases are
-// opened as destinations only: no app tables in them.
-func openDestination(ctx context.Context, to string, stdout io.Writer) (syncer.Destination, func(), error) {
-	switch {
-	case to == "singer":
-		w, err := singer.New(stdout, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		return w, func() {}, nil
-	case strings.HasPrefix(to, "postgres://"), strings.HasPrefix(to, "postgresql://"):
-		db, err := postgres.OpenDestination(ctx, to)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, func() { db.Close() }, nil
-	case strings.HasPrefix(to, "jsonl:"):
-		d, err := jsonl.Open(strings.TrimPrefix(to, "jsonl:"))
-		if err != nil {
-			return nil, nil, err
-		}
-		return d, func() {}, nil
-	case strings.HasPrefix(to, "sqlite:"):
-		db, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(to, "sqlite:"))
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, func() { db.Close() }, nil
-	}
-	return nil, nil, fmt.Errorf("--to %q: use sqlite:PATH, postgres://..., jsonl:DIR or singer", to)
 }
 
 // redactDSN hides a password in a destination URL.

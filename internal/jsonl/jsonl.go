@@ -4,6 +4,10 @@
 // ({"id": N, "_deleted_at": "..."}). Stream state lives in
 // DIR/_state.json, replaced atomically after the page it covers is
 // written and synced to disk.
+//
+// A namespace NS is the subdirectory DIR/NS with the same files; the
+// default namespace ("") is DIR itself. DIR/_owner.json (DIR/NS/_owner.json)
+// names the org that owns the namespace.
 package jsonl
 
 import (
@@ -20,24 +24,47 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // Dir is a directory of JSONL files.
 type Dir struct {
-	path string
-	mu   sync.Mutex // guards the state file and the lock files
+	path  string
+	ns    string     // "" the default namespace
+	where string     // the destination, for messages
+	mu    sync.Mutex // guards the state file and the lock files
 	// sync flushes a file to disk (f.Sync); tests make it fail.
 	sync func(f *os.File) error
 }
 
 // Open uses (creating, private to the user) the directory dir. The files
 // it creates are readable by the user only (0600).
-func Open(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("jsonl: %w", err)
+func Open(dir string) (*Dir, error) { return OpenNamespace(dir, "") }
+
+// OpenNamespace uses the directory dir in namespace ns: the subdirectory
+// dir/ns (created, private to the user), or dir itself when ns is "".
+func OpenNamespace(dir, ns string) (*Dir, error) {
+	path := dir
+	if ns != "" {
+		if err := connection.ValidateNamespace(ns); err != nil {
+			return nil, err
+		}
+		path = filepath.Join(dir, ns)
 	}
-	return &Dir{path: dir, sync: (*os.File).Sync}, nil
+	d := &Dir{path: path, ns: ns, where: "jsonl:" + dir, sync: (*os.File).Sync}
+	if err := d.ensure(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ensure creates the namespace's directory (again, after DropNamespace).
+func (d *Dir) ensure() error {
+	if err := os.MkdirAll(d.path, 0o700); err != nil {
+		return fmt.Errorf("jsonl: %w", err)
+	}
+	return nil
 }
 
 // openPrivate opens path with flag, creating it readable and writable by
@@ -68,6 +95,9 @@ func (d *Dir) file(stream string) string { return filepath.Join(d.path, stream+"
 // Prepare implements syncer.Destination: it creates the file, and cuts a
 // last line a crash left half-written.
 func (d *Dir) Prepare(_ context.Context, s *syncer.Stream) error {
+	if err := d.ensure(); err != nil {
+		return err
+	}
 	f, err := openPrivate(d.file(s.Name), os.O_RDWR)
 	if err != nil {
 		return err
@@ -235,6 +265,9 @@ func (d *Dir) Unlock(_ context.Context, stream, runID string) error {
 // guard takes DIR/_locks, waiting for other processes; the returned
 // function lets it go.
 func (d *Dir) guard() (func(), error) {
+	if err := d.ensure(); err != nil {
+		return nil, err
+	}
 	f, err := openPrivate(filepath.Join(d.path, "_locks"), os.O_RDWR)
 	if err != nil {
 		return nil, fmt.Errorf("jsonl: %w", err)

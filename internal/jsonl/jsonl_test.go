@@ -14,34 +14,39 @@ import (
 
 func TestSyncDestination(t *testing.T) {
 	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
-		d, err := jsonl.Open(t.TempDir())
+		return harness(t, t.TempDir(), "")
+	})
+}
+
+// harness opens namespace ns of the directory dir for the suite.
+func harness(t *testing.T, dir, ns string) synctest.Harness {
+	d, err := jsonl.OpenNamespace(dir, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return synctest.Harness{Dest: d, InNamespace: ns, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		rows, err := d.Latest(s.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return synctest.Harness{Dest: d, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
-			rows, err := d.Latest(s.Name)
-			if err != nil {
-				t.Fatal(err)
+		out := map[int64]map[string]string{}
+		for id, row := range rows {
+			if _, gone := row[syncer.DeletedColumn]; gone {
+				continue
 			}
-			out := map[int64]map[string]string{}
-			for id, row := range rows {
-				if _, gone := row[syncer.DeletedColumn]; gone {
-					continue
+			m := map[string]string{}
+			for k, raw := range row {
+				var s string
+				if json.Unmarshal(raw, &s) == nil {
+					m[k] = s
+				} else {
+					m[k] = string(raw)
 				}
-				m := map[string]string{}
-				for k, raw := range row {
-					var s string
-					if json.Unmarshal(raw, &s) == nil {
-						m[k] = s
-					} else {
-						m[k] = string(raw)
-					}
-				}
-				out[id] = m
 			}
-			return out
-		}}
-	})
+			out[id] = m
+		}
+		return out
+	}, Namespace: func(t *testing.T, ns string) synctest.Harness { return harness(t, dir, ns) }}
 }
 
 func TestPrepareCutsAHalfWrittenLine(t *testing.T) {

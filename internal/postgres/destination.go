@@ -28,6 +28,7 @@ func sqlType(t syncer.ColumnType) string {
 }
 
 func dialect() sqldest.Dialect {
-	return sqldest.Dialect{ColumnType: sqlType, MaxParams: 65535,
-		ColumnsQuery: `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`}
+	return sqldest.Dialect{ColumnType: sqlType, MaxParams: 65535, Schemas: true,
+		ColumnsQuery: `SELECT column_name FROM information_schema.columns
+			WHERE table_schema = COALESCE(NULLIF($2::text, ''), current_schema()) AND table_name = $1`}
 }

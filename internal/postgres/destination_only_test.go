@@ -33,8 +33,8 @@ func TestDestinationOnly(t *testing.T) {
 				t.Errorf("app tables in a destination: %d (%v)", n, err)
 			}
 		})
-		return synctest.Harness{Dest: db, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
-			return readRows(t, dsn, s)
+		return synctest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, dsn, `"`+s.Name+`"`, s)
 		}}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/sqldest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 )
@@ -49,15 +50,32 @@ type Dest struct {
 	db *sql.DB
 }
 
-// OpenDestination connects to dsn as a sync destination: the database
-// holds the synced tables and their sync state, never the app's own tables
-// (credentials, OAuth states, ...).
+// OpenDestination connects to dsn as a sync destination in the default
+// namespace: the database holds the synced tables and their sync state,
+// never the app's own tables (credentials, OAuth states, ...).
 func OpenDestination(ctx context.Context, dsn string) (*Dest, error) {
+	return OpenNamespace(ctx, dsn, "")
+}
+
+// OpenNamespace connects to dsn as a sync destination in namespace ns: the
+// schema ns (created on first use) holds its synced tables, sync state,
+// locks and owner; "" is the default namespace, the current schema.
+func OpenNamespace(ctx context.Context, dsn, ns string) (*Dest, error) {
+	if ns != "" {
+		if err := connection.ValidateNamespace(ns); err != nil {
+			return nil, err
+		}
+	}
 	db, err := connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
-	return &Dest{Destination: sqldest.New(db, dialect()), db: db}, nil
+	d, err := sqldest.NewIn(db, dialect(), ns, connection.RedactedURL(dsn))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Dest{Destination: d, db: db}, nil
 }
 
 // Close closes the connection pool.

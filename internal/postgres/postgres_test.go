@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -34,15 +35,42 @@ func TestSyncDestination(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return synctest.Harness{Dest: db, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
-			return readRows(t, dsn, s)
+		return synctest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, dsn, `"`+s.Name+`"`, s)
 		}}
 	})
 }
 
+// namespaces opens namespaces of the database of dsn for the suite. A
+// namespace is a schema, and tests share the database: the namespace ns is
+// ns_<the test's schema>, dropped when the test ends.
+func namespaces(dsn string) func(t *testing.T, ns string) synctest.Harness {
+	return func(t *testing.T, ns string) synctest.Harness {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns += "_" + u.Query().Get("search_path")
+		db, err := postgres.OpenNamespace(context.Background(), dsn, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			db.Close()
+			if raw, err := sql.Open("pgx", dsn); err == nil {
+				raw.Exec(`DROP SCHEMA IF EXISTS ` + ns + ` CASCADE`)
+				raw.Close()
+			}
+		})
+		return synctest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, dsn, `"`+ns+`"."`+s.Name+`"`, s)
+		}}
+	}
+}
+
 // readRows reads a stream's live rows as text (jsonb normalized by the
 // suite, timestamps in RFC 3339).
-func readRows(t *testing.T, dsn string, s *syncer.Stream) map[int64]map[string]string {
+func readRows(t *testing.T, dsn, table string, s *syncer.Stream) map[int64]map[string]string {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -57,7 +85,7 @@ func readRows(t *testing.T, dsn string, s *syncer.Stream) map[int64]map[string]s
 		}
 		cols = append(cols, expr)
 	}
-	rows, err := db.Query(`SELECT ` + strings.Join(cols, ", ") + ` FROM "` + s.Name + `" WHERE "_deleted_at" IS NULL`)
+	rows, err := db.Query(`SELECT ` + strings.Join(cols, ", ") + ` FROM ` + table + ` WHERE "_deleted_at" IS NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,17 @@
 // Package sqldest is the sync destination on a SQL database: a table per
 // stream (typed columns, id primary key, an index on the cursor field),
-// _sync_state and _sync_locks. Its SQL ($n placeholders, ON CONFLICT,
-// RETURNING, temporary tables) runs on SQLite and PostgreSQL alike; a
-// Dialect says what differs. The sqlite and postgres packages wire it.
+// _sync_state, _sync_locks and _sync_owner. Its SQL ($n placeholders, ON
+// CONFLICT, RETURNING, temporary tables) runs on SQLite and PostgreSQL
+// alike; a Dialect says what differs. The sqlite and postgres packages
+// wire it.
+//
+// A destination works in one namespace. The default one ("") is the
+// layout of earlier versions: the tables in the database's current schema.
+// Namespace NS is, where the dialect has schemas (PostgreSQL), the schema
+// NS, created on first use, holding the same tables; elsewhere (SQLite)
+// every table of the layout with NS__ before its name (NS__prospects,
+// NS___sync_state). Namespaces share nothing: rows, cursors, locks and the
+// owner are each namespace's own.
 package sqldest
 
 import (
@@ -15,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
@@ -22,9 +32,12 @@ import (
 type Dialect struct {
 	// ColumnType maps a column type to the database's.
 	ColumnType func(syncer.ColumnType) string
-	// ColumnsQuery lists a table's column names; its one parameter is the
-	// table name.
+	// ColumnsQuery lists a table's column names; its parameters are the
+	// table name and, when Schemas, the schema ("" for the current one).
 	ColumnsQuery string
+	// Schemas says a namespace is a schema; otherwise it is a table-name
+	// prefix.
+	Schemas bool
 	// MaxParams is the most bind parameters one statement may hold.
 	MaxParams int
 	// RowAtATime upserts with one prepared single-row statement per page
@@ -39,20 +52,70 @@ type Dialect struct {
 
 // Destination implements syncer.Destination on a SQL database.
 type Destination struct {
-	db   *sql.DB
-	d    Dialect
-	once sync.Once
-	err  error
+	db    *sql.DB
+	d     Dialect
+	ns    string
+	where string
+
+	mu    sync.Mutex // guards ready
+	ready bool       // the namespace's tables exist
 }
 
-// New returns a destination on db.
+// New returns a destination on db in the default namespace.
 func New(db *sql.DB, d Dialect) *Destination { return &Destination{db: db, d: d} }
+
+// NewIn returns a destination on db in namespace ns ("" the default; else
+// see connection.ValidateNamespace); where names the database in messages
+// and must hold no password.
+func NewIn(db *sql.DB, d Dialect, ns, where string) (*Destination, error) {
+	if ns != "" {
+		if err := connection.ValidateNamespace(ns); err != nil {
+			return nil, err
+		}
+	}
+	return &Destination{db: db, d: d, ns: ns, where: where}, nil
+}
+
+// Namespace returns the destination's namespace ("" the default).
+func (s *Destination) Namespace() string { return s.ns }
 
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
+// name returns the name a table (or index) of the layout has in the
+// namespace, unquoted and without a schema.
+func (s *Destination) name(n string) string {
+	if s.ns != "" && !s.d.Schemas {
+		return s.ns + "__" + n
+	}
+	return n
+}
+
+// table returns the quoted, schema-qualified name of a table of the layout.
+func (s *Destination) table(n string) string {
+	if s.ns != "" && s.d.Schemas {
+		return quote(s.ns) + "." + quote(n)
+	}
+	return quote(s.name(n))
+}
+
+// The tables beside the streams'.
+const (
+	stateTable = "_sync_state"
+	locksTable = "_sync_locks"
+	ownerTable = "_sync_owner"
+)
+
 func (s *Destination) setup(ctx context.Context) error {
-	s.once.Do(func() { s.err = s.createTables(ctx) })
-	return s.err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready {
+		return nil
+	}
+	if err := s.createTables(ctx); err != nil {
+		return err
+	}
+	s.ready = true
+	return nil
 }
 
 // lockColumns are the lease columns added to the _sync_locks of earlier
@@ -60,16 +123,26 @@ func (s *Destination) setup(ctx context.Context) error {
 var lockColumns = []string{"host TEXT NOT NULL DEFAULT ''", "pid BIGINT NOT NULL DEFAULT 0", "acquired_at BIGINT NOT NULL DEFAULT 0"}
 
 func (s *Destination) createTables(ctx context.Context) error {
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS _sync_state (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS _sync_locks (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL, ` +
-			strings.Join(lockColumns, ", ") + `)`,
-	} {
+	var stmts []string
+	if s.ns != "" && s.d.Schemas {
+		stmts = append(stmts, `CREATE SCHEMA IF NOT EXISTS `+quote(s.ns))
+	}
+	stmts = append(stmts,
+		`CREATE TABLE IF NOT EXISTS `+s.table(stateTable)+` (stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS `+s.table(locksTable)+` (stream TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL, `+
+			strings.Join(lockColumns, ", ")+`)`,
+		`CREATE TABLE IF NOT EXISTS `+s.table(ownerTable)+` (slot INTEGER PRIMARY KEY, org TEXT NOT NULL, credential_id TEXT NOT NULL, `+
+			`credential TEXT NOT NULL, connection TEXT NOT NULL, claimed_at TEXT NOT NULL)`)
+	for i, stmt := range stmts {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil && !isDuplicate(err) {
+			if i == 0 && s.ns != "" && s.d.Schemas {
+				return fmt.Errorf("create schema %s for namespace %s (the database user needs the CREATE privilege on the database, "+
+					"or an administrator can create the schema for it): %w", s.ns, s.ns, err)
+			}
 			return err
 		}
 	}
-	existing, err := s.columns(ctx, "_sync_locks")
+	existing, err := s.columns(ctx, locksTable)
 	if err != nil {
 		return err
 	}
@@ -78,16 +151,20 @@ func (s *Destination) createTables(ctx context.Context) error {
 		if existing[name] {
 			continue
 		}
-		if _, err := s.db.ExecContext(ctx, `ALTER TABLE _sync_locks ADD COLUMN `+def); err != nil && !isDuplicate(err) {
+		if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+s.table(locksTable)+` ADD COLUMN `+def); err != nil && !isDuplicate(err) {
 			return err
 		}
 	}
 	return nil
 }
 
-// columns returns the names of a table's columns.
+// columns returns the names of the columns of a table of the layout.
 func (s *Destination) columns(ctx context.Context, table string) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.ColumnsQuery, table)
+	args := []any{s.name(table)}
+	if s.d.Schemas {
+		args = append(args, s.ns)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.ColumnsQuery, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +192,12 @@ func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
+	// A row in the state table names the stream's table for Inspect and
+	// DropNamespace before its first page is written.
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+s.table(stateTable)+` (stream, cursor, updated_at) VALUES ($1, '', $2)
+		ON CONFLICT (stream) DO NOTHING`, st.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
 	var cols []string
 	for _, c := range st.Columns {
 		def := quote(c.Name) + " " + s.d.ColumnType(c.Type)
@@ -123,7 +206,7 @@ func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
 		}
 		cols = append(cols, def)
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+quote(st.Name)+` (`+strings.Join(cols, ", ")+`)`); err != nil && !isDuplicate(err) {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+s.table(st.Name)+` (`+strings.Join(cols, ", ")+`)`); err != nil && !isDuplicate(err) {
 		return err
 	}
 	existing, err := s.columns(ctx, st.Name)
@@ -132,13 +215,13 @@ func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
 	}
 	for _, c := range st.Columns {
 		if !existing[c.Name] {
-			if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+quote(st.Name)+` ADD COLUMN `+quote(c.Name)+` `+s.d.ColumnType(c.Type)); err != nil && !isDuplicate(err) {
+			if _, err := s.db.ExecContext(ctx, `ALTER TABLE `+s.table(st.Name)+` ADD COLUMN `+quote(c.Name)+` `+s.d.ColumnType(c.Type)); err != nil && !isDuplicate(err) {
 				return fmt.Errorf("add column %s: %w", c.Name, err)
 			}
 		}
 	}
 	if st.CursorField != "" {
-		if _, err := s.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+quote(st.Name+"_by_"+st.CursorField)+` ON `+quote(st.Name)+
+		if _, err := s.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+quote(s.name(st.Name+"_by_"+st.CursorField))+` ON `+s.table(st.Name)+
 			` (`+quote(st.CursorField)+`)`); err != nil && !isDuplicate(err) {
 			return err
 		}
@@ -152,7 +235,7 @@ func (s *Destination) State(ctx context.Context, stream string) (syncer.State, e
 		return syncer.State{}, err
 	}
 	var st syncer.State
-	err := s.db.QueryRowContext(ctx, `SELECT cursor FROM _sync_state WHERE stream = $1`, stream).Scan(&st.Cursor)
+	err := s.db.QueryRowContext(ctx, `SELECT cursor FROM `+s.table(stateTable)+` WHERE stream = $1`, stream).Scan(&st.Cursor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return syncer.State{}, nil
 	}
@@ -251,13 +334,13 @@ func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []synce
 		for i, r := range recs {
 			rows[i] = st.Clean(r).Values
 		}
-		head := `INSERT INTO ` + quote(st.Name) + ` (` + strings.Join(names, ", ") + `)`
+		head := `INSERT INTO ` + s.table(st.Name) + ` (` + strings.Join(names, ", ") + `)`
 		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
 		if err := s.upsert(ctx, tx, head, tail, rows, len(st.Columns)); err != nil {
 			return fmt.Errorf("upsert into %s: %w", st.Name, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO _sync_state (stream, cursor, updated_at) VALUES ($1, $2, $3)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.table(stateTable)+` (stream, cursor, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
 		st.Name, state.Cursor, time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return err
@@ -274,10 +357,10 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 	}
 	args := []any{stream, l.RunID, l.Host, int64(l.PID), l.Acquired.UnixMilli(), l.Expires.UnixMilli()}
 	for range 3 {
-		rows, err := s.db.QueryContext(ctx, `INSERT INTO _sync_locks (stream, owner, host, pid, acquired_at, expires_at)
+		rows, err := s.db.QueryContext(ctx, `INSERT INTO `+s.table(locksTable)+` AS l (stream, owner, host, pid, acquired_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream) DO UPDATE SET owner = excluded.owner, host = excluded.host,
 			pid = excluded.pid, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-			WHERE _sync_locks.owner = excluded.owner OR _sync_locks.expires_at <= $7 RETURNING owner`, append(args, now.UnixMilli())...)
+			WHERE l.owner = excluded.owner OR l.expires_at <= $7 RETURNING owner`, append(args, now.UnixMilli())...)
 		if err != nil {
 			return err
 		}
@@ -291,7 +374,7 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 		}
 		var h syncer.Lease
 		var pid, acquired, expires int64
-		err = s.db.QueryRowContext(ctx, `SELECT owner, host, pid, acquired_at, expires_at FROM _sync_locks WHERE stream = $1`, stream).
+		err = s.db.QueryRowContext(ctx, `SELECT owner, host, pid, acquired_at, expires_at FROM `+s.table(locksTable)+` WHERE stream = $1`, stream).
 			Scan(&h.RunID, &h.Host, &pid, &acquired, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // released meanwhile
@@ -306,7 +389,7 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 		if !h.Stale(now) {
 			return &syncer.LockedError{Stream: stream, Holder: h}
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE _sync_locks SET owner = $2, host = $3, pid = $4, acquired_at = $5, expires_at = $6
+		res, err := s.db.ExecContext(ctx, `UPDATE `+s.table(locksTable)+` SET owner = $2, host = $3, pid = $4, acquired_at = $5, expires_at = $6
 			WHERE stream = $1 AND owner = $7`, append(args, h.RunID)...)
 		if err != nil {
 			return err
@@ -338,7 +421,7 @@ func legacyLease(h syncer.Lease) syncer.Lease {
 
 // Unlock implements syncer.Locker.
 func (s *Destination) Unlock(ctx context.Context, stream, runID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM _sync_locks WHERE stream = $1 AND owner = $2`, stream, runID)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table(locksTable)+` WHERE stream = $1 AND owner = $2`, stream, runID)
 	return err
 }
 
@@ -368,7 +451,7 @@ func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live [
 	if err := s.upsert(ctx, tx, `INSERT INTO _live (id)`, ` ON CONFLICT DO NOTHING`, rows, 1); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE `+quote(st.Name)+` SET `+quote(syncer.DeletedColumn)+` = $1 WHERE `+
+	res, err := tx.ExecContext(ctx, `UPDATE `+s.table(st.Name)+` SET `+quote(syncer.DeletedColumn)+` = $1 WHERE `+
 		quote(syncer.DeletedColumn)+` IS NULL AND id NOT IN (SELECT id FROM _live)`, at)
 	if err != nil {
 		return 0, err

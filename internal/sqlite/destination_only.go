@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/sqldest"
 )
 
@@ -18,10 +19,22 @@ type Dest struct {
 }
 
 // OpenDestination opens (creating if needed, 0600) the file at path as a
-// sync destination: it holds the synced tables and their sync state
-// (_sync_state, _sync_locks), never the app's own tables (credentials,
-// OAuth states, ...), which Open adds.
+// sync destination in the default namespace: it holds the synced tables
+// and their sync state (_sync_state, _sync_locks, _sync_owner), never the
+// app's own tables (credentials, OAuth states, ...), which Open adds.
 func OpenDestination(ctx context.Context, path string) (*Dest, error) {
+	return OpenNamespace(ctx, path, "")
+}
+
+// OpenNamespace opens the file at path as a sync destination in namespace
+// ns: its tables are those of the default namespace ("") with ns__ before
+// their names (ns__prospects, ns___sync_state).
+func OpenNamespace(ctx context.Context, path, ns string) (*Dest, error) {
+	if ns != "" {
+		if err := connection.ValidateNamespace(ns); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
 	case errors.Is(err, os.ErrExist):
@@ -42,7 +55,12 @@ func OpenDestination(ctx context.Context, path string) (*Dest, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Dest{Destination: sqldest.New(db, dialect()), db: db}, nil
+	d, err := sqldest.NewIn(db, dialect(), ns, "sqlite:"+path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Dest{Destination: d, db: db}, nil
 }
 
 // Close closes the database.

@@ -59,21 +59,36 @@ func TestSyncDestination(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return synctest.Harness{Dest: db, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
-			return readRows(t, path, s)
+		return synctest.Harness{Dest: db, Namespace: namespaces(path), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, path, s.Name, s)
 		}}
 	})
 }
 
+// namespaces opens namespaces of the file at path for the suite; their
+// tables are the default namespace's with NS__ before the name.
+func namespaces(path string) func(t *testing.T, ns string) synctest.Harness {
+	return func(t *testing.T, ns string) synctest.Harness {
+		db, err := sqlite.OpenNamespace(context.Background(), path, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return synctest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(path), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+			return readRows(t, path, ns+"__"+s.Name, s)
+		}}
+	}
+}
+
 // readRows reads a stream's live rows as text.
-func readRows(t *testing.T, path string, s *syncer.Stream) map[int64]map[string]string {
+func readRows(t *testing.T, path, table string, s *syncer.Stream) map[int64]map[string]string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT * FROM "` + s.Name + `" WHERE "_deleted_at" IS NULL`)
+	rows, err := db.Query(`SELECT * FROM "` + table + `" WHERE "_deleted_at" IS NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}

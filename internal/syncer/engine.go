@@ -57,6 +57,10 @@ type Options struct {
 	// and once more when the stream ends. When set, the first page of each
 	// stream asks for meta.count, so Progress.Total is known.
 	Progress func(Progress)
+	// Owner, when set, is claimed on the destination before anything is
+	// written (see Claimer): a namespace of another org fails every stream
+	// with an *OwnedError and nothing is written.
+	Owner Owner
 }
 
 // Progress reports one stream's advance.
@@ -119,6 +123,15 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 	}
 	runID := newRunID()
 	results := make([]Result, len(streams))
+	if err := Claim(ctx, e.dst, opts.Owner); err != nil {
+		for i, s := range streams {
+			results[i] = Result{Stream: s.Name, Err: err}
+			if opts.Progress != nil {
+				opts.Progress(Progress{Stream: s.Name, Total: -1, Done: true, Err: err})
+			}
+		}
+		return results
+	}
 	sem := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
 	for i, s := range streams {
@@ -276,13 +289,20 @@ func laterText(a, b string) bool {
 	return ta.After(tb)
 }
 
-// Failed joins the errors of failed streams.
+// Failed joins the errors of failed streams, each error once (a refused
+// claim fails every stream with the same error).
 func Failed(results []Result) error {
 	var errs []error
+	var claim *OwnedError
 	for _, r := range results {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
+		var owned *OwnedError
+		if r.Err == nil || (errors.As(r.Err, &owned) && owned == claim) {
+			continue
 		}
+		if owned != nil {
+			claim = owned
+		}
+		errs = append(errs, r.Err)
 	}
 	return errors.Join(errs...)
 }

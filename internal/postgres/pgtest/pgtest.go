@@ -2,13 +2,13 @@
 package pgtest
 
 import (
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
-
-	"crypto/rand"
-	"encoding/hex"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
@@ -49,4 +49,37 @@ func DSN(t testing.TB) string {
 		sep = "&"
 	}
 	return base + sep + "search_path=" + schema
+}
+
+// Database creates a fresh database on the test server and returns a URL
+// that uses it; the database is dropped when the test ends. For tests of
+// namespaces, which are schemas: what they create stays apart from every
+// other test's. It skips or fails as DSN does.
+func Database(t testing.TB) string {
+	t.Helper()
+	base := DSN(t) // the reachability check; its schema goes unused
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	admin, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
+		admin.Close()
+	})
+	u.Path = "/" + name
+	return u.String()
 }

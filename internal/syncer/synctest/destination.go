@@ -27,6 +27,15 @@ type Harness struct {
 	// the reason: "MarkDeleted" (no way to express deletes). The lock
 	// tests run when Dest is a syncer.Locker.
 	Without map[string]string
+	// InNamespace is the namespace Dest is in ("" the default).
+	InNamespace string
+	// Namespace opens the same database, file or directory as Dest in
+	// namespace ns (a harness may add a suffix to ns to keep tests apart;
+	// InNamespace says the name used), opening the same storage each time
+	// it is given the same ns. Nil when the destination stores nothing
+	// (Singer): the namespace tests are skipped. The Claimer, Resetter,
+	// Dropper and Inspector tests run when Dest implements them.
+	Namespace func(t *testing.T, ns string) Harness
 }
 
 // TestStream is the stream the suite writes.
@@ -55,6 +64,7 @@ func record(id int64, name string, count int64, flag bool, updated string) synce
 // RunDestination runs the suite; newHarness gives an empty destination.
 func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 	ctx := context.Background()
+	runNamespaces(t, newHarness)
 	t.Run("WriteAndRead", func(t *testing.T) {
 		h := newHarness(t)
 		s := TestStream("widgets")

@@ -16,8 +16,8 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
-	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
@@ -150,30 +150,8 @@ func connectionStoreOf(s credential.Store) (connection.Store, error) {
 
 // openConnectionDestination opens a connection's destination in its
 // namespace.
-// TODO(issue 9): destinations.Open once internal/destinations has landed;
-// until then the namespace is not applied.
 func openConnectionDestination(stdout io.Writer) service.OpenDestination {
 	return func(ctx context.Context, to, namespace string) (syncer.Destination, func() error, error) {
-		switch {
-		case isPostgresURL(to):
-			db, err := postgres.OpenDestination(ctx, to)
-			if err != nil {
-				return nil, nil, err
-			}
-			return db, db.Close, nil
-		case strings.HasPrefix(to, "jsonl:"):
-			d, err := jsonl.Open(strings.TrimPrefix(to, "jsonl:"))
-			if err != nil {
-				return nil, nil, err
-			}
-			return d, func() error { return nil }, nil
-		case strings.HasPrefix(to, "sqlite:"):
-			db, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(to, "sqlite:"))
-			if err != nil {
-				return nil, nil, err
-			}
-			return db, db.Close, nil
-		}
-		return nil, nil, fmt.Errorf("destination %q: use sqlite:PATH, postgres://... or jsonl:DIR", to)
+		return destinations.Open(ctx, to, namespace, stdout)
 	}
 }

@@ -14,17 +14,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
-// The optional capabilities of a destination the service uses. They have
-// the method sets of syncer.Resetter, syncer.Dropper and syncer.Inspector.
-type (
-	resetter interface {
-		ResetStreams(ctx context.Context, streams []string) error
-	}
-	dropper interface {
-		DropNamespace(ctx context.Context) error
-	}
-)
-
 // errNoQueue is returned by what needs the job queue when none is set.
 var errNoQueue = errors.New("service: no job queue is configured")
 
@@ -421,7 +410,7 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	r, ok := dst.(resetter)
+	r, ok := dst.(syncer.Resetter)
 	if !ok {
 		closeDst()
 		return jobs.Job{}, fmt.Errorf("connection %s: its destination cannot forget stream state; re-sync is not available for it", c.Name)
@@ -508,7 +497,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 		if err != nil {
 			return err
 		}
-		d, ok := dst.(dropper)
+		d, ok := dst.(syncer.Dropper)
 		if !ok {
 			closeDst()
 			return fmt.Errorf("connection %s: its destination cannot drop its data; delete without dropping data, and remove the data by hand", c.Name)
@@ -531,19 +520,21 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 // Outreach existed.
 func allHistory() time.Time { return time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// streamInfo is one stream as the destination's Inspector reports it.
-type streamInfo struct {
-	Stream, Cursor string
-	Rows           int64
-}
-
 // inspect asks c's destination for its streams' cursors and rows; false
 // when the destination cannot tell.
-func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]streamInfo, bool, error) {
+func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]syncer.StreamInfo, bool, error) {
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {
 		return nil, false, err
 	}
 	defer closeDst()
-	return inspectDestination(ctx, dst)
+	in, ok := dst.(syncer.Inspector)
+	if !ok {
+		return nil, false, nil
+	}
+	infos, err := in.Inspect(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("connection %s: read its streams from the destination: %w", c.Name, err)
+	}
+	return infos, true, nil
 }

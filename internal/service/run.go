@@ -113,7 +113,8 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 	log.Info("run started", "trigger", string(run.Trigger), "attempt", run.Attempt, "streams", len(streams),
 		"destination", connection.RedactedURL(c.DestinationURL), "namespace", c.Namespace)
 	engine := syncer.NewEngine(client, dst, log, s.now)
-	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency})
+	owner := syncer.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name, Connection: c.Name}
+	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency, Owner: owner})
 	rl.mu.Lock()
 	for _, r := range results {
 		st := run.Stream(r.Stream)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
@@ -48,31 +49,7 @@ type env struct {
 	// failOpen makes opening a destination fail (a failing run).
 	failOpen atomic.Bool
 	mu       sync.Mutex
-	dropped  []string   // namespaces dropped
-	reset    [][]string // streams reset
 	observed []*connection.Run
-}
-
-// testDest is a SQLite destination with the optional capabilities, as
-// the namespaced destinations have them; it records their calls.
-type testDest struct {
-	*sqlite.Dest
-	e  *env
-	ns string
-}
-
-func (d *testDest) ResetStreams(_ context.Context, streams []string) error {
-	d.e.mu.Lock()
-	defer d.e.mu.Unlock()
-	d.e.reset = append(d.e.reset, streams)
-	return nil
-}
-
-func (d *testDest) DropNamespace(context.Context) error {
-	d.e.mu.Lock()
-	defer d.e.mu.Unlock()
-	d.e.dropped = append(d.e.dropped, d.ns)
-	return nil
 }
 
 // plainDest has none of the optional capabilities.
@@ -165,14 +142,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 			if e.failOpen.Load() {
 				return nil, nil, errors.New("the destination is down")
 			}
-			d, err := sqlite.OpenDestination(ctx, strings.TrimPrefix(url, "sqlite:"))
+			d, closeDst, err := destinations.Open(ctx, url, ns, io.Discard)
 			if err != nil {
 				return nil, nil, err
 			}
 			if o.plain {
-				return plainDest{d}, d.Close, nil
+				return plainDest{d}, closeDst, nil
 			}
-			return &testDest{Dest: d, e: e, ns: ns}, d.Close, nil
+			return d, closeDst, nil
 		},
 		Observe: func(c *connection.Connection, r *connection.Run) {
 			e.mu.Lock()
@@ -398,18 +375,49 @@ func TestPauseResumeReschedule(t *testing.T) {
 	}
 }
 
+// inspect reads a namespace of a destination as it stands.
+func (e *env) inspect(url, ns string) map[string]syncer.StreamInfo {
+	e.t.Helper()
+	d, closeDst, err := destinations.Open(e.ctx, url, ns, io.Discard)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer closeDst()
+	infos, err := d.(syncer.Inspector).Inspect(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]syncer.StreamInfo{}
+	for _, in := range infos {
+		out[in.Stream] = in
+	}
+	return out
+}
+
 func TestDelete(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{start: true})
 	c := e.create(service.NewConnection{Schedule: "15m"})
 	keep := e.create(service.NewConnection{Name: "keep data", Schedule: "15m"})
+	e.runNow(c)
+	e.runNow(keep)
+	if c.DestinationURL != keep.DestinationURL || c.Namespace == keep.Namespace {
+		t.Fatalf("namespaces %q and %q in %s and %s", c.Namespace, keep.Namespace, c.DestinationURL, keep.DestinationURL)
+	}
+	ss, err := e.svc.Streams(e.ctx, c.Name)
+	if err != nil || len(ss) != 2 || ss[1].Stream != "prospects" || ss[1].Rows == 0 || ss[1].Cursor == "" {
+		t.Fatalf("streams: %+v %v", ss, err)
+	}
 	if err := e.svc.Delete(e.ctx, c.Name, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.Delete(e.ctx, keep.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.dropped) != 1 || e.dropped[0] != "acme" {
-		t.Fatalf("dropped: %v", e.dropped)
+	if got := e.inspect(c.DestinationURL, c.Namespace); got["prospects"].Rows != 0 {
+		t.Fatalf("dropped namespace still holds %+v", got)
+	}
+	if got := e.inspect(keep.DestinationURL, keep.Namespace); got["prospects"].Rows != ss[1].Rows {
+		t.Fatalf("kept namespace holds %+v, want %d prospects", got, ss[1].Rows)
 	}
 	for _, id := range []string{c.ID, keep.ID} {
 		if _, err := e.store.GetConnection(e.ctx, id); !errors.Is(err, connection.ErrNotFound) {
@@ -439,23 +447,34 @@ func TestDeleteDropDataNeedsADropper(t *testing.T) {
 	}
 }
 
-func TestResyncResetsAndQueues(t *testing.T) {
+func TestResyncReadsTheStreamsAgain(t *testing.T) {
 	e := newEnv(t, envOptions{start: true})
 	c := e.create(service.NewConnection{})
+	first := e.runNow(c)
+	prospects, accounts := first.Stream("prospects").Records, first.Stream("accounts").Records
+	if prospects == 0 || accounts == 0 {
+		t.Fatalf("first run: %+v", first.Streams)
+	}
+	if again := e.runNow(c); again.Stream("prospects").Records != 0 || again.Stream("accounts").Records != 0 {
+		t.Fatalf("an incremental run read again: %+v", again.Streams)
+	}
 	if _, err := e.svc.Resync(e.ctx, c.Name, []string{"prospects"}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := e.finished(c.ID); ev.Kind != jobs.JobCompleted {
 		t.Fatalf("event %+v", ev)
 	}
+	runs, _ := e.svc.History(e.ctx, c.Name, 1)
+	if r := runs[0]; r.Stream("prospects").Records != prospects || r.Stream("accounts").Records != 0 {
+		t.Fatalf("after resync of prospects: %+v", r.Streams)
+	}
 	if _, err := e.svc.Resync(e.ctx, c.Name, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.finished(c.ID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.reset) != 2 || strings.Join(e.reset[0], ",") != "prospects" || strings.Join(e.reset[1], ",") != "accounts,prospects" {
-		t.Fatalf("reset: %v", e.reset)
+	runs, _ = e.svc.History(e.ctx, c.Name, 1)
+	if r := runs[0]; r.Stream("prospects").Records != prospects || r.Stream("accounts").Records != accounts {
+		t.Fatalf("after resync of all: %+v", r.Streams)
 	}
 }
 

@@ -35,8 +35,11 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 	base := s.log.Handler().WithAttrs([]slog.Attr{slog.String("connection", c.Name), slog.String("run", run.ID)})
 	log := slog.New(&teeHandler{base: base, run: rl})
 	err = s.sync(ctx, c, run, rl, log)
-	if err != nil && errors.Is(err, credential.ErrNeedsReauthorization) {
-		err = jobs.NoRetry(err) // retrying cannot help until someone authorizes it again
+	var owned *syncer.OwnedError
+	if err != nil && (errors.Is(err, credential.ErrNeedsReauthorization) || errors.As(err, &owned)) {
+		// Retrying cannot help until someone authorizes the credential
+		// again, or gives the connection a namespace of its own.
+		err = jobs.NoRetry(err)
 	}
 	outcome, ended := jobs.OutcomeOf(ctx, err), s.now()
 	switch outcome {

@@ -81,6 +81,11 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			if err != nil {
 				return err
 			}
+			if notifyURL != "" {
+				if err := service.CheckNotifyURL(notifyURL); err != nil {
+					return fmt.Errorf("--notify-url: %w", err)
+				}
+			}
 			if workers < 1 {
 				return fmt.Errorf("--workers %d: give how many connections this node runs at once, at least 1", workers)
 			}

@@ -194,3 +194,31 @@ func TestServeSandboxRunsItsConnection(t *testing.T) {
 		t.Fatalf("credentials: %+v %v", creds, err)
 	}
 }
+
+func TestServeRejectsBadConnectionFlags(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose")
+	os.WriteFile(loose, []byte("a-secret-of-enough-length\n"), 0o644)
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("tiny\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "0"}, "--workers 0"},
+		{[]string{"--notify-url", "ftp://hooks.example"}, "--notify-url"},
+		{[]string{"--notify-url", "https://u:p@hooks.example/x"}, "must not carry a user or password"},
+		{[]string{"--notify-secret-file", loose}, "chmod 600 " + loose},
+		{[]string{"--notify-secret-file", short}, "shorter than 16"},
+		{[]string{"--notify-secret-file", filepath.Join(dir, "missing")}, "--notify-secret-file"},
+	} {
+		var out, errOut watchBuffer
+		cmd := newRootCommand(&out, &errOut)
+		cmd.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "x.db"), "--key-file", filepath.Join(dir, "x.key"),
+			"--admin-token-file", filepath.Join(dir, "admin")}, tc.args...))
+		err := cmd.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "a-secret-of-enough-length") {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

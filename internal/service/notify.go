@@ -65,8 +65,8 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// checkNotifyURL accepts an absolute http(s) URL without user info.
-func checkNotifyURL(raw string) error {
+// CheckNotifyURL accepts an absolute http(s) URL without user info.
+func CheckNotifyURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("service: the notify URL must be an absolute http:// or https:// URL")

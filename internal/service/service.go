@@ -87,7 +87,7 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("service: Store, Credentials and Open are required")
 	}
 	if opts.NotifyURL != "" {
-		if err := checkNotifyURL(opts.NotifyURL); err != nil {
+		if err := CheckNotifyURL(opts.NotifyURL); err != nil {
 			return nil, err
 		}
 	}

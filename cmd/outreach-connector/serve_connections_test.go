@@ -150,7 +150,8 @@ func TestServeSandboxRunsItsConnection(t *testing.T) {
 	for _, want := range []string{`outreach_connector_records_synced_total{connection="sandbox",stream="prospects"}`,
 		`outreach_connector_outreach_requests_total{credential="sandbox",method="GET",status="200"}`,
 		`outreach_connector_credential_status{credential="sandbox",status="connected"} 1`,
-		`outreach_connector_outreach_ratelimit_quota_share{user="1"} 1`} {
+		`outreach_connector_outreach_ratelimit_quota_share{user="1"} 1`,
+		`outreach_connector_cursor_lag_seconds{connection="sandbox",stream="prospects"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

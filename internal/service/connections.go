@@ -143,7 +143,11 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	if ch.DestinationURL != nil {
 		c.DestinationURL = *ch.DestinationURL
 	}
-	if ch.Streams != nil {
+	switch {
+	case ch.Streams == nil:
+	case len(ch.Streams) == 0:
+		c.Streams = nil // every stream the credential can read
+	default:
 		c.Streams = ch.Streams
 	}
 	if ch.Schedule != nil {

@@ -136,7 +136,7 @@ type NewConnection struct {
 type Changes struct {
 	Name           *string
 	DestinationURL *string
-	Streams        []string // nil: unchanged
+	Streams        []string // nil: unchanged; empty: every stream the credential can read
 	Schedule       *string
 	PageSize       *int
 	QuotaShare     *float64

@@ -311,6 +311,16 @@ func TestCreateChecksStreamsAgainstScopes(t *testing.T) {
 	if err != nil || len(ss) != 1 || ss[0].Stream != "prospects" {
 		t.Fatalf("streams: %+v %v", ss, err)
 	}
+	// Update checks as Create does; an empty list means every readable stream again.
+	if _, err := e.svc.Update(e.ctx, "n", service.Changes{Streams: []string{"accounts"}}); err == nil || !strings.Contains(err.Error(), "accounts needs scope") {
+		t.Fatalf("update to an unreadable stream: %v", err)
+	}
+	if c, err := e.svc.Update(e.ctx, "n", service.Changes{Streams: []string{"prospects"}}); err != nil || len(c.Streams) != 1 {
+		t.Fatalf("update: %+v %v", c, err)
+	}
+	if c, err := e.svc.Update(e.ctx, "n", service.Changes{Streams: []string{}}); err != nil || c.Streams != nil {
+		t.Fatalf("update to every stream: %+v %v", c, err)
+	}
 }
 
 func TestPauseResumeReschedule(t *testing.T) {

@@ -124,10 +124,11 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 					return met.ObserveRequests(cred, user)
 				},
 				Observe: func(c *connection.Connection, r *connection.Run) {
-					met.RunFinished(c.Name, string(r.Outcome))
+					// Records first: a scrape that sees the run sees its records.
 					for _, st := range r.Streams {
 						met.RecordsSynced(c.Name, st.Stream, st.Records)
 					}
+					met.RunFinished(c.Name, string(r.Outcome))
 				}})
 			if err != nil {
 				return err

@@ -179,8 +179,24 @@ func TestServeSandboxRunsItsConnection(t *testing.T) {
 		t.Fatalf("connections: %+v %v", conns, err)
 	}
 	runs, err := db.Connections().ListRuns(ctx, conns[0].ID, 10)
-	if err != nil || len(runs) != 2 || runs[0].Outcome != connection.Succeeded || runs[1].Outcome != connection.Succeeded || runs[0].Totals().Records == 0 {
+	if err != nil || len(runs) != 2 || runs[0].Outcome != connection.Succeeded || runs[1].Outcome != connection.Succeeded || runs[1].Totals().Records == 0 {
 		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	// The first process's counters are the first run's record, stream by
+	// stream.
+	synced := regexp.MustCompile(`(?m)^outreach_connector_records_synced_total\{connection="sandbox",stream="(\w+)"\} (\d+)$`)
+	counted := map[string]int64{}
+	for _, m := range synced.FindAllStringSubmatch(metrics, -1) {
+		counted[m[1]], _ = strconv.ParseInt(m[2], 10, 64)
+	}
+	for _, st := range runs[1].Streams {
+		if counted[st.Stream] != st.Records {
+			t.Errorf("stream %s: /metrics counted %d records, the run %d", st.Stream, counted[st.Stream], st.Records)
+		}
+		delete(counted, st.Stream)
+	}
+	if len(counted) != 0 {
+		t.Errorf("/metrics counted streams the run did not: %v", counted)
 	}
 	keys, err := credential.LoadKeyring(filepath.Join(dir, "app.key"), nil)
 	if err != nil {

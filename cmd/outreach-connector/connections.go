@@ -17,14 +17,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
-	"github.com/outreach-connector/outreach-connector/internal/credential"
-	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
-	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/service"
-	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // connApp is what a connections subcommand works with: the connections
@@ -45,7 +39,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	if err != nil {
 		return nil, err
 	}
-	conns, err := connectionStore(credStore)
+	conns, err := connectionStoreOf(credStore)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -60,18 +54,12 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 			return app.svc.Sync(ctx, run)
 		})
 	}
-	// store.open settled --db (it may have moved to the legacy default).
-	var q *jobs.Queue
-	if connIsPostgres(store.db) {
-		q, err = jobs.OpenPostgres(ctx, store.db, opts)
-	} else {
-		q, err = jobs.OpenSQLite(ctx, strings.TrimPrefix(store.db, "sqlite:"), opts)
-	}
+	q, err := store.openQueue(ctx, opts)
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
-	svc, err := service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: connDestinationOpener(stdout),
+	svc, err := service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(stdout),
 		Logger: log.With("component", "connections"), Stdout: stdout})
 	if err != nil {
 		q.Close()
@@ -84,38 +72,6 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		closeStore()
 	}
 	return app, nil
-}
-
-func connIsPostgres(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
-// appConnections is what the app databases (internal/sqlite and
-// internal/postgres) give for connections.
-type appConnections interface {
-	Connections() *sqlstore.Connections
-}
-
-var (
-	_ appConnections = (*sqlite.DB)(nil)
-	_ appConnections = (*postgres.DB)(nil)
-)
-
-// connectionStore is the connection.Store of the app database that
-// storeFlags.open opened.
-func connectionStore(s credential.Store) (connection.Store, error) {
-	if c, ok := s.(appConnections); ok {
-		return c.Connections(), nil
-	}
-	return nil, fmt.Errorf("connections: the app database (%T) keeps no connections", s)
-}
-
-// connDestinationOpener opens a connection's destination in its
-// namespace.
-func connDestinationOpener(stdout io.Writer) service.OpenDestination {
-	return func(ctx context.Context, url, namespace string) (syncer.Destination, func() error, error) {
-		return destinations.Open(ctx, url, namespace, stdout)
-	}
 }
 
 func newConnectionsCommand(logger func() (*slog.Logger, error), logs *logSink) *cobra.Command {
@@ -246,16 +202,16 @@ only when asked (connections run NAME).`,
 
 func connEditCommand(withApp connAppRun) *cobra.Command {
 	var (
-		name, to, streams, every, cron, notify string
-		manual, asJSON                         bool
-		pageSize                               int
-		quota                                  float64
+		name, to, streams, every, cron, notify, cred string
+		manual, allStreams, asJSON                   bool
+		pageSize                                     int
+		quota                                        float64
 	)
 	cmd := &cobra.Command{
-		Use:   "edit NAME [--name N] [--to URL] [--streams a,b] [--every D | --cron E | --manual] ...",
-		Short: "Change a connection's name, destination, streams, schedule, page size, quota share or notify URL",
+		Use:   "edit NAME [--name N] [--credential C] [--to URL] [--streams a,b | --all-streams] [--every D | --cron E | --manual] ...",
+		Short: "Change a connection's name, credential, destination, streams, schedule, page size, quota share or notify URL",
 		Long: `Changes what is given and nothing else; a new schedule takes effect at once (the next run moves to
-it). The namespace and the credential stay: to change them, add a new connection.`,
+it). The namespace stays: to change it, add a new connection.`,
 		Example: `  outreach-connector connections edit acme --every 1h
   outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25`,
 		Args: exactArgs("NAME"),
@@ -266,10 +222,17 @@ it). The namespace and the credential stay: to change them, add a new connection
 		if f.Changed("name") {
 			ch.Name = &name
 		}
+		if f.Changed("credential") {
+			ch.Credential = &cred
+		}
 		if f.Changed("to") {
 			ch.DestinationURL = &to
 		}
 		switch {
+		case f.Changed("streams") && allStreams:
+			return errors.New("give --streams or --all-streams, not both")
+		case allStreams:
+			ch.Streams = []string{} // every stream the credential can read
 		case f.Changed("streams"):
 			list, err := streamList(streams)
 			if err != nil {
@@ -306,9 +269,9 @@ it). The namespace and the credential stay: to change them, add a new connection
 		if f.Changed("notify-url") {
 			ch.NotifyURL = &notify
 		}
-		if ch.Name == nil && ch.DestinationURL == nil && ch.Streams == nil && ch.Schedule == nil && ch.PageSize == nil &&
+		if ch.Name == nil && ch.Credential == nil && ch.DestinationURL == nil && ch.Streams == nil && ch.Schedule == nil && ch.PageSize == nil &&
 			ch.QuotaShare == nil && ch.NotifyURL == nil {
-			return errors.New("nothing to change: give --name, --to, --streams, --every, --cron, --manual, --page-size, --quota-limit or --notify-url")
+			return errors.New("nothing to change: give --name, --credential, --to, --streams, --all-streams, --every, --cron, --manual, --page-size, --quota-limit or --notify-url")
 		}
 		conn, err := app.svc.Update(ctx, args[0], ch)
 		if err != nil {
@@ -326,8 +289,10 @@ it). The namespace and the credential stay: to change them, add a new connection
 	})
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "new name")
+	f.StringVar(&cred, "credential", "", "another credential (name or id) to sync with")
 	f.StringVar(&to, "to", "", "new destination URL (the data already synced stays where it is)")
 	f.StringVar(&streams, "streams", "", "the comma-separated streams to sync (all of them)")
+	f.BoolVar(&allStreams, "all-streams", false, "sync every stream the credential can read")
 	f.StringVar(&every, "every", "", "run on an interval, such as 15m")
 	f.StringVar(&cron, "cron", "", "run at the times of a five-field cron expression (UTC)")
 	f.BoolVar(&manual, "manual", false, "run only when asked")

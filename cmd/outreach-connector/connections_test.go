@@ -287,7 +287,14 @@ func TestConnectionsLifecycle(t *testing.T) {
 	if c := l.Connections[0]; c.Schedule != "manual" || c.NextRunAt != nil || c.QuotaShare != 0.25 || c.Namespace != "acme_eu" {
 		t.Errorf("after edit --manual --quota-limit 0.25: %+v", c)
 	}
+	e.ok("edit", "Acme EU", "--all-streams")
+	e.jsonOf(&l, "list")
+	if c := l.Connections[0]; c.Streams != nil {
+		t.Errorf("after edit --all-streams: streams %v, want null (every readable stream)", c.Streams)
+	}
+	e.ok("edit", "Acme EU", "--streams", "prospects,accounts,stages")
 	e.fails("nothing to change", "edit", "Acme EU")
+	e.fails("not both", "edit", "Acme EU", "--all-streams", "--streams", "stages")
 	e.fails("one schedule", "edit", "Acme EU", "--manual", "--every", "1h")
 
 	// Without --wait a run is queued for serve; cancel takes it back.

@@ -114,6 +114,9 @@ func (e *connEnv) ok(args ...string) string {
 	if code != 0 {
 		e.t.Fatalf("connections %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
 	}
+	if testing.Verbose() {
+		e.t.Logf("$ connections %s\n%s%s", strings.Join(args, " "), out, errOut)
+	}
 	return out
 }
 

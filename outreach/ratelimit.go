@@ -120,6 +120,17 @@ type RateLimiterOptions struct {
 	MaxWait time.Duration
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
+	// OnWait, when set, is called when requests start to wait for the
+	// window to reset (once per wait, however many callers wait), so that
+	// a caller can say why nothing moves. It runs on the waiting goroutine,
+	// outside the limiter's lock, and must return quickly.
+	OnWait func(RateWait)
+}
+
+// RateWait describes a wait for Outreach's rate-limit window to reset.
+type RateWait struct {
+	Until            time.Time // when requests go out again
+	Remaining, Limit int       // of the window, as Outreach last said
 }
 
 // RateLimiter paces requests to stay within Outreach's per-user rate limit
@@ -133,6 +144,7 @@ type RateLimiter struct {
 	budget  int64
 	maxWait time.Duration
 	now     func() time.Time
+	onWait  func(RateWait)
 
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced whenever state changes
@@ -147,11 +159,12 @@ type RateLimiter struct {
 	waited       time.Duration
 	resetWaiters int
 	waitStart    time.Time
+	announced    time.Time // the reset last told to onWait
 }
 
 // NewRateLimiter returns a limiter.
 func NewRateLimiter(opts RateLimiterOptions) *RateLimiter {
-	l := &RateLimiter{quota: opts.QuotaLimit, budget: opts.Budget, maxWait: opts.MaxWait, now: opts.Now, changed: make(chan struct{})}
+	l := &RateLimiter{quota: opts.QuotaLimit, budget: opts.Budget, maxWait: opts.MaxWait, now: opts.Now, onWait: opts.OnWait, changed: make(chan struct{})}
 	if l.quota <= 0 || l.quota > 1 {
 		l.quota = 1
 	}
@@ -222,10 +235,18 @@ func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) err
 			return err
 		}
 		changed := l.changed
+		var notice *RateWait
 		if resetWait {
 			l.beginResetWait(now)
+			if l.onWait != nil && !l.announced.Equal(l.reset) {
+				l.announced = l.reset
+				notice = &RateWait{Until: l.reset, Remaining: l.remaining, Limit: l.limit}
+			}
 		}
 		l.mu.Unlock()
+		if notice != nil {
+			l.onWait(*notice)
+		}
 		var timer <-chan time.Time
 		if wait > 0 {
 			t := time.NewTimer(wait)

@@ -3,7 +3,9 @@ package outreach
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -108,4 +110,37 @@ func TestResetReadOnTheServersClock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOnWaitTellsAWaitOnce spends the window, then has two callers wait
+// for its reset: OnWait is told once, with the reset and the counts.
+func TestOnWaitTellsAWaitOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var waits []RateWait
+		l := NewRateLimiter(RateLimiterOptions{OnWait: func(w RateWait) { waits = append(waits, w) }})
+		if err := l.acquire(t.Context(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		reset := time.Now().Add(30 * time.Second)
+		l.release(http.Header{"X-Ratelimit-Limit": {"150"}, "X-Ratelimit-Remaining": {"0"},
+			"X-Ratelimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}, 200)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if err := l.acquire(t.Context(), time.Minute); err != nil {
+					t.Error(err)
+					return
+				}
+				l.release(nil, 0)
+			})
+		}
+		synctest.Wait()
+		if len(waits) != 1 || waits[0].Limit != 150 || waits[0].Remaining != 0 || waits[0].Until.Before(reset) {
+			t.Fatalf("OnWait calls while waiting = %+v; want one saying 0 of 150 until %s", waits, reset)
+		}
+		wg.Wait()
+		if len(waits) != 1 {
+			t.Errorf("OnWait calls = %+v; want one", waits)
+		}
+	})
 }

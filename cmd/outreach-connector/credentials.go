@@ -78,6 +78,9 @@ their secrets sealed with the key in --key-file.`,
 			return err
 		}
 		rec, err := m.Create(ctx, n)
+		if errors.Is(err, credential.ErrNameTaken) {
+			return fmt.Errorf("a credential named %q exists: choose another --name, or see `outreach-connector credentials list`", n.Name)
+		}
 		if err != nil {
 			return err
 		}
@@ -107,16 +110,28 @@ their secrets sealed with the key in --key-file.`,
 				ClientSecret string `json:"client_secret"`
 				RedirectURI  string `json:"redirect_uri"`
 				RefreshToken string `json:"refresh_token"`
+				APIBaseURL   string `json:"api_base_url"`
 			}
 			if err := json.Unmarshal(raw, &cfg); err != nil {
 				return fmt.Errorf("--tap-config %s: %w", tapConfig, err)
+			}
+			if err := checkRefreshToken(cfg.RefreshToken); err != nil {
+				return fmt.Errorf("--tap-config %s: refresh_token %w", tapConfig, err)
 			}
 			n.ClientID, n.ClientSecret, refresh = cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken
 			if cfg.RedirectURI != "" {
 				n.RedirectURI = cfg.RedirectURI
 			}
+			if cfg.APIBaseURL != "" && !imp.Flags().Changed("api-base-url") { // as the tap does; the flag overrides
+				n.APIBaseURL = cfg.APIBaseURL
+			}
+		} else if err := checkRefreshToken(refresh); err != nil {
+			return fmt.Errorf("the refresh token (--refresh-token-file or OUTREACH_REFRESH_TOKEN) %w", err)
 		}
 		rec, err := m.Import(ctx, n, refresh)
+		if errors.Is(err, credential.ErrNameTaken) {
+			return fmt.Errorf("a credential named %q exists: choose another --name, or see `outreach-connector credentials list`; the refresh token was not used", n.Name)
+		}
 		if err != nil {
 			return fmt.Errorf("%w\nNothing was saved; the refresh token was not revoked", err)
 		}

@@ -85,6 +85,7 @@ func TestCredentialsCommands(t *testing.T) {
 
 func TestServeCommand(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // serve --sandbox syncs its connection into ./outreach.db
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errOut syncBuffer

@@ -92,6 +92,7 @@ sandbox to develop and test against.`,
 	root.AddCommand(newAPICommand(logger))
 	root.AddCommand(newServeCommand(logger))
 	root.AddCommand(newCredentialsCommand(logger))
+	root.AddCommand(newConnectionsCommand(logger, logs))
 	root.AddCommand(newSyncCommand(logger, logs))
 	root.AddCommand(newStreamsCommand())
 	root.AddCommand(newTapCommand(logger))

@@ -114,7 +114,9 @@ func (l *liveProgress) update(p syncer.Progress) {
 			sb.bar.SetTotal(-1, true)
 		}
 	}
-	l.overall.Increment()
+	if p.Err == nil {
+		l.overall.Increment() // the whole-run line counts the streams that finished
+	}
 }
 
 // addBar makes a stream's bar: with a total when Outreach counted the

@@ -13,12 +13,18 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/metrics"
+	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/web"
+	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -27,20 +33,27 @@ const AdminTokenEnv = "OUTREACH_CONNECTOR_ADMIN_TOKEN"
 
 func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	var (
-		addr, publicURL, tokenFile string
-		withSandbox                bool
-		store                      storeFlags
+		addr, publicURL, tokenFile  string
+		notifyURL, notifySecretFile string
+		workers                     int
+		withSandbox                 bool
+		store                       storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the credentials web UI and JSON API (127.0.0.1:8787 by default)",
 		Long: `Serves the web UI where you add Outreach credentials and authorize them, the JSON API for the
 same operations, and the OAuth callback. It keeps connected credentials alive (a refresh at least
-daily) while it runs.
+daily) while it runs, and runs the connections: their scheduled and manual runs are jobs in a queue
+kept in the app database (--workers at once on this node). A run that fails, recovers, or finds its
+credential needing re-authorization is POSTed, signed, to the connection's notify URL or --notify-url.
+GET /metrics (Prometheus; the admin token as a bearer token, or a signed-in session) and GET /readyz
+sit beside /healthz.
 
 On first start it creates an admin token, prints it and keeps it in --admin-token-file (mode 0600);
-sign in with it. With --sandbox it also runs a local Outreach sandbox and fills the Add Credential
-form with the sandbox's app.`,
+sign in with it. With --sandbox it also runs a local Outreach sandbox, connects a credential
+"sandbox" to it, and keeps a connection "sandbox" that syncs it into sqlite:./outreach.db every 15
+minutes (it runs at once on start); the Add Credential form is filled with the sandbox's app.`,
 		Example: "  outreach-connector serve --sandbox\n  outreach-connector serve --db postgres://user@db:5432/outreach --addr 127.0.0.1:8787",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -68,13 +81,76 @@ form with the sandbox's app.`,
 			if err != nil {
 				return err
 			}
-			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			if notifyURL != "" {
+				if err := service.CheckNotifyURL(notifyURL); err != nil {
+					return fmt.Errorf("--notify-url: %w", err)
+				}
+			}
+			if workers < 1 {
+				return fmt.Errorf("--workers %d: give how many connections this node runs at once, at least 1", workers)
+			}
+			var notifySecret []byte
+			if notifySecretFile != "" {
+				if notifySecret, err = readSecretFile(notifySecretFile); err != nil {
+					return err
+				}
+			}
+			m, credStore, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
 			out := cmd.OutOrStdout()
-			opts := web.Options{Manager: m, AdminToken: admin, CallbackURL: callback, PublicURL: publicURL, Logger: log.With("component", "web")}
+			conns, err := connectionStoreOf(credStore)
+			if err != nil {
+				return err
+			}
+			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
+			var svc *service.Service
+			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,
+				Run: jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
+					return svc.Sync(ctx, run)
+				})})
+			if err != nil {
+				return err
+			}
+			defer q.Close()
+			svc, err = service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(cmd.OutOrStdout()),
+				Logger: log.With("component", "service"), NotifyURL: notifyURL, NotifySecret: notifySecret,
+				ObserveRequests: func(cred, user string, share float64) func(outreach.RequestEvent) {
+					if user != "" {
+						met.SetQuotaShare(user, share)
+					}
+					return met.ObserveRequests(cred, user)
+				},
+				Observe: func(c *connection.Connection, r *connection.Run) {
+					// Records first: a scrape that sees the run sees its records.
+					for _, st := range r.Streams {
+						met.RecordsSynced(c.Name, st.Stream, st.Records)
+					}
+					met.RunFinished(c.Name, string(r.Outcome))
+				}})
+			if err != nil {
+				return err
+			}
+			if notifyURL != "" && len(notifySecret) == 0 {
+				log.Warn("notifications to --notify-url are not signed: give --notify-secret-file so receivers can check them")
+			}
+			met.SetTokenReader(tokenReader(m))
+			met.SetQueueReader(q.Depth)
+			met.SetCursorReader(cursorReader(svc))
+			var started atomic.Bool
+			opts := web.Options{Manager: m, AdminToken: admin, CallbackURL: callback, PublicURL: publicURL, Logger: log.With("component", "web"),
+				Metrics: met.Handler(), Connections: svc,
+				Ready: func(ctx context.Context) error {
+					if _, err := m.List(ctx); err != nil {
+						return errors.New("the app database does not answer")
+					}
+					if !started.Load() {
+						return errors.New("the job queue is not running")
+					}
+					return nil
+				}}
 			if withSandbox {
 				sb, err := sandbox.Start("", sandbox.Options{RedirectURI: callback, Logger: log.With("component", "sandbox")})
 				if err != nil {
@@ -82,10 +158,14 @@ form with the sandbox's app.`,
 				}
 				defer sb.Close()
 				app := sb.Apps()[0]
-				opts.Defaults = credential.NewCredential{Name: "sandbox", Description: "Local Outreach sandbox", ClientID: app.ClientID,
+				opts.Defaults = credential.NewCredential{Name: "sandbox-oauth", Description: "Local Outreach sandbox", ClientID: app.ClientID,
 					ClientSecret: app.ClientSecret, APIBaseURL: sb.URL + "/api/v2", RedirectURI: callback, Environment: credential.Development}
 				email, password := sb.SignInUser()
 				fmt.Fprintf(out, "Outreach sandbox on %s (sign in on its consent page as %s / %s)\n", sb.URL, email, password)
+				if err := sandboxConnection(ctx, sb, m, svc); err != nil {
+					return fmt.Errorf("sandbox connection: %w", err)
+				}
+				fmt.Fprintf(out, "Connection \"sandbox\" syncs the sandbox into sqlite:%s every %s; its first run is queued.\n", sandboxDestination, sandboxEvery)
 			}
 			srv, err := web.New(opts)
 			if err != nil {
@@ -99,7 +179,7 @@ form with the sandbox's app.`,
 			}
 			// The deferred closes (sandbox, store) run after run returns,
 			// and run returns only when everything it started has ended.
-			return runServer(ctx, ln, srv, m, log)
+			return runServer(ctx, ln, srv, m, q, &started, log)
 		},
 	}
 	f := cmd.Flags()
@@ -107,7 +187,12 @@ form with the sandbox's app.`,
 	f.StringVar(&publicURL, "public-url", envOr("OUTREACH_CONNECTOR_PUBLIC_URL", ""),
 		"the URL browsers reach this server at, such as https://connector.example.com behind a TLS proxy: the OAuth callback is\nPUBLIC_URL/oauth/callback, and cookies are Secure when it is https (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")
-	f.BoolVar(&withSandbox, "sandbox", false, "also run a local Outreach sandbox to connect to")
+	f.BoolVar(&withSandbox, "sandbox", false, "also run a local Outreach sandbox, with a credential and a connection \"sandbox\" syncing it every 15m")
+	f.StringVar(&notifyURL, "notify-url", envOr("OUTREACH_CONNECTOR_NOTIFY_URL", ""),
+		"where failures, recoveries and re-authorization needs of connections without their own notify URL are POSTed")
+	f.StringVar(&notifySecretFile, "notify-secret-file", envOr("OUTREACH_CONNECTOR_NOTIFY_SECRET_FILE", ""),
+		"file (mode 0600) holding the secret that signs notifications (X-Outreach-Connector-Signature: sha256=HMAC of the body)")
+	f.IntVar(&workers, "workers", jobs.DefaultWorkers, "connections this node runs at once")
 	store.register(cmd.Flags())
 	return cmd
 }
@@ -172,7 +257,7 @@ func checkPublicURL(s string) error {
 // then stops both and returns only when every goroutine it started,
 // request handlers included, has finished, so the caller may close the
 // store.
-func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *credential.Manager, log *slog.Logger) error {
+func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *credential.Manager, q *jobs.Queue, started *atomic.Bool, log *slog.Logger) error {
 	var handlers sync.WaitGroup
 	tracked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers.Add(1)
@@ -180,6 +265,12 @@ func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *creden
 		srv.ServeHTTP(w, r)
 	})
 	hs := &http.Server{Handler: tracked, ReadHeaderTimeout: 10 * time.Second}
+	if q != nil {
+		if err := q.Start(ctx); err != nil {
+			return err
+		}
+		started.Store(true)
+	}
 	bg, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -194,7 +285,16 @@ func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *creden
 		stop() // the server failed: stop the rest
 	})
 	<-bg.Done()
-	log.Info("shutting down: waiting for requests and background refreshes to finish")
+	log.Info("shutting down: waiting for runs, requests and background refreshes to finish")
+	var queueErr error
+	if q != nil {
+		// Runs first: each is put back in the queue from its committed
+		// state for the next node (or the next start).
+		started.Store(false)
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		queueErr = q.Stop(qctx)
+		cancel()
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	shutErr := hs.Shutdown(sctx)
@@ -208,6 +308,9 @@ func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *creden
 	}
 	if shutErr != nil && !errors.Is(shutErr, context.DeadlineExceeded) {
 		return shutErr
+	}
+	if queueErr != nil {
+		return fmt.Errorf("stop the job queue: %w", queueErr)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -13,9 +14,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/destinations"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // storeFlags choose where credentials live and the encryption key.
@@ -116,4 +123,35 @@ func countCredentials(ctx context.Context, path string) int {
 		return 0
 	}
 	return n
+}
+
+// isPostgresURL reports whether an app database flag names PostgreSQL.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openQueue opens the connections' job queue next to the app's own tables,
+// in the database open chose (call it after open).
+func (f *storeFlags) openQueue(ctx context.Context, opts jobs.Options) (*jobs.Queue, error) {
+	if isPostgresURL(f.db) {
+		return jobs.OpenPostgres(ctx, f.db, opts)
+	}
+	return jobs.OpenSQLite(ctx, strings.TrimPrefix(f.db, "sqlite:"), opts)
+}
+
+// connectionStoreOf returns the connection store of the app database that
+// open returned.
+func connectionStoreOf(s credential.Store) (connection.Store, error) {
+	if db, ok := s.(interface{ Connections() *sqlstore.Connections }); ok {
+		return db.Connections(), nil
+	}
+	return nil, errors.New("the app database keeps no connections")
+}
+
+// openConnectionDestination opens a connection's destination in its
+// namespace.
+func openConnectionDestination(stdout io.Writer) service.OpenDestination {
+	return func(ctx context.Context, to, namespace string) (syncer.Destination, func() error, error) {
+		return destinations.Open(ctx, to, namespace, stdout)
+	}
 }

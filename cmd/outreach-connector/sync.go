@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -51,7 +53,21 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
   outreach-connector sync --credential main --to sqlite:outreach.db --start-date 2024-01-01 --quota-limit 0.5
   outreach-connector sync --credential main --to postgres://localhost/analytics --streams prospects,accounts`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			// A run stopped before its streams start (starting the sandbox,
+			// refreshing the token, discovering, waiting for the rate limit)
+			// has nothing to sum up but must still say so, as one stopped
+			// later does.
+			defer func() {
+				if err != nil && !errors.Is(err, errInterrupted) && cmd.Context().Err() != nil {
+					w := cmd.OutOrStdout()
+					if to == "singer" {
+						w = cmd.ErrOrStderr()
+					}
+					fmt.Fprintln(w, "Interrupted before any stream started: nothing was written. The next run resumes where the last finished one stopped.")
+					err = errInterrupted
+				}
+			}()
 			log, err := logger()
 			if err != nil {
 				return err
@@ -64,6 +80,15 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			if !(quota > 0 && quota <= 1) {
 				return fmt.Errorf("--quota-limit %v: give the share of the hourly rate limit to use, more than 0 and at most 1 (0.5 is half)", quota)
+			}
+			if cmd.Flags().Changed("page-size") && (pageSize < 1 || pageSize > 1000) {
+				return fmt.Errorf("--page-size %d: give 1 to 1000 records a page (Outreach's most), or leave it out for the default (1000; 100 for mailings)", pageSize)
+			}
+			if concurrency < 1 {
+				return fmt.Errorf("--concurrency %d: give the number of streams to sync at once, 1 or more", concurrency)
+			}
+			if scale < 0 {
+				return fmt.Errorf("--sandbox-prospects %d: give 0 or more prospects", scale)
 			}
 			if cmd.Flags().Changed("seed") && !useSandbox {
 				return errors.New("--seed works with --sandbox only")
@@ -139,9 +164,10 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))
 			}
-			limiter := outreach.NewRateLimiters(outreach.RateLimiterOptions{QuotaLimit: quota}).For(rec.OutreachUserID)
+			status := &statusLine{out: out, log: log, terminal: showBars}
+			limiter := outreach.NewRateLimiters(outreach.RateLimiterOptions{QuotaLimit: quota, OnWait: status.rateWait}).For(rec.OutreachUserID)
 			client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(m.TokenSource(rec.ID)),
-				outreach.WithRateLimiter(limiter))
+				outreach.WithRateLimiter(limiter), outreach.WithObserver(logHungRequests(log)))
 			if err != nil {
 				return err
 			}
@@ -151,6 +177,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			if err != nil {
 				log.Warn("sync standard streams only", "reason", err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			streams, skipped, err := pickStreams(cat, syncer.Streams(cat), want, rec)
 			if err != nil {
@@ -184,6 +213,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			restoreLogs := func() {}
 			if showBars {
 				live = newLiveProgress(cmd.OutOrStdout(), len(streams))
+				status.above(live)
 				progress = live.update
 				if isTerminal(cmd.ErrOrStderr()) {
 					restoreLogs = logs.redirect(live) // log lines above the bars, never through them
@@ -194,6 +224,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 				Reconcile: reconcile, Concurrency: concurrency, Progress: progress, Owner: owner})
 			if live != nil {
 				restoreLogs()
+				status.above(nil)
 				live.finish()
 			}
 			interrupted := ctx.Err() != nil
@@ -250,13 +281,61 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 	f.StringVar(&namespace, "namespace", "", "keep this sync's tables, state and locks apart in the destination: a PostgreSQL schema, a SQLite table prefix NS__, a JSONL subdirectory (default: none)")
 	f.StringVar(&streamList, "streams", "", "comma-separated stream names (default: every stream the credential can read)")
 	f.StringVar(&startDate, "start-date", "2015-01-01", "earliest updatedAt to read on a first run (YYYY-MM-DD)")
-	f.IntVar(&pageSize, "page-size", 0, "page size (default 1000; mailings 100)")
+	f.IntVar(&pageSize, "page-size", 0, "records a page, 1 to 1000 (default: 1000; 100 for mailings)")
 	f.Float64Var(&quota, "quota-limit", 1, "share of the user's hourly rate limit this run may use, in (0, 1]")
 	f.IntVar(&concurrency, "concurrency", 4, "streams synced at once")
 	f.BoolVar(&fullRefresh, "full-refresh", false, "ignore saved state and read everything again")
 	f.BoolVar(&reconcile, "reconcile", false, "after each stream, mark rows deleted upstream (one request per 1000 records)")
 	store.register(f)
 	return cmd
+}
+
+// logHungRequests is a client observer that logs, at warn, each attempt
+// Outreach did not answer within the attempt timeout: the client retries
+// it, and without the line a run would seem stuck for that minute.
+func logHungRequests(log *slog.Logger) func(outreach.RequestEvent) {
+	return func(ev outreach.RequestEvent) {
+		var hung *outreach.AttemptTimeoutError
+		if errors.As(ev.Err, &hung) {
+			log.Warn("Outreach did not answer within the attempt timeout; the request is retried",
+				"method", ev.Method, "url", ev.URL, "attempt", ev.Attempt, "timeout", hung.After)
+		}
+	}
+}
+
+// statusLine tells the user why a run does not move: off a terminal as
+// an info log line, on a terminal as a line above the bars (or on its
+// own before they are drawn).
+type statusLine struct {
+	out      io.Writer
+	log      *slog.Logger
+	terminal bool
+
+	mu   sync.Mutex
+	bars io.Writer // the live display once it runs
+}
+
+func (s *statusLine) above(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bars = w
+}
+
+// rateWait is the rate limiter's OnWait.
+func (s *statusLine) rateWait(w outreach.RateWait) {
+	msg := fmt.Sprintf("waiting for Outreach's rate-limit window until %s (%d requests left of %d)",
+		w.Until.Local().Format(time.TimeOnly), w.Remaining, w.Limit)
+	if !s.terminal {
+		s.log.Info(msg, "until", w.Until, "remaining", w.Remaining, "limit", w.Limit)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst := s.out
+	if s.bars != nil {
+		dst = s.bars
+	}
+	fmt.Fprintln(dst, msg)
 }
 
 // pickStreams chooses the streams to sync: those named (an unknown name,

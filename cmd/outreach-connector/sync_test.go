@@ -207,6 +207,12 @@ func TestSyncFlagErrors(t *testing.T) {
 		{[]string{"streams", "--log-level", "verbose"}, `--log-level "verbose"`},
 		{[]string{"sync", "--sandbox", "--sandbox-prospects", "5", "--streams", "prospects,nope"}, "unknown stream nope"},
 		{[]string{"sync", "--start-date", "yesterday"}, "--start-date"},
+		{[]string{"sync", "--sandbox", "--page-size", "-1"}, "--page-size -1: give 1 to 1000"},
+		{[]string{"sync", "--sandbox", "--page-size", "0"}, "--page-size 0: give 1 to 1000"},
+		{[]string{"sync", "--sandbox", "--page-size", "5000"}, "--page-size 5000: give 1 to 1000"},
+		{[]string{"sync", "--sandbox", "--concurrency", "0"}, "--concurrency 0"},
+		{[]string{"sync", "--sandbox", "--concurrency", "-3"}, "--concurrency -3"},
+		{[]string{"sync", "--sandbox", "--sandbox-prospects", "-5"}, "--sandbox-prospects -5"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

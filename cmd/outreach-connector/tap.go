@@ -62,7 +62,8 @@ func newTapCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		Short: "Run as a Singer tap, a drop-in for tap-outreach",
 		Long: `Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE; logs on stderr), with tap-outreach's
 config keys (client_id, client_secret, redirect_uri, refresh_token, start_date, page_size, quota_limit),
-stream and field names, and bookmarks. --discover prints the catalog; --catalog selects streams.
+stream and field names, and bookmarks. --discover prints the catalog (with --config, the org's custom
+objects too, as sync has them); --catalog selects streams.
 
 Outreach rotates refresh tokens: the tap keeps the newest one in the credential store given by --db
 and --key-file (default outreach-connector.db and outreach.key in the working directory), under the credential
@@ -78,7 +79,8 @@ instead; config.json then needs only start_date (and optionally page_size, quota
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			if discover {
+			if discover && configPath == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "No --config: the catalog lists Outreach's standard streams only; with --config it adds the org's custom objects.")
 				return writeCatalog(out, syncer.Streams(catalog.Default()))
 			}
 			log, err := logger()
@@ -114,7 +116,19 @@ instead; config.json then needs only start_date (and optionally page_size, quota
 			if err != nil {
 				return err
 			}
-			streams := syncer.Streams(catalog.Default())
+			// The org's custom objects are streams too, as in sync: only
+			// Outreach's schema tells them.
+			cat, err := syncer.Discover(ctx, client)
+			if cat == nil {
+				return err
+			}
+			if err != nil {
+				log.Warn("standard streams only", "reason", err)
+			}
+			streams := syncer.Streams(cat)
+			if discover {
+				return writeCatalog(out, streams)
+			}
 			if catalogPath != "" {
 				if streams, err = selectedStreams(catalogPath, streams); err != nil {
 					return err
@@ -174,6 +188,11 @@ func readTapConfig(path string, needAuth bool) (*tapConfig, error) {
 		slices.Sort(missing)
 		return nil, fmt.Errorf("--config %s lacks %s", path, strings.Join(missing, ", "))
 	}
+	if needAuth {
+		if err := checkRefreshToken(cfg.RefreshToken); err != nil {
+			return nil, fmt.Errorf("--config %s: refresh_token %w", path, err)
+		}
+	}
 	if cfg.APIBaseURL == "" {
 		cfg.APIBaseURL = credential.DefaultAPIBaseURL
 	}
@@ -187,6 +206,26 @@ func readTapConfig(path string, needAuth bool) (*tapConfig, error) {
 	}
 	cfg.quota, cfg.pageSize = q, int(p)
 	return &cfg, nil
+}
+
+// checkRefreshToken refuses what cannot be a refresh token: nothing, the
+// "null" that `jq -r` writes for a missing field, or text with spaces,
+// quotes or JSON in it. Outreach's tokens (and the sandbox's) are a run of
+// URL-safe characters. The error never repeats the value, which may be a
+// secret pasted wrong.
+func checkRefreshToken(tok string) error {
+	switch strings.ToLower(strings.TrimSpace(tok)) {
+	case "":
+		return errors.New("is empty: put the refresh token there")
+	case "null", "undefined", "none":
+		return fmt.Errorf("is %q, not a token (`jq -r .refresh_token` writes that when the answer had none, as when minting failed): put a working refresh token there", tok)
+	}
+	for _, r := range tok {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~+/=", r)) {
+			return errors.New("is not a token: it holds spaces, quotes, braces or other characters no refresh token has; put the bare token there")
+		}
+	}
+	return nil
 }
 
 // tapImport finds the tap's own credential, "tap-<client_id>", importing

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -127,6 +129,20 @@ func TestTapIsASingerTap(t *testing.T) {
 	if err := json.Unmarshal([]byte(catalogOut), &cat); err != nil || len(cat.Streams) < 40 {
 		t.Fatalf("--discover: %v, %d streams", err, len(cat.Streams))
 	}
+	// With the config, the catalog has the org's custom objects too: the
+	// streams sync has.
+	full, _, err := runCommand(t, "", append([]string{"tap", "--config", config, "--discover", "--log-level", "warn"}, store...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fullCat struct {
+		Streams []map[string]any `json:"streams"`
+	}
+	json.Unmarshal([]byte(full), &fullCat)
+	if want := len(syncerStreamsOf(t, srv)); len(fullCat.Streams) != want || len(fullCat.Streams) != len(cat.Streams)+1 {
+		t.Errorf("tap --config --discover: %d streams, want %d as sync has (the standard %d and the custom object)", len(fullCat.Streams), want, len(cat.Streams))
+	}
+	srv.Clock().Advance(61 * time.Second) // the discovery refreshed the token
 	var picked []map[string]any
 	for _, s := range cat.Streams {
 		switch s["stream"] {
@@ -182,4 +198,24 @@ func TestTapIsASingerTap(t *testing.T) {
 	if _, _, err := runCommand(t, "", "tap", "--config", bad); err == nil || !strings.Contains(err.Error(), "client_secret") {
 		t.Errorf("config without keys: %v", err)
 	}
+}
+
+// syncerStreamsOf is the streams sync finds in srv's org: the standard
+// ones and its custom objects.
+func syncerStreamsOf(t *testing.T, srv *sandbox.Server) []*syncer.Stream {
+	t.Helper()
+	srv.Clock().Advance(61 * time.Second) // one token a minute per user and app
+	access, _, err := srv.IssueToken(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := outreach.NewClient(outreach.WithBaseURL(srv.URL+"/api/v2"), outreach.WithTokenSource(outreach.StaticToken(access)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := syncer.Discover(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return syncer.Streams(cat)
 }

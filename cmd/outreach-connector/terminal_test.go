@@ -167,7 +167,9 @@ func (tm *terminal) wait(limit time.Duration) int {
 var (
 	// A stream's bar: "prospects   400 / 1000  [=====>----]   40 %".
 	barPattern = regexp.MustCompile(`\d+ / \d+\s+\[[=>-]+\]\s+\d+ %`)
-	summary    = regexp.MustCompile(`\d+ records in \d+ streams into sqlite:outreach.db`)
+	// The whole-run line: "all streams   3 / 48 streams".
+	overallPattern = regexp.MustCompile(`all streams\s+(\d+) / (\d+) streams`)
+	summary        = regexp.MustCompile(`\d+ records in \d+ streams into sqlite:outreach.db`)
 )
 
 // TestSyncOnTerminal runs the README's command on a terminal: it must
@@ -236,6 +238,18 @@ func TestSyncInterruptOnTerminal(t *testing.T) {
 			}
 			if strings.Contains(out, "FAILED") || strings.Contains(out, "Error:") {
 				t.Errorf("an interruption reported as a failure:\n%s", out)
+			}
+			// The whole-run line counts the streams that finished, not the
+			// interrupted ones.
+			var last []string
+			for _, line := range replay(out) {
+				if m := overallPattern.FindStringSubmatch(line); m != nil {
+					last = m
+				}
+			}
+			ok := strconv.Itoa(len(regexp.MustCompile(`(?m)\sok\s*$`).FindAllString(out, -1)))
+			if last == nil || last[1] != ok || last[1] == last[2] {
+				t.Errorf("whole-run line %q after an interruption, want %s streams done (those the summary calls ok):\n%s", last, ok, out)
 			}
 			assertNoSandboxCredential(t, dir)
 		})

@@ -124,7 +124,7 @@ func LoadKeyring(path string, getenv func(string) string) (*Keyring, error) {
 	switch {
 	case err == nil:
 		if info, statErr := os.Stat(path); statErr == nil && info.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("credential: key file %s is readable by others (mode %o); run chmod 600 %s", path, info.Mode().Perm(), path)
+			return nil, fmt.Errorf("credential: key file %s is readable by others (mode %04o); run chmod 600 %s", path, info.Mode().Perm(), path)
 		}
 		return ParseKeys(string(raw))
 	case errors.Is(err, os.ErrNotExist):

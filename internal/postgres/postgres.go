@@ -81,11 +81,19 @@ func OpenNamespace(ctx context.Context, dsn, ns string) (*Dest, error) {
 // Close closes the connection pool.
 func (d *Dest) Close() error { return d.db.Close() }
 
+// MaxOpenConns bounds each pool this package opens.
+const MaxOpenConns = 10
+
 func connect(ctx context.Context, dsn string) (*sql.DB, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	// A bounded pool: one process never takes more than its share of the
+	// server's connections (100 by default), however many goroutines
+	// call it at once; callers beyond it wait for a free connection.
+	db.SetMaxOpenConns(MaxOpenConns)
+	db.SetMaxIdleConns(MaxOpenConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)

@@ -4,9 +4,9 @@
 // destination, in the connection's own namespace. The web UI and the CLI
 // drive connections only through it.
 //
-// CONTRACT (issue 9): the exported API below is what the CLI and the UI are
-// built against. The service helper fills in the bodies; change a signature
-// only together with its callers.
+// The exported API is what the CLI and the UI are built against; change a
+// signature only together with its callers. connections.go holds the
+// connection operations, run.go a run (Sync), notify.go the notifications.
 package service
 
 import (
@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
@@ -22,6 +23,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
 // OpenDestination opens a destination URL (sqlite:, postgres://, jsonl:) in
@@ -48,17 +50,68 @@ type Options struct {
 	Observe func(c *connection.Connection, r *connection.Run)
 	// Stdout receives nothing today; reserved for destinations that print.
 	Stdout io.Writer
+	// ObserveRequests, when set, gives the observer of the Outreach client
+	// a run builds for the named credential acting for the Outreach user
+	// at a quota share (metrics.ObserveRequests, SetQuotaShare).
+	ObserveRequests func(credential, user string, quotaShare float64) func(outreach.RequestEvent)
+	// UserAgent is sent to Outreach; default "outreach-connector".
+	UserAgent string
+	// NotifyTimeout bounds one notification POST; default 5s.
+	NotifyTimeout time.Duration
+	// Concurrency is how many streams of one run sync at once (default 4).
+	Concurrency int
 }
 
 // Service is safe for concurrent use.
-type Service struct{ opts Options }
+type Service struct {
+	opts Options
+	cat  *catalog.Catalog
+	log  *slog.Logger
+	now  func() time.Time
+	http *http.Client
+
+	mu       sync.Mutex
+	limiters map[limiterKey]*outreach.RateLimiter
+}
+
+// limiterKey names the rate limiter of one Outreach user at one quota
+// share: every run for the user at that share paces through it.
+type limiterKey struct {
+	user  string
+	share float64
+}
 
 // New checks opts and returns a Service.
 func New(opts Options) (*Service, error) {
 	if opts.Store == nil || opts.Credentials == nil || opts.Open == nil {
 		return nil, errors.New("service: Store, Credentials and Open are required")
 	}
-	return &Service{opts: opts}, nil
+	if opts.NotifyURL != "" {
+		if err := CheckNotifyURL(opts.NotifyURL); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{opts: opts, cat: opts.Catalog, log: opts.Logger, now: opts.Now, http: opts.HTTPClient,
+		limiters: map[limiterKey]*outreach.RateLimiter{}}
+	if s.cat == nil {
+		s.cat = catalog.Default()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.http == nil {
+		s.http = &http.Client{}
+	}
+	if s.opts.UserAgent == "" {
+		s.opts.UserAgent = "outreach-connector"
+	}
+	if s.opts.NotifyTimeout <= 0 {
+		s.opts.NotifyTimeout = 5 * time.Second
+	}
+	return s, nil
 }
 
 // NewConnection is what Create takes; zero fields get the defaults
@@ -83,11 +136,13 @@ type NewConnection struct {
 type Changes struct {
 	Name           *string
 	DestinationURL *string
-	Streams        []string // nil: unchanged
+	Streams        []string // nil: unchanged; empty: every stream the credential can read
 	Schedule       *string
 	PageSize       *int
 	QuotaShare     *float64
 	NotifyURL      *string
+	// Credential moves the connection to another credential (id or name).
+	Credential *string
 }
 
 // Status is a connection with what the UI and `connections list` show.
@@ -111,60 +166,3 @@ type StreamStatus struct {
 	Rows      int64
 	LastError string
 }
-
-var errTODO = errors.New("service: not implemented yet")
-
-// Create validates and stores a connection, and schedules it.
-func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Connection, error) {
-	return nil, errTODO
-}
-
-// Update applies ch and reschedules.
-func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*connection.Connection, error) {
-	return nil, errTODO
-}
-
-// Get returns a connection's status.
-func (s *Service) Get(ctx context.Context, idOrName string) (*Status, error) { return nil, errTODO }
-
-// List returns every connection's status, by name.
-func (s *Service) List(ctx context.Context) ([]*Status, error) { return nil, errTODO }
-
-// Streams returns the connection's streams with cursor, rows and last error.
-func (s *Service) Streams(ctx context.Context, idOrName string) ([]StreamStatus, error) {
-	return nil, errTODO
-}
-
-// History returns the connection's runs, newest first.
-func (s *Service) History(ctx context.Context, idOrName string, limit int) ([]*connection.Run, error) {
-	return nil, errTODO
-}
-
-// RunNow queues a manual run (or returns the one already queued/running).
-func (s *Service) RunNow(ctx context.Context, idOrName string) (jobs.Job, error) {
-	return jobs.Job{}, errTODO
-}
-
-// Resync forgets the cursor of streams (all when nil) and queues a run.
-func (s *Service) Resync(ctx context.Context, idOrName string, streams []string) (jobs.Job, error) {
-	return jobs.Job{}, errTODO
-}
-
-// Pause stops scheduling; a running run finishes.
-func (s *Service) Pause(ctx context.Context, idOrName string) error { return errTODO }
-
-// Resume schedules again from now.
-func (s *Service) Resume(ctx context.Context, idOrName string) error { return errTODO }
-
-// Cancel cancels the connection's queued or running run.
-func (s *Service) Cancel(ctx context.Context, idOrName string) error { return errTODO }
-
-// Delete unschedules and removes a connection and its history; with
-// dropData, also its tables/files and sync state in its destination.
-func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) error {
-	return errTODO
-}
-
-// Sync is the work of one run (a jobs.SyncFunc): it fills run's stats and
-// log as it goes.
-func (s *Service) Sync(ctx context.Context, run *connection.Run) error { return errTODO }

@@ -122,6 +122,9 @@ func (e *Engine) heartbeat(ctx context.Context, lk Locker, stream string, l Leas
 			l = next
 			continue
 		}
+		if ctx.Err() != nil {
+			return // the run is stopping: not a failed renewal
+		}
 		var locked *LockedError
 		if errors.As(err, &locked) || !now.Add(LeaseTime/3).Before(l.Expires) {
 			cancel(&lostLockError{err})

@@ -1,11 +1,13 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -163,4 +165,27 @@ func TestLeaseStale(t *testing.T) {
 			t.Errorf("%s: Stale = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestHeartbeatSaysNothingWhenTheRunStops cancels the run while a renewal
+// is under way: the renewal fails with the cancellation, which is the run
+// stopping, not a lock trouble worth a warning.
+func TestHeartbeatSaysNothingWhenTheRunStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		run, stop := context.WithCancel(t.Context())
+		f := &fakeLocker{fail: func(int) error { stop(); return run.Err() }}
+		var logs bytes.Buffer
+		e := testEngine(f)
+		e.log = slog.New(slog.NewTextHandler(&logs, nil))
+		_, release, err := e.hold(run, "widgets", "run1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(LeaseTime/3 + time.Second)
+		synctest.Wait()
+		release()
+		if f.count() != 1 || strings.Contains(logs.String(), "renew") {
+			t.Errorf("renewals %d; logs:\n%s", f.count(), logs.String())
+		}
+	})
 }

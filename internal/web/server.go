@@ -58,6 +58,11 @@ type Options struct {
 	// Connections runs connections (internal/service). Nil: the
 	// connection pages and API answer 404 and no page offers them.
 	Connections Connections
+	// Metrics, when set, serves GET /metrics to the admin: the admin token
+	// as a bearer token, or a signed-in session (see ops.go).
+	Metrics http.Handler
+	// Ready, when set, answers GET /readyz: nil means ready.
+	Ready func(context.Context) error
 }
 
 // Server is the web UI and API.
@@ -168,6 +173,7 @@ func (s *Server) routes() {
 		http.ServeFileFS(w, r, static, name)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.opsRoutes(mux)
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
 	mux.HandleFunc("GET /oauth/callback", s.callback)

@@ -1,0 +1,257 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/outreach"
+)
+
+// Sync is the work of one run (a jobs.SyncFunc): it fills run's stats and
+// log as it goes.
+func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
+	c, err := s.opts.Store.GetConnection(ctx, run.ConnectionID)
+	if err != nil {
+		if errors.Is(err, connection.ErrNotFound) {
+			return jobs.NoRetry(fmt.Errorf("connection %s no longer exists", run.ConnectionID))
+		}
+		return err
+	}
+	rl := &runLog{run: run}
+	// The service's log names the connection and run on every line; the
+	// run's own log need not.
+	base := s.log.Handler().WithAttrs([]slog.Attr{slog.String("connection", c.Name), slog.String("run", run.ID)})
+	log := slog.New(&teeHandler{base: base, run: rl})
+	err = s.sync(ctx, c, run, rl, log)
+	var owned *syncer.OwnedError
+	if err != nil && (errors.Is(err, credential.ErrNeedsReauthorization) || errors.As(err, &owned)) {
+		// Retrying cannot help until someone authorizes the credential
+		// again, or gives the connection a namespace of its own.
+		err = jobs.NoRetry(err)
+	}
+	outcome, ended := jobs.OutcomeOf(ctx, err), s.now()
+	switch outcome {
+	case connection.Succeeded:
+		log.Info("run succeeded", "records", rl.snapshot().Totals().Records)
+	case connection.Failed:
+		log.Error("run failed", "error", err)
+	default:
+		log.Info("run stopped", "outcome", string(outcome))
+	}
+	fin := rl.snapshot()
+	fin.Finish(ended, outcome, err)
+	s.notifyAfter(ctx, c, fin, err, log)
+	if s.opts.Observe != nil {
+		fin = rl.snapshot()
+		fin.Finish(ended, outcome, err)
+		s.opts.Observe(c, fin)
+	}
+	return err
+}
+
+// sync does the run's work: credential → client → streams → engine.
+func (s *Service) sync(ctx context.Context, c *connection.Connection, run *connection.Run, rl *runLog, log *slog.Logger) error {
+	if c.Direction != connection.Source {
+		return jobs.NoRetry(fmt.Errorf("connection %s: direction %s does not run yet", c.Name, c.Direction))
+	}
+	rec, err := s.opts.Credentials.Get(ctx, c.CredentialID)
+	if err != nil {
+		if errors.Is(err, credential.ErrNotFound) {
+			return jobs.NoRetry(fmt.Errorf("connection %s: its credential no longer exists; delete the connection or create it again with another", c.Name))
+		}
+		return err
+	}
+	if rec.Status != credential.StatusConnected {
+		return fmt.Errorf("credential %s is %s: %w; authorize it again", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "),
+			credential.ErrNeedsReauthorization)
+	}
+	counter := &requestCounter{}
+	observers := []func(outreach.RequestEvent){counter.observe}
+	if s.opts.ObserveRequests != nil {
+		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID, c.QuotaShare))
+	}
+	client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(s.opts.Credentials.TokenSource(rec.ID)),
+		outreach.WithRateLimiter(s.limiter(rec.OutreachUserID, c.QuotaShare)), outreach.WithUserAgent(s.opts.UserAgent),
+		outreach.WithObserver(func(ev outreach.RequestEvent) {
+			for _, o := range observers {
+				o(ev)
+			}
+		}))
+	if err != nil {
+		return jobs.NoRetry(fmt.Errorf("credential %s: %w", rec.Name, err))
+	}
+	cat, err := syncer.Discover(ctx, client)
+	if cat == nil {
+		return fmt.Errorf("discover custom objects: %w", err)
+	}
+	if err != nil {
+		log.Warn("syncing standard streams only", "reason", err)
+	}
+	streams, err := s.pick(cat, c, rec, log)
+	if err != nil {
+		return jobs.NoRetry(err)
+	}
+	counter.streams = streams
+	dst, closeDst, err := s.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDst()
+	start := c.StartDate
+	if start.IsZero() {
+		start = allHistory()
+	}
+	log.Info("run started", "trigger", string(run.Trigger), "attempt", run.Attempt, "streams", len(streams),
+		"destination", connection.RedactedURL(c.DestinationURL), "namespace", c.Namespace)
+	engine := syncer.NewEngine(client, dst, log, s.now)
+	owner := syncer.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name, Connection: c.Name}
+	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency, Owner: owner})
+	rl.mu.Lock()
+	for _, r := range results {
+		st := run.Stream(r.Stream)
+		st.Records += int64(r.Records)
+		st.Pages += int64(r.Pages)
+		st.Deletions += int64(r.Deleted)
+		st.Requests += counter.count(r.Stream)
+		if r.Err != nil {
+			st.Error = r.Err.Error()
+		}
+	}
+	rl.mu.Unlock()
+	if err := syncer.Failed(results); err != nil {
+		n := 0
+		for _, r := range results {
+			if r.Err != nil {
+				n++
+			}
+		}
+		return fmt.Errorf("%d of %d streams failed: %w", n, len(results), err)
+	}
+	return nil
+}
+
+// pick chooses the run's streams: the connection's (an unknown or
+// unreadable one is an error), or every stream the credential can read.
+func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *credential.Record, log *slog.Logger) ([]*syncer.Stream, error) {
+	all := syncer.Streams(cat)
+	if c.Streams == nil {
+		readable, unreadable := syncer.SplitByScopes(cat, all, rec.Scopes)
+		if len(unreadable) > 0 {
+			log.Debug("streams skipped for lack of scopes", "count", len(unreadable))
+		}
+		if len(readable) == 0 {
+			return nil, fmt.Errorf("credential %s can read no stream with its scopes; give it read scopes and authorize it again", rec.Name)
+		}
+		return readable, nil
+	}
+	var picked []*syncer.Stream
+	var unknown []string
+	for _, name := range c.Streams {
+		i := slices.IndexFunc(all, func(st *syncer.Stream) bool { return st.Name == name })
+		if i < 0 {
+			unknown = append(unknown, name)
+			continue
+		}
+		picked = append(picked, all[i])
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("connection %s: unknown stream %s (a custom object the org no longer has?); change the connection's streams",
+			c.Name, strings.Join(unknown, ", "))
+	}
+	if _, unreadable := syncer.SplitByScopes(cat, picked, rec.Scopes); len(unreadable) > 0 {
+		var lines []string
+		for _, u := range unreadable {
+			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
+		}
+		return nil, fmt.Errorf("credential %s cannot read %s; give it those scopes and authorize it again", rec.Name, strings.Join(lines, ", "))
+	}
+	return picked, nil
+}
+
+// limiter returns the rate limiter of an Outreach user at a quota share,
+// shared by every run of this service for that user and share.
+func (s *Service) limiter(user string, share float64) *outreach.RateLimiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := limiterKey{user, share}
+	l, ok := s.limiters[k]
+	if !ok {
+		l = outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: share})
+		s.limiters[k] = l
+	}
+	return l
+}
+
+// requestCounter counts a run's requests per stream, by the collection
+// path each request's URL names.
+type requestCounter struct {
+	streams []*syncer.Stream // set before the engine runs
+	mu      sync.Mutex
+	by      map[string]int64
+	other   atomic.Int64
+}
+
+func (rc *requestCounter) observe(ev outreach.RequestEvent) {
+	name := rc.streamOf(ev.URL)
+	if name == "" {
+		rc.other.Add(1)
+		return
+	}
+	rc.mu.Lock()
+	if rc.by == nil {
+		rc.by = map[string]int64{}
+	}
+	rc.by[name]++
+	rc.mu.Unlock()
+}
+
+// streamOf returns the stream whose collection path ends the URL's path
+// (the longest that matches), or "".
+func (rc *requestCounter) streamOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	best, bestLen := "", 0
+	for _, st := range rc.streams {
+		if (strings.HasSuffix(p, "/"+st.Path)) && len(st.Path) > bestLen {
+			best, bestLen = st.Name, len(st.Path)
+		}
+	}
+	return best
+}
+
+func (rc *requestCounter) count(stream string) int64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.by[stream]
+}
+
+// runLog guards a run that the engine's goroutines log into.
+type runLog struct {
+	mu  sync.Mutex
+	run *connection.Run
+}
+
+// snapshot is a copy of the run as it stands.
+func (l *runLog) snapshot() *connection.Run {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := *l.run
+	r.Streams = slices.Clone(l.run.Streams)
+	r.Log = slices.Clone(l.run.Log)
+	return &r
+}

@@ -638,6 +638,8 @@ func (s *Server) connShow(w http.ResponseWriter, r *http.Request) {
 	if data["Active"] == true {
 		// Follow the run without JavaScript.
 		data["Refresh"] = activeRefreshSeconds
+	} else if code == "queued" || code == "already" {
+		data["Notice"] = "The run has ended: its outcome is in the history below."
 	}
 	s.render(w, http.StatusOK, "connection.html", sessionOf(r), data)
 }

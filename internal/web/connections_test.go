@@ -349,6 +349,9 @@ func TestConnectionLifecycle(t *testing.T) {
 	resp, _ := ce.post(t, "/connections/"+id+"/run", nil)
 	expect(resp, "/connections/"+id+"?notice=queued")
 	p = page()
+	if _, after := readGet(t, ce.client, ce.url+"/connections/"+id+"?notice=queued"); !strings.Contains(after, "The run has ended") {
+		t.Error("after a run that ended the page says it is queued")
+	}
 	if !strings.Contains(p, `<td class="num records">7</td>`) || !strings.Contains(p, "Succeeded") || !strings.Contains(p, "prospects: 7 records") {
 		t.Errorf("after Run now the history lacks the run:\n%s", p)
 	}

@@ -135,7 +135,7 @@ only when asked (connections run NAME).`,
 	cmd.RunE = withApp(false, func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error {
 		f := c.Flags()
 		n.Name = args[0]
-		n.Direction = connection.Source
+		n.Direction = connection.DirectionSource
 		switch {
 		case every != "" && cron != "":
 			return errors.New("give one schedule: --every or --cron")

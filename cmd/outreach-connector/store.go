@@ -22,7 +22,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // storeFlags choose where credentials live and the encryption key.
@@ -151,7 +150,7 @@ func connectionStoreOf(s credential.Store) (connection.Store, error) {
 // openConnectionDestination opens a connection's destination in its
 // namespace.
 func openConnectionDestination(stdout io.Writer) service.OpenDestination {
-	return func(ctx context.Context, to, namespace string) (syncer.Destination, func() error, error) {
+	return func(ctx context.Context, to, namespace string) (connection.Destination, func() error, error) {
 		return destinations.Open(ctx, to, namespace, stdout)
 	}
 }

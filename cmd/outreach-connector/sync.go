@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
@@ -196,9 +197,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if fresh, err := m.Get(ctx, rec.ID); err == nil {
 				rec = fresh
 			}
-			owner := syncer.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name}
-			if err := syncer.Claim(ctx, dst, owner); err != nil {
-				var owned *syncer.OwnedError
+			owner := connection.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name}
+			if err := connection.Claim(ctx, dst, owner); err != nil {
+				var owned *connection.OwnedError
 				if errors.As(err, &owned) {
 					return fmt.Errorf("%w with --namespace", err)
 				}
@@ -341,13 +342,13 @@ func (s *statusLine) rateWait(w outreach.RateWait) {
 // pickStreams chooses the streams to sync: those named (an unknown name,
 // or one the credential's scopes cannot read, is an error), or every
 // stream the credential can read, with the others returned as skipped.
-func pickStreams(cat *catalog.Catalog, all []*syncer.Stream, want []string, rec *credential.Record) ([]*syncer.Stream, []syncer.Unreadable, error) {
+func pickStreams(cat *catalog.Catalog, all []*connection.Stream, want []string, rec *credential.Record) ([]*connection.Stream, []syncer.Unreadable, error) {
 	streams := all
 	if len(want) > 0 {
 		streams = nil
 		var unknown []string
 		for _, name := range want {
-			i := slices.IndexFunc(all, func(s *syncer.Stream) bool { return s.Name == name })
+			i := slices.IndexFunc(all, func(s *connection.Stream) bool { return s.Name == name })
 			if i < 0 {
 				unknown = append(unknown, name)
 				continue

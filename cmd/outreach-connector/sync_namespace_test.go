@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/destinations"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // TestSyncNamespace: the default namespace of a destination belongs to the
@@ -23,7 +23,7 @@ func TestSyncNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syncer.Claim(ctx, dst, syncer.Owner{Org: "Globex", CredentialID: "x1", Credential: "globex"}); err != nil {
+	if err := connection.Claim(ctx, dst, connection.Owner{Org: "Globex", CredentialID: "x1", Credential: "globex"}); err != nil {
 		t.Fatal(err)
 	}
 	closeDst()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/singer"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
@@ -334,7 +335,7 @@ func readTapState(path string) ([]byte, error) {
 }
 
 // writeCatalog prints a Singer catalog of the streams, all selected.
-func writeCatalog(w interface{ Write([]byte) (int, error) }, streams []*syncer.Stream) error {
+func writeCatalog(w interface{ Write([]byte) (int, error) }, streams []*connection.Stream) error {
 	type entry struct {
 		TapStreamID   string           `json:"tap_stream_id"`
 		Stream        string           `json:"stream"`
@@ -366,7 +367,7 @@ func writeCatalog(w interface{ Write([]byte) (int, error) }, streams []*syncer.S
 }
 
 // selectedStreams keeps the streams a Singer catalog selects.
-func selectedStreams(path string, all []*syncer.Stream) ([]*syncer.Stream, error) {
+func selectedStreams(path string, all []*connection.Stream) ([]*connection.Stream, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--catalog: %w", err)
@@ -402,7 +403,7 @@ func selectedStreams(path string, all []*syncer.Stream) ([]*syncer.Stream, error
 			selected[cmp(s.TapStreamID, s.Stream)] = off
 		}
 	}
-	var out []*syncer.Stream
+	var out []*connection.Stream
 	for _, s := range all {
 		if off, ok := selected[s.Name]; ok {
 			out = append(out, s.Without(off))

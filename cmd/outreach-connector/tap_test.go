@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -202,7 +203,7 @@ func TestTapIsASingerTap(t *testing.T) {
 
 // syncerStreamsOf is the streams sync finds in srv's org: the standard
 // ones and its custom objects.
-func syncerStreamsOf(t *testing.T, srv *sandbox.Server) []*syncer.Stream {
+func syncerStreamsOf(t *testing.T, srv *sandbox.Server) []*connection.Stream {
 	t.Helper()
 	srv.Clock().Advance(61 * time.Second) // one token a minute per user and app
 	access, _, err := srv.IssueToken(1)

@@ -1,8 +1,11 @@
-// Package connection is the domain of connections: a credential put to use
-// as a scheduled source (Outreach into a destination) or destination (a
-// source into Outreach), its runs and their history. It imports nothing of
-// the project's; storage and the job engine satisfy the interfaces it
-// declares.
+// Package connection is the core domain: a connection is a credential put
+// to use as a scheduled source (Outreach into a destination) or destination
+// (a source into Outreach); it moves the Records of Streams into a
+// Destination, whose State per stream says where the next run starts. It
+// holds runs and their history, the Destination contract and its optional
+// capabilities (Reconciler, Locker, Claimer, Resetter, Dropper, Inspector),
+// and the stores' interfaces. It imports nothing of the project's: the sync
+// engine, storage, destinations and the job engine import it.
 package connection
 
 import (
@@ -23,10 +26,10 @@ type Direction string
 
 // The directions of a connection.
 const (
-	// Source reads Outreach into a destination.
-	Source Direction = "source"
-	// Destination writes a source into Outreach (filled in by write-back).
-	Destination Direction = "destination"
+	// DirectionSource reads Outreach into a destination.
+	DirectionSource Direction = "source"
+	// DirectionDestination writes a source into Outreach (filled in by write-back).
+	DirectionDestination Direction = "destination"
 )
 
 // Limits on a connection's fields.
@@ -84,7 +87,7 @@ func NewID() string {
 // the quota share (1), and the namespace (from the name).
 func (c *Connection) SetDefaults() {
 	if c.Direction == "" {
-		c.Direction = Source
+		c.Direction = DirectionSource
 	}
 	if c.QuotaShare == 0 {
 		c.QuotaShare = 1
@@ -106,9 +109,9 @@ func (c *Connection) Validate() error {
 		add("connection: a credential is required")
 	}
 	switch c.Direction {
-	case Source, Destination:
+	case DirectionSource, DirectionDestination:
 	default:
-		add("connection: direction %q is unknown; use %q or %q", c.Direction, Source, Destination)
+		add("connection: direction %q is unknown; use %q or %q", c.Direction, DirectionSource, DirectionDestination)
 	}
 	if err := ValidateDestinationURL(c.DestinationURL); err != nil {
 		errs = append(errs, err)

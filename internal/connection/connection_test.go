@@ -119,7 +119,7 @@ func valid() *Connection {
 
 func TestDefaults(t *testing.T) {
 	c := valid()
-	if c.Direction != Source || c.QuotaShare != 1 || c.Namespace != "acme_eu_prod" {
+	if c.Direction != DirectionSource || c.QuotaShare != 1 || c.Namespace != "acme_eu_prod" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/singer"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // Singer is the URL of Singer output: messages on standard output.
@@ -70,7 +69,7 @@ func unwrapPrefix(err error) error {
 //
 // SQL databases are opened as destinations only: no app tables in them.
 // close releases the destination.
-func Open(ctx context.Context, url, namespace string, stdout io.Writer) (syncer.Destination, func() error, error) {
+func Open(ctx context.Context, url, namespace string, stdout io.Writer) (connection.Destination, func() error, error) {
 	if err := Check(url, namespace); err != nil {
 		return nil, nil, err
 	}

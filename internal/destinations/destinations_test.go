@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 // TestOpenEachKind opens every kind of destination in a namespace and
@@ -20,8 +20,8 @@ import (
 func TestOpenEachKind(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := synctest.TestStream("widgets")
-	write := func(t *testing.T, url, ns string) syncer.Destination {
+	s := connectiontest.TestStream("widgets")
+	write := func(t *testing.T, url, ns string) connection.Destination {
 		t.Helper()
 		var out bytes.Buffer
 		dst, closeDst, err := destinations.Open(ctx, url, ns, &out)
@@ -36,7 +36,7 @@ func TestOpenEachKind(t *testing.T) {
 		if err := dst.Prepare(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		if err := dst.Write(ctx, s, nil, syncer.State{Cursor: "c-" + ns}); err != nil {
+		if err := dst.Write(ctx, s, nil, connection.State{Cursor: "c-" + ns}); err != nil {
 			t.Fatal(err)
 		}
 		return dst
@@ -166,11 +166,11 @@ func TestEarlierLayoutIsTheDefaultNamespace(t *testing.T) {
 			if st, err := dst.State(ctx, "widgets"); err != nil || st.Cursor != "2026-01-01T00:00:00.000Z" {
 				t.Errorf("the earlier cursor: %+v, %v", st, err)
 			}
-			if err := syncer.Claim(ctx, dst, syncer.Owner{Org: "Acme", CredentialID: "c1"}); err != nil {
+			if err := connection.Claim(ctx, dst, connection.Owner{Org: "Acme", CredentialID: "c1"}); err != nil {
 				t.Fatal(err)
 			}
-			info, err := dst.(syncer.Inspector).Inspect(ctx)
-			if want := []syncer.StreamInfo{{Stream: "widgets", Cursor: "2026-01-01T00:00:00.000Z", Rows: 2}}; err != nil || !slices.Equal(info, want) {
+			info, err := dst.(connection.Inspector).Inspect(ctx)
+			if want := []connection.StreamInfo{{Stream: "widgets", Cursor: "2026-01-01T00:00:00.000Z", Rows: 2}}; err != nil || !slices.Equal(info, want) {
 				t.Errorf("Inspect = %+v, %v; want %+v", info, err, want)
 			}
 			ns, closeNS, err := destinations.Open(ctx, url, "sales", nil)

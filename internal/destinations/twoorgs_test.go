@@ -15,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
@@ -26,11 +27,11 @@ import (
 type org struct {
 	srv     *sandbox.Server
 	client  *outreach.Client
-	owner   syncer.Owner
-	streams []*syncer.Stream
+	owner   connection.Owner
+	streams []*connection.Stream
 }
 
-func newOrg(t *testing.T, seed int64, owner syncer.Owner) *org {
+func newOrg(t *testing.T, seed int64, owner connection.Owner) *org {
 	t.Helper()
 	srv, err := sandbox.Start("", sandbox.Options{Seed: seed, Prospects: 100, MintInterval: -1})
 	if err != nil {
@@ -51,7 +52,7 @@ func newOrg(t *testing.T, seed int64, owner syncer.Owner) *org {
 	}
 	// A dozen streams of every replication: incremental on updatedAt,
 	// createdAt and timestamp, and full refresh.
-	var streams []*syncer.Stream
+	var streams []*connection.Stream
 	for _, s := range syncer.Streams(cat) {
 		switch s.Name {
 		case "prospects", "accounts", "sequences", "sequence_states", "mailings", "users", "opportunities", "events", "prospect_notes",
@@ -80,14 +81,14 @@ func (o *org) sync(t *testing.T, url, ns string) error {
 }
 
 // inspect returns what namespace ns of the destination at url holds.
-func inspect(t *testing.T, url, ns string) []syncer.StreamInfo {
+func inspect(t *testing.T, url, ns string) []connection.StreamInfo {
 	t.Helper()
 	dst, closeDst, err := destinations.Open(context.Background(), url, ns, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeDst()
-	info, err := dst.(syncer.Inspector).Inspect(context.Background())
+	info, err := dst.(connection.Inspector).Inspect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ type storage struct {
 	// open opens the database at url for reading; query selects every
 	// row of a stream's table in namespace ns, in id order.
 	open  func(t *testing.T, url string) *sql.DB
-	query func(ns string, s *syncer.Stream) string
+	query func(ns string, s *connection.Stream) string
 }
 
 // reader reads the tables of the databases of a test, each opened once.
@@ -113,7 +114,7 @@ type reader struct {
 
 // rows reads every row of a stream's table in namespace ns of the
 // database at url, every column, in id order.
-func (r *reader) rows(t *testing.T, url, ns string, s *syncer.Stream) []string {
+func (r *reader) rows(t *testing.T, url, ns string, s *connection.Stream) []string {
 	t.Helper()
 	db, ok := r.dbs[url]
 	if !ok {
@@ -142,7 +143,7 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 			open: func(t *testing.T, url string) *sql.DB {
 				return open(t, "sqlite", "file:"+strings.TrimPrefix(url, "sqlite:")+"?mode=ro")
 			},
-			query: func(ns string, s *syncer.Stream) string {
+			query: func(ns string, s *connection.Stream) string {
 				table := s.Name
 				if ns != "" {
 					table = ns + "__" + s.Name
@@ -154,7 +155,7 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 			shared:    func(t *testing.T) string { return pgtest.Database(t) },
 			reference: func(t *testing.T) string { return pgtest.DSN(t) },
 			open:      func(t *testing.T, url string) *sql.DB { return open(t, "pgx", url) },
-			query: func(ns string, s *syncer.Stream) string {
+			query: func(ns string, s *connection.Stream) string {
 				table := `"` + s.Name + `"`
 				if ns != "" {
 					table = `"` + ns + `".` + table
@@ -166,8 +167,8 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 	for name, kind := range kinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			a := newOrg(t, 3, syncer.Owner{Org: "Org A", CredentialID: "cred-a", Credential: "a"})
-			b := newOrg(t, 4, syncer.Owner{Org: "Org B", CredentialID: "cred-b", Credential: "b"})
+			a := newOrg(t, 3, connection.Owner{Org: "Org A", CredentialID: "cred-a", Credential: "a"})
+			b := newOrg(t, 4, connection.Owner{Org: "Org B", CredentialID: "cred-b", Credential: "b"})
 			shared := kind.shared(t)
 			r := &reader{kind: kind, dbs: map[string]*sql.DB{}}
 
@@ -177,7 +178,7 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 				t.Fatalf("org A: %v", err)
 			}
 			cursorsA := inspect(t, shared, "org_a")
-			if len(cursorsA) != len(a.streams) || !slices.ContainsFunc(cursorsA, func(si syncer.StreamInfo) bool { return si.Stream == "prospects" && si.Cursor != "" }) {
+			if len(cursorsA) != len(a.streams) || !slices.ContainsFunc(cursorsA, func(si connection.StreamInfo) bool { return si.Stream == "prospects" && si.Cursor != "" }) {
 				t.Fatalf("org A's namespace after its sync: %+v", cursorsA)
 			}
 			if err := b.sync(t, shared, "org_b"); err != nil {
@@ -191,7 +192,7 @@ func TestTwoOrgsOneDatabase(t *testing.T) {
 			// nothing, not even Outreach.
 			requests := b.srv.Counters().Requests
 			err := b.sync(t, shared, "org_a")
-			var owned *syncer.OwnedError
+			var owned *connection.OwnedError
 			if !errors.As(err, &owned) || !strings.Contains(err.Error(), "namespace org_a of ") ||
 				!strings.Contains(err.Error(), "holds org Org A (credential a); choose another namespace") {
 				t.Errorf("org B into org A's namespace: %v; want it refused naming org A", err)

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // Dir is a directory of JSONL files.
@@ -94,7 +93,7 @@ func (d *Dir) file(stream string) string { return filepath.Join(d.path, stream+"
 
 // Prepare implements syncer.Destination: it creates the file, and cuts a
 // last line a crash left half-written.
-func (d *Dir) Prepare(_ context.Context, s *syncer.Stream) error {
+func (d *Dir) Prepare(_ context.Context, s *connection.Stream) error {
 	if err := d.ensure(); err != nil {
 		return err
 	}
@@ -127,15 +126,15 @@ func (d *Dir) Prepare(_ context.Context, s *syncer.Stream) error {
 	return f.Truncate(0)
 }
 
-func (d *Dir) readState() (map[string]syncer.State, error) {
+func (d *Dir) readState() (map[string]connection.State, error) {
 	raw, err := os.ReadFile(filepath.Join(d.path, "_state.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]syncer.State{}, nil
+		return map[string]connection.State{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]syncer.State
+	var m map[string]connection.State
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("jsonl: _state.json: %w", err)
 	}
@@ -143,7 +142,7 @@ func (d *Dir) readState() (map[string]syncer.State, error) {
 }
 
 // State implements syncer.Destination.
-func (d *Dir) State(_ context.Context, stream string) (syncer.State, error) {
+func (d *Dir) State(_ context.Context, stream string) (connection.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m, err := d.readState()
@@ -152,7 +151,7 @@ func (d *Dir) State(_ context.Context, stream string) (syncer.State, error) {
 
 // Write implements syncer.Destination: append and sync the records, then
 // replace the state.
-func (d *Dir) Write(_ context.Context, s *syncer.Stream, recs []syncer.Record, st syncer.State) error {
+func (d *Dir) Write(_ context.Context, s *connection.Stream, recs []connection.Record, st connection.State) error {
 	if len(recs) > 0 {
 		var buf bytes.Buffer
 		for _, r := range recs {
@@ -222,7 +221,7 @@ func (d *Dir) replaceFile(path string, b []byte) error {
 // Lock implements syncer.Locker with a lease file per stream,
 // DIR/<stream>.lock; the processes sharing the directory take turns
 // through an advisory lock on DIR/_locks.
-func (d *Dir) Lock(_ context.Context, stream string, l syncer.Lease, now time.Time) error {
+func (d *Dir) Lock(_ context.Context, stream string, l connection.Lease, now time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	unguard, err := d.guard()
@@ -232,9 +231,9 @@ func (d *Dir) Lock(_ context.Context, stream string, l syncer.Lease, now time.Ti
 	defer unguard()
 	path := filepath.Join(d.path, stream+".lock")
 	if raw, err := os.ReadFile(path); err == nil {
-		var h syncer.Lease // a lock of an earlier version reads as expired
+		var h connection.Lease // a lock of an earlier version reads as expired
 		if json.Unmarshal(raw, &h) == nil && h.RunID != l.RunID && !h.Stale(now) {
-			return &syncer.LockedError{Stream: stream, Holder: h}
+			return &connection.LockedError{Stream: stream, Holder: h}
 		}
 	}
 	raw, _ := json.Marshal(l)
@@ -255,7 +254,7 @@ func (d *Dir) Unlock(_ context.Context, stream, runID string) error {
 	if err != nil {
 		return nil
 	}
-	var h syncer.Lease
+	var h connection.Lease
 	if json.Unmarshal(raw, &h) == nil && h.RunID == runID {
 		return os.Remove(path)
 	}
@@ -302,9 +301,9 @@ func (d *Dir) Latest(stream string) (map[int64]map[string]json.RawMessage, error
 		if err != nil {
 			return nil, fmt.Errorf("jsonl: %s: a line without an integer id", stream)
 		}
-		if _, deleted := row[syncer.DeletedColumn]; deleted && len(row) == 2 {
+		if _, deleted := row[connection.DeletedColumn]; deleted && len(row) == 2 {
 			if prev, ok := out[id]; ok {
-				prev[syncer.DeletedColumn] = row[syncer.DeletedColumn]
+				prev[connection.DeletedColumn] = row[connection.DeletedColumn]
 			}
 			continue
 		}
@@ -314,7 +313,7 @@ func (d *Dir) Latest(stream string) (map[int64]map[string]json.RawMessage, error
 }
 
 // MarkDeleted implements syncer.Destination by appending tombstones.
-func (d *Dir) MarkDeleted(_ context.Context, s *syncer.Stream, live []int64, at string) (int, error) {
+func (d *Dir) MarkDeleted(_ context.Context, s *connection.Stream, live []int64, at string) (int, error) {
 	rows, err := d.Latest(s.Name)
 	if err != nil {
 		return 0, err
@@ -326,10 +325,10 @@ func (d *Dir) MarkDeleted(_ context.Context, s *syncer.Stream, live []int64, at 
 	var buf bytes.Buffer
 	n := 0
 	for id, row := range rows {
-		if _, gone := row[syncer.DeletedColumn]; gone || keep[id] {
+		if _, gone := row[connection.DeletedColumn]; gone || keep[id] {
 			continue
 		}
-		fmt.Fprintf(&buf, `{"id":%d,%q:%q}`+"\n", id, syncer.DeletedColumn, at)
+		fmt.Fprintf(&buf, `{"id":%d,%q:%q}`+"\n", id, connection.DeletedColumn, at)
 		n++
 	}
 	if n == 0 {
@@ -339,6 +338,6 @@ func (d *Dir) MarkDeleted(_ context.Context, s *syncer.Stream, live []int64, at 
 }
 
 var (
-	_ syncer.Destination = (*Dir)(nil)
-	_ syncer.Locker      = (*Dir)(nil)
+	_ connection.Destination = (*Dir)(nil)
+	_ connection.Locker      = (*Dir)(nil)
 )

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 )
 
 // A failed write or fsync of the new state must leave the old state file
@@ -19,11 +19,11 @@ func TestFailedSyncKeepsTheState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := synctest.TestStream("widgets")
+	s := connectiontest.TestStream("widgets")
 	if err := d.Prepare(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Write(ctx, s, nil, syncer.State{Cursor: "old"}); err != nil {
+	if err := d.Write(ctx, s, nil, connection.State{Cursor: "old"}); err != nil {
 		t.Fatal(err)
 	}
 	full := errors.New("no space left on device")
@@ -33,7 +33,7 @@ func TestFailedSyncKeepsTheState(t *testing.T) {
 		}
 		return f.Sync()
 	}
-	if err := d.Write(ctx, s, nil, syncer.State{Cursor: "new"}); !errors.Is(err, full) {
+	if err := d.Write(ctx, s, nil, connection.State{Cursor: "new"}); !errors.Is(err, full) {
 		t.Errorf("Write with a failing fsync = %v, want %v", err, full)
 	}
 	if st, err := d.State(ctx, "widgets"); err != nil || st.Cursor != "old" {

@@ -7,31 +7,31 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 func TestSyncDestination(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		return harness(t, t.TempDir(), "")
 	})
 }
 
 // harness opens namespace ns of the directory dir for the suite.
-func harness(t *testing.T, dir, ns string) synctest.Harness {
+func harness(t *testing.T, dir, ns string) connectiontest.Harness {
 	d, err := jsonl.OpenNamespace(dir, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return synctest.Harness{Dest: d, InNamespace: ns, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+	return connectiontest.Harness{Dest: d, InNamespace: ns, Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 		rows, err := d.Latest(s.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out := map[int64]map[string]string{}
 		for id, row := range rows {
-			if _, gone := row[syncer.DeletedColumn]; gone {
+			if _, gone := row[connection.DeletedColumn]; gone {
 				continue
 			}
 			m := map[string]string{}
@@ -46,13 +46,13 @@ func harness(t *testing.T, dir, ns string) synctest.Harness {
 			out[id] = m
 		}
 		return out
-	}, Namespace: func(t *testing.T, ns string) synctest.Harness { return harness(t, dir, ns) }}
+	}, Namespace: func(t *testing.T, ns string) connectiontest.Harness { return harness(t, dir, ns) }}
 }
 
 func TestPrepareCutsAHalfWrittenLine(t *testing.T) {
 	dir := t.TempDir()
 	d, _ := jsonl.Open(dir)
-	s := synctest.TestStream("widgets")
+	s := connectiontest.TestStream("widgets")
 	path := filepath.Join(dir, "widgets.jsonl")
 	os.WriteFile(path, []byte("{\"id\":1,\"name\":\"a\"}\n{\"id\":2,\"na"), 0o644)
 	if err := d.Prepare(context.Background(), s); err != nil {

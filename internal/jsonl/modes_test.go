@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 // Every file the destination makes is the user's alone, whatever the
@@ -26,18 +26,18 @@ func TestFilesArePrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := synctest.TestStream("widgets")
+	s := connectiontest.TestStream("widgets")
 	now := time.Now()
 	host, _ := os.Hostname()
-	if err := d.Lock(ctx, s.Name, syncer.Lease{Host: host, PID: os.Getpid(), RunID: "r", Acquired: now, Expires: now.Add(time.Minute)}, now); err != nil {
+	if err := d.Lock(ctx, s.Name, connection.Lease{Host: host, PID: os.Getpid(), RunID: "r", Acquired: now, Expires: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Prepare(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	rec := syncer.Record{ID: 1, Values: make([]any, len(s.Columns))}
+	rec := connection.Record{ID: 1, Values: make([]any, len(s.Columns))}
 	rec.Values[0] = int64(1)
-	if err := d.Write(ctx, s, []syncer.Record{rec}, syncer.State{Cursor: "c"}); err != nil {
+	if err := d.Write(ctx, s, []connection.Record{rec}, connection.State{Cursor: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.MarkDeleted(ctx, s, nil, "2026-01-01T00:00:00Z"); err != nil {

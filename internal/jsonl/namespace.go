@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // owner is DIR/_owner.json.
@@ -25,7 +25,7 @@ type owner struct {
 
 // Claim implements syncer.Claimer with DIR/_owner.json, written under the
 // directory's advisory lock.
-func (d *Dir) Claim(_ context.Context, o syncer.Owner) error {
+func (d *Dir) Claim(_ context.Context, o connection.Owner) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	unguard, err := d.guard()
@@ -45,9 +45,9 @@ func (d *Dir) Claim(_ context.Context, o syncer.Owner) error {
 		if err := json.Unmarshal(raw, &held); err != nil {
 			return fmt.Errorf("jsonl: %s: %w", path, err)
 		}
-		h := syncer.Owner{Org: held.Org, CredentialID: held.CredentialID, Credential: held.Credential, Connection: held.Connection}
+		h := connection.Owner{Org: held.Org, CredentialID: held.CredentialID, Credential: held.Credential, Connection: held.Connection}
 		if !h.Same(o) {
-			return &syncer.OwnedError{Namespace: d.ns, Where: d.where, Holder: h}
+			return &connection.OwnedError{Namespace: d.ns, Where: d.where, Holder: h}
 		}
 		if held.Org != "" || o.Org == "" {
 			return nil
@@ -115,7 +115,7 @@ func (d *Dir) DropNamespace(context.Context) error {
 
 // Inspect implements syncer.Inspector: a stream per DIR/<stream>.jsonl,
 // with its cursor from _state.json and its live records.
-func (d *Dir) Inspect(context.Context) ([]syncer.StreamInfo, error) {
+func (d *Dir) Inspect(context.Context) ([]connection.StreamInfo, error) {
 	d.mu.Lock()
 	m, err := d.readState()
 	d.mu.Unlock()
@@ -126,28 +126,28 @@ func (d *Dir) Inspect(context.Context) ([]syncer.StreamInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []syncer.StreamInfo
+	var out []connection.StreamInfo
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
 		rows, err := d.Latest(name)
 		if err != nil {
 			return nil, err
 		}
-		si := syncer.StreamInfo{Stream: name, Cursor: m[name].Cursor}
+		si := connection.StreamInfo{Stream: name, Cursor: m[name].Cursor}
 		for _, row := range rows {
-			if _, gone := row[syncer.DeletedColumn]; !gone {
+			if _, gone := row[connection.DeletedColumn]; !gone {
 				si.Rows++
 			}
 		}
 		out = append(out, si)
 	}
-	slices.SortFunc(out, func(a, b syncer.StreamInfo) int { return strings.Compare(a.Stream, b.Stream) })
+	slices.SortFunc(out, func(a, b connection.StreamInfo) int { return strings.Compare(a.Stream, b.Stream) })
 	return out, nil
 }
 
 var (
-	_ syncer.Claimer   = (*Dir)(nil)
-	_ syncer.Resetter  = (*Dir)(nil)
-	_ syncer.Dropper   = (*Dir)(nil)
-	_ syncer.Inspector = (*Dir)(nil)
+	_ connection.Claimer   = (*Dir)(nil)
+	_ connection.Resetter  = (*Dir)(nil)
+	_ connection.Dropper   = (*Dir)(nil)
+	_ connection.Inspector = (*Dir)(nil)
 )

@@ -1,27 +1,27 @@
 package postgres
 
 import (
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/sqldest"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // The sync destination: bigint, double precision, boolean, timestamptz,
 // date and jsonb columns.
-var _ syncer.Destination = (*DB)(nil)
+var _ connection.Destination = (*DB)(nil)
 
-func sqlType(t syncer.ColumnType) string {
+func sqlType(t connection.ColumnType) string {
 	switch t {
-	case syncer.ColInteger:
+	case connection.ColInteger:
 		return "BIGINT"
-	case syncer.ColNumber:
+	case connection.ColNumber:
 		return "DOUBLE PRECISION"
-	case syncer.ColBoolean:
+	case connection.ColBoolean:
 		return "BOOLEAN"
-	case syncer.ColTimestamp:
+	case connection.ColTimestamp:
 		return "TIMESTAMPTZ"
-	case syncer.ColDate:
+	case connection.ColDate:
 		return "DATE"
-	case syncer.ColJSON:
+	case connection.ColJSON:
 		return "JSONB"
 	}
 	return "TEXT"

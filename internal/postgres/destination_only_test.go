@@ -5,16 +5,16 @@ import (
 	"database/sql"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 // TestDestinationOnly: a database opened as a destination passes the
 // suite and holds no app table.
 func TestDestinationOnly(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		dsn := pgtest.DSN(t)
 		db, err := postgres.OpenDestination(context.Background(), dsn)
 		if err != nil {
@@ -33,7 +33,7 @@ func TestDestinationOnly(t *testing.T) {
 				t.Errorf("app tables in a destination: %d (%v)", n, err)
 			}
 		})
-		return synctest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, dsn, `"`+s.Name+`"`, s)
 		}}
 	})

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/credential/credentialtest"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 func TestCredentialStore(t *testing.T) {
@@ -28,14 +28,14 @@ func TestCredentialStore(t *testing.T) {
 }
 
 func TestSyncDestination(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		dsn := pgtest.DSN(t)
 		db, err := postgres.Open(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return synctest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, dsn, `"`+s.Name+`"`, s)
 		}}
 	})
@@ -44,8 +44,8 @@ func TestSyncDestination(t *testing.T) {
 // namespaces opens namespaces of the database of dsn for the suite. A
 // namespace is a schema, and tests share the database: the namespace ns is
 // ns_<the test's schema>, dropped when the test ends.
-func namespaces(dsn string) func(t *testing.T, ns string) synctest.Harness {
-	return func(t *testing.T, ns string) synctest.Harness {
+func namespaces(dsn string) func(t *testing.T, ns string) connectiontest.Harness {
+	return func(t *testing.T, ns string) connectiontest.Harness {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +62,7 @@ func namespaces(dsn string) func(t *testing.T, ns string) synctest.Harness {
 				raw.Close()
 			}
 		})
-		return synctest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(dsn), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, dsn, `"`+ns+`"."`+s.Name+`"`, s)
 		}}
 	}
@@ -70,7 +70,7 @@ func namespaces(dsn string) func(t *testing.T, ns string) synctest.Harness {
 
 // readRows reads a stream's live rows as text (jsonb normalized by the
 // suite, timestamps in RFC 3339).
-func readRows(t *testing.T, dsn, table string, s *syncer.Stream) map[int64]map[string]string {
+func readRows(t *testing.T, dsn, table string, s *connection.Stream) map[int64]map[string]string {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -80,7 +80,7 @@ func readRows(t *testing.T, dsn, table string, s *syncer.Stream) map[int64]map[s
 	var cols []string
 	for _, c := range s.Columns {
 		expr := `"` + c.Name + `"::text`
-		if c.Type == syncer.ColTimestamp {
+		if c.Type == connection.ColTimestamp {
 			expr = `to_char("` + c.Name + `" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 		}
 		cols = append(cols, expr)

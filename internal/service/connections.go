@@ -73,8 +73,8 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record) error 
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.Direction != connection.Source {
-		return fmt.Errorf("connection: direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.Source)
+	if c.Direction != connection.DirectionSource {
+		return fmt.Errorf("connection: direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.DirectionSource)
 	}
 	if c.Streams == nil {
 		if readable, _ := syncer.SplitByScopes(s.cat, syncer.Streams(s.cat), rec.Scopes); len(readable) == 0 {
@@ -84,10 +84,10 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record) error 
 		return nil
 	}
 	all := syncer.Streams(s.cat)
-	var picked []*syncer.Stream
+	var picked []*connection.Stream
 	var unknown []string
 	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *syncer.Stream) bool { return st.Name == name })
+		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
 		switch {
 		case i >= 0:
 			picked = append(picked, all[i])
@@ -270,9 +270,9 @@ func (s *Service) scopes(c *connection.Connection, rec *credential.Record) (need
 		readable, _ := syncer.SplitByScopes(s.cat, all, rec.Scopes)
 		return syncer.ScopesToRead(s.cat, readable), nil
 	}
-	var picked []*syncer.Stream
+	var picked []*connection.Stream
 	for _, name := range c.Streams {
-		if i := slices.IndexFunc(all, func(st *syncer.Stream) bool { return st.Name == name }); i >= 0 {
+		if i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name }); i >= 0 {
 			picked = append(picked, all[i])
 		}
 	}
@@ -304,7 +304,7 @@ func (s *Service) streamNames(c *connection.Connection, rec *credential.Record) 
 }
 
 // open opens c's destination in its namespace.
-func (s *Service) open(ctx context.Context, c *connection.Connection) (syncer.Destination, func() error, error) {
+func (s *Service) open(ctx context.Context, c *connection.Connection) (connection.Destination, func() error, error) {
 	dst, closeDst, err := s.opts.Open(ctx, c.DestinationURL, c.Namespace)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection %s: open destination %s: %w", c.Name, connection.RedactedURL(c.DestinationURL), err)
@@ -414,7 +414,7 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	r, ok := dst.(syncer.Resetter)
+	r, ok := dst.(connection.Resetter)
 	if !ok {
 		closeDst()
 		return jobs.Job{}, fmt.Errorf("connection %s: its destination cannot forget stream state; re-sync is not available for it", c.Name)
@@ -501,7 +501,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 		if err != nil {
 			return err
 		}
-		d, ok := dst.(syncer.Dropper)
+		d, ok := dst.(connection.Dropper)
 		if !ok {
 			closeDst()
 			return fmt.Errorf("connection %s: its destination cannot drop its data; delete without dropping data, and remove the data by hand", c.Name)
@@ -526,13 +526,13 @@ func allHistory() time.Time { return time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // inspect asks c's destination for its streams' cursors and rows; false
 // when the destination cannot tell.
-func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]syncer.StreamInfo, bool, error) {
+func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]connection.StreamInfo, bool, error) {
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {
 		return nil, false, err
 	}
 	defer closeDst()
-	in, ok := dst.(syncer.Inspector)
+	in, ok := dst.(connection.Inspector)
 	if !ok {
 		return nil, false, nil
 	}

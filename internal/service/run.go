@@ -35,7 +35,7 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 	base := s.log.Handler().WithAttrs([]slog.Attr{slog.String("connection", c.Name), slog.String("run", run.ID)})
 	log := slog.New(&teeHandler{base: base, run: rl})
 	err = s.sync(ctx, c, run, rl, log)
-	var owned *syncer.OwnedError
+	var owned *connection.OwnedError
 	if err != nil && (errors.Is(err, credential.ErrNeedsReauthorization) || errors.As(err, &owned)) {
 		// Retrying cannot help until someone authorizes the credential
 		// again, or gives the connection a namespace of its own.
@@ -63,7 +63,7 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 
 // sync does the run's work: credential → client → streams → engine.
 func (s *Service) sync(ctx context.Context, c *connection.Connection, run *connection.Run, rl *runLog, log *slog.Logger) error {
-	if c.Direction != connection.Source {
+	if c.Direction != connection.DirectionSource {
 		return jobs.NoRetry(fmt.Errorf("connection %s: direction %s does not run yet", c.Name, c.Direction))
 	}
 	rec, err := s.opts.Credentials.Get(ctx, c.CredentialID)
@@ -116,7 +116,7 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 	log.Info("run started", "trigger", string(run.Trigger), "attempt", run.Attempt, "streams", len(streams),
 		"destination", connection.RedactedURL(c.DestinationURL), "namespace", c.Namespace)
 	engine := syncer.NewEngine(client, dst, log, s.now)
-	owner := syncer.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name, Connection: c.Name}
+	owner := connection.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name, Connection: c.Name}
 	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency, Owner: owner})
 	rl.mu.Lock()
 	for _, r := range results {
@@ -144,7 +144,7 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 
 // pick chooses the run's streams: the connection's (an unknown or
 // unreadable one is an error), or every stream the credential can read.
-func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *credential.Record, log *slog.Logger) ([]*syncer.Stream, error) {
+func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *credential.Record, log *slog.Logger) ([]*connection.Stream, error) {
 	all := syncer.Streams(cat)
 	if c.Streams == nil {
 		readable, unreadable := syncer.SplitByScopes(cat, all, rec.Scopes)
@@ -156,10 +156,10 @@ func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *cred
 		}
 		return readable, nil
 	}
-	var picked []*syncer.Stream
+	var picked []*connection.Stream
 	var unknown []string
 	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *syncer.Stream) bool { return st.Name == name })
+		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
 		if i < 0 {
 			unknown = append(unknown, name)
 			continue
@@ -197,7 +197,7 @@ func (s *Service) limiter(user string, share float64) *outreach.RateLimiter {
 // requestCounter counts a run's requests per stream, by the collection
 // path each request's URL names.
 type requestCounter struct {
-	streams []*syncer.Stream // set before the engine runs
+	streams []*connection.Stream // set before the engine runs
 	mu      sync.Mutex
 	by      map[string]int64
 	other   atomic.Int64

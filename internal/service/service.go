@@ -22,13 +22,12 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
 // OpenDestination opens a destination URL (sqlite:, postgres://, jsonl:) in
 // one namespace; close releases it. Wired by cmd to destinations.Open.
-type OpenDestination func(ctx context.Context, url, namespace string) (dst syncer.Destination, close func() error, err error)
+type OpenDestination func(ctx context.Context, url, namespace string) (dst connection.Destination, close func() error, err error)
 
 // Options configure a Service.
 type Options struct {

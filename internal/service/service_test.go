@@ -25,7 +25,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -53,7 +52,7 @@ type env struct {
 }
 
 // plainDest has none of the optional capabilities.
-type plainDest struct{ syncer.Destination }
+type plainDest struct{ connection.Destination }
 
 type envOptions struct {
 	start    bool // work the queue
@@ -138,7 +137,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret, NotifyTimeout: o.notifyTimeout,
 		Logger: slog.New(slog.DiscardHandler),
-		Open: func(ctx context.Context, url, ns string) (syncer.Destination, func() error, error) {
+		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) {
 			if e.failOpen.Load() {
 				return nil, nil, errors.New("the destination is down")
 			}
@@ -386,18 +385,18 @@ func TestPauseResumeReschedule(t *testing.T) {
 }
 
 // inspect reads a namespace of a destination as it stands.
-func (e *env) inspect(url, ns string) map[string]syncer.StreamInfo {
+func (e *env) inspect(url, ns string) map[string]connection.StreamInfo {
 	e.t.Helper()
 	d, closeDst, err := destinations.Open(e.ctx, url, ns, io.Discard)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer closeDst()
-	infos, err := d.(syncer.Inspector).Inspect(e.ctx)
+	infos, err := d.(connection.Inspector).Inspect(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := map[string]syncer.StreamInfo{}
+	out := map[string]connection.StreamInfo{}
 	for _, in := range infos {
 		out[in.Stream] = in
 	}

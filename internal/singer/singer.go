@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // Writer writes Singer messages. It is safe for concurrent use; messages
@@ -65,22 +65,22 @@ func (s *Writer) emit(msg any) error {
 }
 
 // Schema returns the JSON Schema of a stream's records.
-func Schema(st *syncer.Stream) map[string]any {
+func Schema(st *connection.Stream) map[string]any {
 	props := map[string]any{}
 	for _, c := range st.Columns {
 		var p map[string]any
 		switch c.Type {
-		case syncer.ColInteger:
+		case connection.ColInteger:
 			p = map[string]any{"type": []string{"null", "integer"}}
-		case syncer.ColNumber:
+		case connection.ColNumber:
 			p = map[string]any{"type": []string{"null", "number"}}
-		case syncer.ColBoolean:
+		case connection.ColBoolean:
 			p = map[string]any{"type": []string{"null", "boolean"}}
-		case syncer.ColTimestamp:
+		case connection.ColTimestamp:
 			p = map[string]any{"type": []string{"null", "string"}, "format": "date-time"}
-		case syncer.ColDate:
+		case connection.ColDate:
 			p = map[string]any{"type": []string{"null", "string"}, "format": "date"}
-		case syncer.ColJSON:
+		case connection.ColJSON:
 			p = map[string]any{"type": []string{"null", "array", "object"}}
 		default:
 			p = map[string]any{"type": []string{"null", "string"}}
@@ -92,7 +92,7 @@ func Schema(st *syncer.Stream) map[string]any {
 }
 
 // Prepare implements syncer.Destination: the stream's SCHEMA message.
-func (s *Writer) Prepare(_ context.Context, st *syncer.Stream) error {
+func (s *Writer) Prepare(_ context.Context, st *connection.Stream) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.schemas[st.Name] {
@@ -110,20 +110,20 @@ func (s *Writer) Prepare(_ context.Context, st *syncer.Stream) error {
 }
 
 // State implements syncer.Destination from the bookmarks.
-func (s *Writer) State(_ context.Context, stream string) (syncer.State, error) {
+func (s *Writer) State(_ context.Context, stream string) (connection.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range s.bookmarks[stream] {
 		if str, ok := v.(string); ok {
-			return syncer.State{Cursor: str}, nil
+			return connection.State{Cursor: str}, nil
 		}
 	}
-	return syncer.State{}, nil
+	return connection.State{}, nil
 }
 
 // Write implements syncer.Destination: RECORD messages, then a STATE
 // message with every bookmark, flushed together.
-func (s *Writer) Write(_ context.Context, st *syncer.Stream, recs []syncer.Record, state syncer.State) error {
+func (s *Writer) Write(_ context.Context, st *connection.Stream, recs []connection.Record, state connection.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	extracted := s.now().UTC().Format(time.RFC3339)
@@ -149,10 +149,4 @@ func (s *Writer) Write(_ context.Context, st *syncer.Stream, recs []syncer.Recor
 	return s.w.Flush()
 }
 
-// MarkDeleted implements syncer.Destination: Singer has no delete message,
-// so deletes are not reported (use a database destination to reconcile).
-func (s *Writer) MarkDeleted(context.Context, *syncer.Stream, []int64, string) (int, error) {
-	return 0, nil
-}
-
-var _ syncer.Destination = (*Writer)(nil)
+var _ connection.Destination = (*Writer)(nil)

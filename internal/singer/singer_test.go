@@ -6,22 +6,20 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/singer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 func TestSyncDestination(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		var out bytes.Buffer
 		w, err := singer.New(&out, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return synctest.Harness{Dest: w, Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: w, Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return replay(t, out.Bytes(), s.Name)
-		}, Without: map[string]string{
-			"MarkDeleted": "Singer has no delete message",
 		}}
 	})
 }

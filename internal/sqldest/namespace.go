@@ -6,11 +6,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // Claim implements syncer.Claimer with the one row of _sync_owner.
-func (s *Destination) Claim(ctx context.Context, o syncer.Owner) error {
+func (s *Destination) Claim(ctx context.Context, o connection.Owner) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
@@ -19,13 +19,13 @@ func (s *Destination) Claim(ctx context.Context, o syncer.Owner) error {
 		o.Org, o.CredentialID, o.Credential, o.Connection, time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return err
 	}
-	var held syncer.Owner
+	var held connection.Owner
 	if err := s.db.QueryRowContext(ctx, `SELECT org, credential_id, credential, connection FROM `+s.table(ownerTable)+` WHERE slot = 1`).
 		Scan(&held.Org, &held.CredentialID, &held.Credential, &held.Connection); err != nil {
 		return err
 	}
 	if !held.Same(o) {
-		return &syncer.OwnedError{Namespace: s.ns, Where: s.where, Holder: held}
+		return &connection.OwnedError{Namespace: s.ns, Where: s.where, Holder: held}
 	}
 	if held.Org == "" && o.Org != "" {
 		_, err := s.db.ExecContext(ctx, `UPDATE `+s.table(ownerTable)+` SET org = $1 WHERE slot = 1 AND org = ''`, o.Org)
@@ -108,7 +108,7 @@ func (s *Destination) streams(ctx context.Context) ([]string, error) {
 
 // Inspect implements syncer.Inspector: every stream of _sync_state, by
 // name, with its cursor and live rows. It creates nothing.
-func (s *Destination) Inspect(ctx context.Context) ([]syncer.StreamInfo, error) {
+func (s *Destination) Inspect(ctx context.Context) ([]connection.StreamInfo, error) {
 	if cols, err := s.columns(ctx, stateTable); err != nil || len(cols) == 0 {
 		return nil, err
 	}
@@ -116,9 +116,9 @@ func (s *Destination) Inspect(ctx context.Context) ([]syncer.StreamInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	var out []syncer.StreamInfo
+	var out []connection.StreamInfo
 	for rows.Next() {
-		var si syncer.StreamInfo
+		var si connection.StreamInfo
 		if err := rows.Scan(&si.Stream, &si.Cursor); err != nil {
 			rows.Close()
 			return nil, err
@@ -138,8 +138,8 @@ func (s *Destination) Inspect(ctx context.Context) ([]syncer.StreamInfo, error) 
 			continue // no table (yet)
 		}
 		q := `SELECT COUNT(*) FROM ` + s.table(si.Stream)
-		if cols[syncer.DeletedColumn] {
-			q += ` WHERE ` + quote(syncer.DeletedColumn) + ` IS NULL`
+		if cols[connection.DeletedColumn] {
+			q += ` WHERE ` + quote(connection.DeletedColumn) + ` IS NULL`
 		}
 		if err := s.db.QueryRowContext(ctx, q).Scan(&out[i].Rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
@@ -149,8 +149,8 @@ func (s *Destination) Inspect(ctx context.Context) ([]syncer.StreamInfo, error) 
 }
 
 var (
-	_ syncer.Claimer   = (*Destination)(nil)
-	_ syncer.Resetter  = (*Destination)(nil)
-	_ syncer.Dropper   = (*Destination)(nil)
-	_ syncer.Inspector = (*Destination)(nil)
+	_ connection.Claimer   = (*Destination)(nil)
+	_ connection.Resetter  = (*Destination)(nil)
+	_ connection.Dropper   = (*Destination)(nil)
+	_ connection.Inspector = (*Destination)(nil)
 )

@@ -25,13 +25,12 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // Dialect is what differs between databases.
 type Dialect struct {
 	// ColumnType maps a column type to the database's.
-	ColumnType func(syncer.ColumnType) string
+	ColumnType func(connection.ColumnType) string
 	// ColumnsQuery lists a table's column names; its parameters are the
 	// table name and, when Schemas, the schema ("" for the current one).
 	ColumnsQuery string
@@ -188,7 +187,7 @@ func isDuplicate(err error) bool {
 }
 
 // Prepare implements syncer.Destination.
-func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
+func (s *Destination) Prepare(ctx context.Context, st *connection.Stream) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
@@ -230,14 +229,14 @@ func (s *Destination) Prepare(ctx context.Context, st *syncer.Stream) error {
 }
 
 // State implements syncer.Destination.
-func (s *Destination) State(ctx context.Context, stream string) (syncer.State, error) {
+func (s *Destination) State(ctx context.Context, stream string) (connection.State, error) {
 	if err := s.setup(ctx); err != nil {
-		return syncer.State{}, err
+		return connection.State{}, err
 	}
-	var st syncer.State
+	var st connection.State
 	err := s.db.QueryRowContext(ctx, `SELECT cursor FROM `+s.table(stateTable)+` WHERE stream = $1`, stream).Scan(&st.Cursor)
 	if errors.Is(err, sql.ErrNoRows) {
-		return syncer.State{}, nil
+		return connection.State{}, nil
 	}
 	return st, err
 }
@@ -316,7 +315,7 @@ func (s *Destination) upsert(ctx context.Context, tx *sql.Tx, head, tail string,
 
 // Write implements syncer.Destination: the page upserted and the state,
 // in one transaction.
-func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []syncer.Record, state syncer.State) error {
+func (s *Destination) Write(ctx context.Context, st *connection.Stream, recs []connection.Record, state connection.State) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -351,7 +350,7 @@ func (s *Destination) Write(ctx context.Context, st *syncer.Stream, recs []synce
 // Lock implements syncer.Locker: one statement takes a free, expired or
 // own lease; a lease whose holder is gone is taken over by an update
 // conditional on its run id.
-func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, now time.Time) error {
+func (s *Destination) Lock(ctx context.Context, stream string, l connection.Lease, now time.Time) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
@@ -372,7 +371,7 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 		if took {
 			return nil
 		}
-		var h syncer.Lease
+		var h connection.Lease
 		var pid, acquired, expires int64
 		err = s.db.QueryRowContext(ctx, `SELECT owner, host, pid, acquired_at, expires_at FROM `+s.table(locksTable)+` WHERE stream = $1`, stream).
 			Scan(&h.RunID, &h.Host, &pid, &acquired, &expires)
@@ -387,7 +386,7 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 			h = legacyLease(h)
 		}
 		if !h.Stale(now) {
-			return &syncer.LockedError{Stream: stream, Holder: h}
+			return &connection.LockedError{Stream: stream, Holder: h}
 		}
 		res, err := s.db.ExecContext(ctx, `UPDATE `+s.table(locksTable)+` SET owner = $2, host = $3, pid = $4, acquired_at = $5, expires_at = $6
 			WHERE stream = $1 AND owner = $7`, append(args, h.RunID)...)
@@ -403,7 +402,7 @@ func (s *Destination) Lock(ctx context.Context, stream string, l syncer.Lease, n
 
 // legacyLease reads the holder from the owner of an earlier version's
 // lock, "host/pid/nanoseconds".
-func legacyLease(h syncer.Lease) syncer.Lease {
+func legacyLease(h connection.Lease) connection.Lease {
 	parts := strings.Split(h.RunID, "/")
 	if len(parts) != 3 {
 		return h
@@ -427,7 +426,7 @@ func (s *Destination) Unlock(ctx context.Context, stream, runID string) error {
 
 // MarkDeleted implements syncer.Destination: the live ids go into a
 // temporary table of one connection, and one UPDATE marks the rest.
-func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live []int64, at string) (int, error) {
+func (s *Destination) MarkDeleted(ctx context.Context, st *connection.Stream, live []int64, at string) (int, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return 0, err
@@ -451,8 +450,8 @@ func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live [
 	if err := s.upsert(ctx, tx, `INSERT INTO _live (id)`, ` ON CONFLICT DO NOTHING`, rows, 1); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE `+s.table(st.Name)+` SET `+quote(syncer.DeletedColumn)+` = $1 WHERE `+
-		quote(syncer.DeletedColumn)+` IS NULL AND id NOT IN (SELECT id FROM _live)`, at)
+	res, err := tx.ExecContext(ctx, `UPDATE `+s.table(st.Name)+` SET `+quote(connection.DeletedColumn)+` = $1 WHERE `+
+		quote(connection.DeletedColumn)+` IS NULL AND id NOT IN (SELECT id FROM _live)`, at)
 	if err != nil {
 		return 0, err
 	}
@@ -464,6 +463,6 @@ func (s *Destination) MarkDeleted(ctx context.Context, st *syncer.Stream, live [
 }
 
 var (
-	_ syncer.Destination = (*Destination)(nil)
-	_ syncer.Locker      = (*Destination)(nil)
+	_ connection.Destination = (*Destination)(nil)
+	_ connection.Locker      = (*Destination)(nil)
 )

@@ -1,18 +1,18 @@
 package sqlite
 
 import (
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/sqldest"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
 // The sync destination shares the database file with the credentials.
-var _ syncer.Destination = (*DB)(nil)
+var _ connection.Destination = (*DB)(nil)
 
-func sqlType(t syncer.ColumnType) string {
+func sqlType(t connection.ColumnType) string {
 	switch t {
-	case syncer.ColInteger, syncer.ColBoolean:
+	case connection.ColInteger, connection.ColBoolean:
 		return "INTEGER"
-	case syncer.ColNumber:
+	case connection.ColNumber:
 		return "REAL"
 	}
 	return "TEXT"

@@ -7,15 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 // TestDestinationOnly: a file opened as a destination passes the suite
 // and holds no app table.
 func TestDestinationOnly(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		path := filepath.Join(t.TempDir(), "dest.db")
 		db, err := sqlite.OpenDestination(context.Background(), path)
 		if err != nil {
@@ -33,7 +33,7 @@ func TestDestinationOnly(t *testing.T) {
 				t.Errorf("app tables in a destination: %d (%v)", n, err)
 			}
 		})
-		return synctest.Harness{Dest: db, Namespace: namespaces(path), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, Namespace: namespaces(path), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, path, s.Name, s)
 		}}
 	})

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 // The database file and its -wal and -shm files are the user's alone,
@@ -26,11 +26,11 @@ func TestFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := synctest.TestStream("widgets")
+	s := connectiontest.TestStream("widgets")
 	if err := db.Prepare(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Write(ctx, s, nil, syncer.State{Cursor: "c"}); err != nil {
+	if err := db.Write(ctx, s, nil, connection.State{Cursor: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{path, path + "-wal", path + "-shm"} {

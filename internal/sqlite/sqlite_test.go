@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/connection/connectiontest"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/credential/credentialtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/internal/syncer/synctest"
 )
 
 func TestCredentialStore(t *testing.T) {
@@ -52,14 +52,14 @@ func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 }
 
 func TestSyncDestination(t *testing.T) {
-	synctest.RunDestination(t, func(t *testing.T) synctest.Harness {
+	connectiontest.RunDestination(t, func(t *testing.T) connectiontest.Harness {
 		path := filepath.Join(t.TempDir(), "dest.db")
 		db, err := sqlite.Open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return synctest.Harness{Dest: db, Namespace: namespaces(path), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, Namespace: namespaces(path), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, path, s.Name, s)
 		}}
 	})
@@ -67,21 +67,21 @@ func TestSyncDestination(t *testing.T) {
 
 // namespaces opens namespaces of the file at path for the suite; their
 // tables are the default namespace's with NS__ before the name.
-func namespaces(path string) func(t *testing.T, ns string) synctest.Harness {
-	return func(t *testing.T, ns string) synctest.Harness {
+func namespaces(path string) func(t *testing.T, ns string) connectiontest.Harness {
+	return func(t *testing.T, ns string) connectiontest.Harness {
 		db, err := sqlite.OpenNamespace(context.Background(), path, ns)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return synctest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(path), Rows: func(t *testing.T, s *syncer.Stream) map[int64]map[string]string {
+		return connectiontest.Harness{Dest: db, InNamespace: ns, Namespace: namespaces(path), Rows: func(t *testing.T, s *connection.Stream) map[int64]map[string]string {
 			return readRows(t, path, ns+"__"+s.Name, s)
 		}}
 	}
 }
 
 // readRows reads a stream's live rows as text.
-func readRows(t *testing.T, path, table string, s *syncer.Stream) map[int64]map[string]string {
+func readRows(t *testing.T, path, table string, s *connection.Stream) map[int64]map[string]string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -112,7 +112,7 @@ func readRows(t *testing.T, path, table string, s *syncer.Stream) map[int64]map[
 			}
 			col, _ := s.Column(c)
 			v := fmt.Sprint(vals[i])
-			if col != nil && col.Type == syncer.ColBoolean {
+			if col != nil && col.Type == connection.ColBoolean {
 				v = fmt.Sprint(vals[i] == int64(1))
 			}
 			if b, ok := vals[i].([]byte); ok {
@@ -162,11 +162,11 @@ func TestLocksOfAnEarlierVersion(t *testing.T) {
 	}
 	defer db.Close()
 	now := time.Now()
-	l := syncer.Lease{Host: host, PID: os.Getpid(), RunID: "new", Acquired: now, Expires: now.Add(syncer.LeaseTime)}
+	l := connection.Lease{Host: host, PID: os.Getpid(), RunID: "new", Acquired: now, Expires: now.Add(connection.LeaseTime)}
 	if err := db.Lock(ctx, "prospects", l, now); err != nil {
 		t.Errorf("the old lock of an ended process holds its stream: %v", err)
 	}
-	var locked *syncer.LockedError
+	var locked *connection.LockedError
 	if err := db.Lock(ctx, "accounts", l, now); !errors.As(err, &locked) || locked.Holder.PID != os.Getpid() || locked.Holder.Host != host {
 		t.Errorf("the old lock of a live process: %v; want a LockedError naming it", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
@@ -74,7 +75,7 @@ func maxRSS() int64 {
 	return ru.Maxrss * 1024 // kilobytes on Linux
 }
 
-func prospectsStream(b *testing.B, c *outreach.Client) *syncer.Stream {
+func prospectsStream(b *testing.B, c *outreach.Client) *connection.Stream {
 	for _, s := range syncer.Streams(catalog.Default()) {
 		if s.Name == "prospects" {
 			return s
@@ -102,8 +103,8 @@ func BenchmarkSyncProspects(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := prospectsStream(b, client)
-	dests := map[string]func(b *testing.B) syncer.Destination{
-		"sqlite": func(b *testing.B) syncer.Destination {
+	dests := map[string]func(b *testing.B) connection.Destination{
+		"sqlite": func(b *testing.B) connection.Destination {
 			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 			if err != nil {
 				b.Fatal(err)
@@ -111,7 +112,7 @@ func BenchmarkSyncProspects(b *testing.B) {
 			b.Cleanup(func() { db.Close() })
 			return db
 		},
-		"postgres": func(b *testing.B) syncer.Destination {
+		"postgres": func(b *testing.B) connection.Destination {
 			db, err := postgres.Open(context.Background(), pgtest.DSN(b))
 			if err != nil {
 				b.Fatal(err)
@@ -127,7 +128,7 @@ func BenchmarkSyncProspects(b *testing.B) {
 			for b.Loop() {
 				dst := dests[name](b)
 				c0 := cpuTime()
-				res := syncer.NewEngine(client, dst, nil, nil).Run(context.Background(), []*syncer.Stream{s},
+				res := syncer.NewEngine(client, dst, nil, nil).Run(context.Background(), []*connection.Stream{s},
 					syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})
 				cpu += cpuTime() - c0
 				if err := syncer.Failed(res); err != nil {

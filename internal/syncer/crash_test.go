@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
@@ -55,7 +56,7 @@ func syncHelper(hang bool) int {
 		return 1
 	}
 	defer closeDst()
-	obs := &observed{Destination: dst, Locker: dst.(syncer.Locker), out: os.Stdout}
+	obs := &observed{Destination: dst, Locker: dst.(connection.Locker), Reconciler: dst.(connection.Reconciler), out: os.Stdout}
 	if hang {
 		obs.hang = os.Stdin // never written: reading it blocks until the process is killed
 	}
@@ -75,7 +76,7 @@ func syncHelper(hang bool) int {
 }
 
 // openDest opens "sqlite:PATH", "jsonl:DIR" or a PostgreSQL URL.
-func openDest(ctx context.Context, to string) (syncer.Destination, func(), error) {
+func openDest(ctx context.Context, to string) (connection.Destination, func(), error) {
 	switch {
 	case strings.HasPrefix(to, "sqlite:"):
 		db, err := sqlite.Open(ctx, strings.TrimPrefix(to, "sqlite:"))
@@ -97,13 +98,14 @@ func openDest(ctx context.Context, to string) (syncer.Destination, func(), error
 
 // observed reports the destination's progress on out.
 type observed struct {
-	syncer.Destination
-	syncer.Locker
+	connection.Destination
+	connection.Locker
+	connection.Reconciler
 	out  io.Writer
 	hang io.Reader
 }
 
-func (o *observed) Prepare(ctx context.Context, s *syncer.Stream) error {
+func (o *observed) Prepare(ctx context.Context, s *connection.Stream) error {
 	err := o.Destination.Prepare(ctx, s)
 	if err == nil {
 		fmt.Fprintln(o.out, "prepared", s.Name)
@@ -111,7 +113,7 @@ func (o *observed) Prepare(ctx context.Context, s *syncer.Stream) error {
 	return err
 }
 
-func (o *observed) Write(ctx context.Context, s *syncer.Stream, recs []syncer.Record, st syncer.State) error {
+func (o *observed) Write(ctx context.Context, s *connection.Stream, recs []connection.Record, st connection.State) error {
 	err := o.Destination.Write(ctx, s, recs, st)
 	if err == nil {
 		fmt.Fprintln(o.out, "committed", s.Name)
@@ -122,8 +124,8 @@ func (o *observed) Write(ctx context.Context, s *syncer.Stream, recs []syncer.Re
 	return err
 }
 
-func pick(all []*syncer.Stream, names []string) []*syncer.Stream {
-	var out []*syncer.Stream
+func pick(all []*connection.Stream, names []string) []*connection.Stream {
+	var out []*connection.Stream
 	for _, s := range all {
 		if slices.Contains(names, s.Name) {
 			out = append(out, s)
@@ -289,7 +291,7 @@ func TestKilledRunFreesItsStreams(t *testing.T) {
 			}
 			opts := syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 20}
 			err = syncer.NewEngine(e.client, dst, nil, nil).Run(ctx, streams, opts)[0].Err
-			var locked *syncer.LockedError
+			var locked *connection.LockedError
 			if !errors.As(err, &locked) {
 				t.Fatalf("a run while the helper holds the stream: %v; want a LockedError", err)
 			}

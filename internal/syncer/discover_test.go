@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -46,7 +47,7 @@ func TestDiscoverCustomObjectTypes(t *testing.T) {
 			t.Errorf("vehicle relationship %s: %+v, want target %s", name, res.Relationships, target)
 		}
 	}
-	var stream *syncer.Stream
+	var stream *connection.Stream
 	for _, s := range syncer.Streams(cat) {
 		if s.Type == "vehicle" {
 			stream = s
@@ -55,8 +56,8 @@ func TestDiscoverCustomObjectTypes(t *testing.T) {
 	if stream == nil {
 		t.Fatal("no stream for vehicle")
 	}
-	for name, want := range map[string]syncer.ColumnType{"seats": syncer.ColInteger, "weight": syncer.ColNumber, "builtOn": syncer.ColDate,
-		"seenAt": syncer.ColTimestamp, "accountId": syncer.ColInteger} {
+	for name, want := range map[string]connection.ColumnType{"seats": connection.ColInteger, "weight": connection.ColNumber, "builtOn": connection.ColDate,
+		"seenAt": connection.ColTimestamp, "accountId": connection.ColInteger} {
 		if c, ok := stream.Column(name); !ok || c.Type != want {
 			t.Errorf("vehicle column %s = %+v, want type %s", name, c, want)
 		}

@@ -9,31 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
-
-// State is what a destination remembers of a stream between runs.
-type State struct {
-	// Cursor is the cursor field value up to which every record is
-	// committed (ISO 8601). Empty before the first run.
-	Cursor string
-}
-
-// Destination receives records. Implementations (sqlite, postgres, jsonl,
-// singer) pass the conformance suite in synctest. Destinations that
-// several runs can write at once also implement Locker.
-type Destination interface {
-	// Prepare creates the stream's table, or adds the columns it lacks.
-	Prepare(ctx context.Context, s *Stream) error
-	// State returns the stream's committed state (zero when none).
-	State(ctx context.Context, stream string) (State, error)
-	// Write upserts records by id and commits state with them, in one
-	// transaction: either both are stored or neither.
-	Write(ctx context.Context, s *Stream, recs []Record, st State) error
-	// MarkDeleted sets the deleted column, to at, on every row whose id is
-	// not in live and that is not marked yet; it returns how many it marked.
-	MarkDeleted(ctx context.Context, s *Stream, live []int64, at string) (int, error)
-}
 
 // Options shape a run.
 type Options struct {
@@ -60,7 +38,7 @@ type Options struct {
 	// Owner, when set, is claimed on the destination before anything is
 	// written (see Claimer): a namespace of another org fails every stream
 	// with an *OwnedError and nothing is written.
-	Owner Owner
+	Owner connection.Owner
 }
 
 // Progress reports one stream's advance.
@@ -89,10 +67,16 @@ type Result struct {
 	Err      error
 }
 
+// ErrCannotReconcile fails every stream of a run that asks to reconcile
+// into a destination that cannot record deletes (not a
+// connection.Reconciler, such as Singer's standard output); nothing is
+// written.
+var ErrCannotReconcile = errors.New("this destination cannot record deletes: sync without reconciliation, or into a database or JSON Lines")
+
 // Engine syncs streams from Outreach into a destination.
 type Engine struct {
 	client *outreach.Client
-	dst    Destination
+	dst    connection.Destination
 	log    *slog.Logger
 	now    func() time.Time
 	host   string // this host and process, named in stream leases
@@ -101,7 +85,7 @@ type Engine struct {
 
 // NewEngine returns an engine. now tells the time (nil: time.Now); log may
 // be nil.
-func NewEngine(client *outreach.Client, dst Destination, log *slog.Logger, now func() time.Time) *Engine {
+func NewEngine(client *outreach.Client, dst connection.Destination, log *slog.Logger, now func() time.Time) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -114,7 +98,7 @@ func NewEngine(client *outreach.Client, dst Destination, log *slog.Logger, now f
 
 // Run syncs the streams, several at once, and returns a result per
 // stream in the order given. Streams share the client's rate limiter.
-func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Result {
+func (e *Engine) Run(ctx context.Context, streams []*connection.Stream, opts Options) []Result {
 	if opts.Lookback == 0 {
 		opts.Lookback = 10 * time.Minute
 	}
@@ -123,7 +107,11 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 	}
 	runID := newRunID()
 	results := make([]Result, len(streams))
-	if err := Claim(ctx, e.dst, opts.Owner); err != nil {
+	err := connection.Claim(ctx, e.dst, opts.Owner)
+	if _, ok := e.dst.(connection.Reconciler); opts.Reconcile && !ok && err == nil {
+		err = ErrCannotReconcile
+	}
+	if err != nil {
 		for i, s := range streams {
 			results[i] = Result{Stream: s.Name, Err: err}
 			if opts.Progress != nil {
@@ -161,7 +149,7 @@ func (e *Engine) Run(ctx context.Context, streams []*Stream, opts Options) []Res
 // field; after every page the records and the cursor reached are committed
 // together. Records beyond the window (the API sometimes ignores the upper
 // bound) wait for the next run.
-func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID string) (res Result) {
+func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Options, runID string) (res Result) {
 	res = Result{Stream: s.Name}
 	log := e.log.With("stream", s.Name)
 	ctx, release, err := e.hold(ctx, s.Name, runID)
@@ -192,7 +180,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}
 	var lo time.Time
-	if s.Replication == Incremental {
+	if s.Replication == connection.Incremental {
 		lo = opts.StartDate
 		if c, err := time.Parse(time.RFC3339Nano, st.Cursor); err == nil && !opts.FullRefresh {
 			lo = later(lo, c.Add(-opts.Lookback))
@@ -212,14 +200,14 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 		if page.Count != nil {
 			total = *page.Count
 		}
-		recs := make([]Record, 0, len(page.Resources))
+		recs := make([]connection.Record, 0, len(page.Resources))
 		for _, r := range page.Resources {
 			rec, err := conv.convert(r)
 			if err != nil {
 				res.Err = fmt.Errorf("%s: %w", s.Name, err)
 				return res
 			}
-			if s.Replication == Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
+			if s.Replication == connection.Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
 				continue // beyond the window: the next run reads it
 			}
 			if rec.Cursor != "" && laterText(rec.Cursor, cursor) {
@@ -227,7 +215,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 			}
 			recs = append(recs, rec)
 		}
-		if err := e.dst.Write(ctx, s, recs, State{Cursor: cursor}); err != nil {
+		if err := e.dst.Write(ctx, s, recs, connection.State{Cursor: cursor}); err != nil {
 			res.Err = fmt.Errorf("%s: write: %w", s.Name, err)
 			return res
 		}
@@ -237,9 +225,9 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 			opts.Progress(Progress{Stream: s.Name, Records: res.Records, Pages: res.Pages, Total: total, Began: began})
 		}
 	}
-	if s.Replication == Incremental {
+	if s.Replication == connection.Incremental {
 		// Everything up to the window's end is in: start there next time.
-		if err := e.dst.Write(ctx, s, nil, State{Cursor: hiText}); err != nil {
+		if err := e.dst.Write(ctx, s, nil, connection.State{Cursor: hiText}); err != nil {
 			res.Err = fmt.Errorf("%s: commit state: %w", s.Name, err)
 			return res
 		}
@@ -258,7 +246,7 @@ func (e *Engine) syncStream(ctx context.Context, s *Stream, opts Options, runID 
 
 // reconcile lists the ids Outreach has now (no attributes: a sparse
 // fieldset naming none) and marks the others deleted.
-func (e *Engine) reconcile(ctx context.Context, s *Stream, at string) (int, error) {
+func (e *Engine) reconcile(ctx context.Context, s *connection.Stream, at string) (int, error) {
 	var live []int64
 	for r, err := range e.client.List(ctx, s.Path, &outreach.ListOptions{Fields: map[string][]string{s.Type: {}}}) {
 		if err != nil {
@@ -266,7 +254,7 @@ func (e *Engine) reconcile(ctx context.Context, s *Stream, at string) (int, erro
 		}
 		live = append(live, r.ID)
 	}
-	return e.dst.MarkDeleted(ctx, s, live, at)
+	return e.dst.(connection.Reconciler).MarkDeleted(ctx, s, live, at)
 }
 
 func later(a, b time.Time) time.Time {
@@ -293,9 +281,9 @@ func laterText(a, b string) bool {
 // claim fails every stream with the same error).
 func Failed(results []Result) error {
 	var errs []error
-	var claim *OwnedError
+	var claim *connection.OwnedError
 	for _, r := range results {
-		var owned *OwnedError
+		var owned *connection.OwnedError
 		if r.Err == nil || (errors.As(r.Err, &owned) && owned == claim) {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -132,7 +133,7 @@ func openRO(t *testing.T, path string) *sql.DB {
 }
 
 // tableRows reads every row of a stream's table, every column, in id order.
-func tableRows(t *testing.T, db *sql.DB, s *syncer.Stream) []string {
+func tableRows(t *testing.T, db *sql.DB, s *connection.Stream) []string {
 	t.Helper()
 	rows, err := db.Query(fmt.Sprintf(`SELECT * FROM %q ORDER BY id`, s.Name))
 	if err != nil {

@@ -12,27 +12,33 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // fakeLocker records lock calls; fail, when set, decides each renewal.
 type fakeLocker struct {
 	mu       sync.Mutex
-	renewals []Lease
+	renewals []connection.Lease
 	unlocked []string
 	fail     func(n int) error // n counts renewals from 1
 }
 
-func (f *fakeLocker) Prepare(context.Context, *Stream) error                { return nil }
-func (f *fakeLocker) State(context.Context, string) (State, error)          { return State{}, nil }
-func (f *fakeLocker) Write(context.Context, *Stream, []Record, State) error { return nil }
-func (f *fakeLocker) MarkDeleted(context.Context, *Stream, []int64, string) (int, error) {
+func (f *fakeLocker) Prepare(context.Context, *connection.Stream) error { return nil }
+func (f *fakeLocker) State(context.Context, string) (connection.State, error) {
+	return connection.State{}, nil
+}
+func (f *fakeLocker) Write(context.Context, *connection.Stream, []connection.Record, connection.State) error {
+	return nil
+}
+func (f *fakeLocker) MarkDeleted(context.Context, *connection.Stream, []int64, string) (int, error) {
 	return 0, nil
 }
 
-func (f *fakeLocker) Lock(_ context.Context, _ string, l Lease, _ time.Time) error {
+func (f *fakeLocker) Lock(_ context.Context, _ string, l connection.Lease, _ time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if l.Expires.Sub(l.Acquired) == LeaseTime { // the first take
+	if l.Expires.Sub(l.Acquired) == connection.LeaseTime { // the first take
 		return nil
 	}
 	f.renewals = append(f.renewals, l)
@@ -55,7 +61,7 @@ func (f *fakeLocker) count() int {
 	return len(f.renewals)
 }
 
-func testEngine(dst Destination) *Engine {
+func testEngine(dst connection.Destination) *Engine {
 	return &Engine{dst: dst, log: slog.New(slog.DiscardHandler), now: time.Now, host: "h", pid: 1}
 }
 
@@ -67,15 +73,15 @@ func TestHeartbeatRenewsTheLeaseUntilReleased(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(LeaseTime + LeaseTime/6) // in the bubble: no real wait
+		time.Sleep(connection.LeaseTime + connection.LeaseTime/6) // in the bubble: no real wait
 		synctest.Wait()
 		if n := f.count(); n != 3 {
-			t.Errorf("renewals after %v = %d, want 3", LeaseTime+LeaseTime/6, n)
+			t.Errorf("renewals after %v = %d, want 3", connection.LeaseTime+connection.LeaseTime/6, n)
 		}
 		for i, l := range f.renewals {
-			beat := start.Add(time.Duration(i+1) * LeaseTime / 3)
-			if !l.Acquired.Equal(start) || !l.Expires.Equal(beat.Add(LeaseTime)) || l.RunID != "run1" {
-				t.Errorf("renewal %d = %+v; want acquired %v, expires %v", i+1, l, start, beat.Add(LeaseTime))
+			beat := start.Add(time.Duration(i+1) * connection.LeaseTime / 3)
+			if !l.Acquired.Equal(start) || !l.Expires.Equal(beat.Add(connection.LeaseTime)) || l.RunID != "run1" {
+				t.Errorf("renewal %d = %+v; want acquired %v, expires %v", i+1, l, start, beat.Add(connection.LeaseTime))
 			}
 		}
 		release()
@@ -85,7 +91,7 @@ func TestHeartbeatRenewsTheLeaseUntilReleased(t *testing.T) {
 		if len(f.unlocked) != 1 || f.unlocked[0] != "widgets/run1" {
 			t.Errorf("unlocked = %v", f.unlocked)
 		}
-		time.Sleep(LeaseTime)
+		time.Sleep(connection.LeaseTime)
 		if n := f.count(); n != 3 {
 			t.Errorf("renewals after release: %d, want 3", n)
 		}
@@ -95,7 +101,7 @@ func TestHeartbeatRenewsTheLeaseUntilReleased(t *testing.T) {
 func TestHeartbeatCancelsAStreamThatLostItsLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeLocker{fail: func(n int) error {
-			return &LockedError{Stream: "widgets", Holder: Lease{Host: "other", PID: 2, RunID: "run2"}}
+			return &connection.LockedError{Stream: "widgets", Holder: connection.Lease{Host: "other", PID: 2, RunID: "run2"}}
 		}}
 		ctx, release, err := testEngine(f).hold(t.Context(), "widgets", "run1")
 		if err != nil {
@@ -104,7 +110,7 @@ func TestHeartbeatCancelsAStreamThatLostItsLock(t *testing.T) {
 		defer release()
 		<-ctx.Done()
 		var lost *lostLockError
-		var locked *LockedError
+		var locked *connection.LockedError
 		if cause := context.Cause(ctx); !errors.As(cause, &lost) || !errors.As(cause, &locked) {
 			t.Errorf("cause = %v; want a lost lock naming the holder", cause)
 		}
@@ -123,7 +129,7 @@ func TestHeartbeatRetriesWhileTheLeaseLasts(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer release()
-		time.Sleep(LeaseTime/3 + time.Second)
+		time.Sleep(connection.LeaseTime/3 + time.Second)
 		synctest.Wait()
 		if ctx.Err() != nil {
 			t.Fatalf("one failed renewal ended the stream: %v", context.Cause(ctx))
@@ -131,8 +137,8 @@ func TestHeartbeatRetriesWhileTheLeaseLasts(t *testing.T) {
 		<-ctx.Done()
 		// The next beat would come when the lease has run out: give up
 		// while it still holds.
-		if got := time.Since(start); got >= LeaseTime {
-			t.Errorf("gave up after %v, want before the lease ends (%v)", got, LeaseTime)
+		if got := time.Since(start); got >= connection.LeaseTime {
+			t.Errorf("gave up after %v, want before the lease ends (%v)", got, connection.LeaseTime)
 		}
 		if n := f.count(); n != 2 {
 			t.Errorf("renewals = %d, want 2", n)
@@ -153,13 +159,13 @@ func TestLeaseStale(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
-		l    Lease
+		l    connection.Lease
 		want bool
 	}{
-		{"this process", Lease{Host: host, PID: os.Getpid(), Expires: now.Add(time.Second)}, false},
-		{"expired", Lease{Host: host, PID: os.Getpid(), Expires: now}, true},
-		{"a process that ended", Lease{Host: host, PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, true},
-		{"another host", Lease{Host: "elsewhere.invalid", PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, false},
+		{"this process", connection.Lease{Host: host, PID: os.Getpid(), Expires: now.Add(time.Second)}, false},
+		{"expired", connection.Lease{Host: host, PID: os.Getpid(), Expires: now}, true},
+		{"a process that ended", connection.Lease{Host: host, PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, true},
+		{"another host", connection.Lease{Host: "elsewhere.invalid", PID: dead.ProcessState.Pid(), Expires: now.Add(time.Hour)}, false},
 	} {
 		if got := tt.l.Stale(now); got != tt.want {
 			t.Errorf("%s: Stale = %v, want %v", tt.name, got, tt.want)
@@ -181,7 +187,7 @@ func TestHeartbeatSaysNothingWhenTheRunStops(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(LeaseTime/3 + time.Second)
+		time.Sleep(connection.LeaseTime/3 + time.Second)
 		synctest.Wait()
 		release()
 		if f.count() != 1 || strings.Contains(logs.String(), "renew") {

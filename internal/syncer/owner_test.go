@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -15,13 +16,13 @@ import (
 // stream, once in Failed, before it reads or writes anything.
 func TestRunClaimsTheNamespaceFirst(t *testing.T) {
 	e := newEnv(t, sandbox.Options{Prospects: 20})
-	var streams []*syncer.Stream
+	var streams []*connection.Stream
 	for _, s := range e.streams(t) {
 		if s.Name == "prospects" || s.Name == "accounts" {
 			streams = append(streams, s)
 		}
 	}
-	acme := syncer.Owner{Org: "Acme", CredentialID: "c1", Credential: "main"}
+	acme := connection.Owner{Org: "Acme", CredentialID: "c1", Credential: "main"}
 	e.run(t, streams, syncer.Options{Owner: acme})
 	before, err := e.db.State(context.Background(), "prospects")
 	if err != nil || before.Cursor == "" {
@@ -31,10 +32,10 @@ func TestRunClaimsTheNamespaceFirst(t *testing.T) {
 
 	var done []string
 	results := syncer.NewEngine(e.client, e.db, nil, nil).Run(context.Background(), streams, syncer.Options{
-		Owner:    syncer.Owner{Org: "Globex", CredentialID: "c2", Credential: "other"},
+		Owner:    connection.Owner{Org: "Globex", CredentialID: "c2", Credential: "other"},
 		Progress: func(p syncer.Progress) { done = append(done, p.Stream) }})
 	for _, r := range results {
-		var owned *syncer.OwnedError
+		var owned *connection.OwnedError
 		if !errors.As(r.Err, &owned) || owned.Holder != acme {
 			t.Errorf("%s: %v; want the namespace's owner named", r.Stream, r.Err)
 		}

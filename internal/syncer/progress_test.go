@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -56,7 +57,7 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var prospects *syncer.Stream
+	var prospects *connection.Stream
 	for _, s := range syncer.Streams(cat) {
 		if s.Name == "prospects" {
 			prospects = s
@@ -67,7 +68,7 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 	mu.Unlock()
 	var seen []syncer.Progress
 	start := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
-	res := syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*syncer.Stream{prospects}, syncer.Options{
+	res := syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*connection.Stream{prospects}, syncer.Options{
 		StartDate: start, PageSize: 100, Progress: func(p syncer.Progress) { seen = append(seen, p) }})
 	if err := syncer.Failed(res); err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 	}
 
 	counted, uncounted = 0, 0
-	res = syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*syncer.Stream{prospects}, syncer.Options{
+	res = syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*connection.Stream{prospects}, syncer.Options{
 		StartDate: start, PageSize: 100, FullRefresh: true})
 	if err := syncer.Failed(res); err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 // stream with a Done progress carrying the context's error.
 func TestProgressReportsCancel(t *testing.T) {
 	e := newEnv(t, sandbox.Options{Prospects: 300})
-	var prospects *syncer.Stream
+	var prospects *connection.Stream
 	for _, s := range e.streams(t) {
 		if s.Name == "prospects" {
 			prospects = s
@@ -111,7 +112,7 @@ func TestProgressReportsCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var last syncer.Progress
-	res := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{prospects}, syncer.Options{
+	res := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*connection.Stream{prospects}, syncer.Options{
 		StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), PageSize: 100,
 		Progress: func(p syncer.Progress) {
 			if p.Pages == 1 {

@@ -6,28 +6,20 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
-// Record is one row: values by column index of its stream. A value is
-// nil, string, int64, float64, bool, or (for json columns) the JSON text
-// as a string.
-type Record struct {
-	ID     int64
-	Cursor string // the cursor field's value as Outreach sent it; "" when none
-	Values []any
-}
-
 // converter turns resources of one stream into records.
 type converter struct {
-	s      *Stream
+	s      *connection.Stream
 	attrs  map[string]int // attribute → column index
 	rels   map[string]int // relationship → column index
 	extras int
 	cursor string
 }
 
-func newConverter(s *Stream) *converter {
+func newConverter(s *connection.Stream) *converter {
 	c := &converter{s: s, attrs: map[string]int{}, rels: map[string]int{}, cursor: s.CursorField}
 	for i, col := range s.Columns {
 		switch {
@@ -35,7 +27,7 @@ func newConverter(s *Stream) *converter {
 			c.attrs[col.Attribute] = i
 		case col.Relationship != "":
 			c.rels[col.Relationship] = i
-		case col.Name == ExtrasColumn:
+		case col.Name == connection.ExtrasColumn:
 			c.extras = i
 		}
 	}
@@ -46,8 +38,8 @@ var null = []byte("null")
 
 // convert makes a record; attributes the stream has no column for go to
 // the extras column, nothing is dropped.
-func (c *converter) convert(r *outreach.Resource) (Record, error) {
-	rec := Record{ID: r.ID, Values: make([]any, len(c.s.Columns))}
+func (c *converter) convert(r *outreach.Resource) (connection.Record, error) {
+	rec := connection.Record{ID: r.ID, Values: make([]any, len(c.s.Columns))}
 	rec.Values[0] = r.ID
 	var extras map[string]json.RawMessage
 	for name, raw := range r.Attributes {
@@ -94,12 +86,12 @@ func (c *converter) convert(r *outreach.Resource) (Record, error) {
 }
 
 // value converts one raw JSON attribute value for a column type.
-func value(t ColumnType, raw json.RawMessage) (any, error) {
+func value(t connection.ColumnType, raw json.RawMessage) (any, error) {
 	if len(raw) == 0 || bytes.Equal(raw, null) {
 		return nil, nil
 	}
 	switch t {
-	case ColString, ColTimestamp, ColDate:
+	case connection.ColString, connection.ColTimestamp, connection.ColDate:
 		if raw[0] != '"' {
 			return string(raw), nil // a number or boolean where a string was declared: keep its text
 		}
@@ -109,7 +101,7 @@ func value(t ColumnType, raw json.RawMessage) (any, error) {
 		var s string
 		err := json.Unmarshal(raw, &s)
 		return s, err
-	case ColInteger:
+	case connection.ColInteger:
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 			return n, nil
 		}
@@ -121,13 +113,13 @@ func value(t ColumnType, raw json.RawMessage) (any, error) {
 			return int64(f), nil
 		}
 		return f, nil
-	case ColNumber:
+	case connection.ColNumber:
 		f, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil {
 			return nil, fmt.Errorf("not a number: %.40s", raw)
 		}
 		return f, nil
-	case ColBoolean:
+	case connection.ColBoolean:
 		switch string(raw) {
 		case "true":
 			return true, nil
@@ -137,38 +129,4 @@ func value(t ColumnType, raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("not a boolean: %.40s", raw)
 	}
 	return string(raw), nil
-}
-
-// AppendJSON writes r as one JSON object: null values left out, json
-// columns embedded as JSON rather than as strings, text cleaned (Clean).
-func (s *Stream) AppendJSON(w *bytes.Buffer, r Record) error {
-	r = s.Clean(r)
-	w.WriteByte('{')
-	first := true
-	for i, c := range s.Columns {
-		v := r.Values[i]
-		if v == nil {
-			continue
-		}
-		if !first {
-			w.WriteByte(',')
-		}
-		first = false
-		name, _ := json.Marshal(c.Name)
-		w.Write(name)
-		w.WriteByte(':')
-		if c.Type == ColJSON {
-			if str, ok := v.(string); ok && json.Valid([]byte(str)) {
-				w.WriteString(str)
-				continue
-			}
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-	}
-	w.WriteByte('}')
-	return nil
 }

@@ -4,11 +4,12 @@ import (
 	"slices"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // Unreadable is a stream that a credential's scopes do not let it read.
 type Unreadable struct {
-	Stream *Stream
+	Stream *connection.Stream
 	// Scopes are the scopes that would let it read, any one of them:
 	// "<path>.read" first, then "<path>.all" where the resource has one.
 	Scopes []string
@@ -18,7 +19,7 @@ type Unreadable struct {
 // them: the read level and, where the resource has several levels, "all"
 // (which grants every level). Custom objects are read with
 // customObjectRecords scopes.
-func ReadScopes(cat *catalog.Catalog, s *Stream) []string {
+func ReadScopes(cat *catalog.Catalog, s *connection.Stream) []string {
 	r := resourceOf(cat, s)
 	out := []string{r.Scope(catalog.LevelRead)}
 	if slices.Contains(r.Scopes(), r.Scope(catalog.LevelAll)) {
@@ -29,7 +30,7 @@ func ReadScopes(cat *catalog.Catalog, s *Stream) []string {
 
 // SplitByScopes splits streams into those the granted scopes can read and
 // those they cannot, each in the order given.
-func SplitByScopes(cat *catalog.Catalog, streams []*Stream, granted []string) (readable []*Stream, unreadable []Unreadable) {
+func SplitByScopes(cat *catalog.Catalog, streams []*connection.Stream, granted []string) (readable []*connection.Stream, unreadable []Unreadable) {
 	for _, s := range streams {
 		need := ReadScopes(cat, s)
 		if slices.ContainsFunc(need, func(sc string) bool { return slices.Contains(granted, sc) }) {
@@ -43,7 +44,7 @@ func SplitByScopes(cat *catalog.Catalog, streams []*Stream, granted []string) (r
 
 // ScopesToRead returns the least scopes that read every one of streams:
 // one read scope per resource, sorted, each once.
-func ScopesToRead(cat *catalog.Catalog, streams []*Stream) []string {
+func ScopesToRead(cat *catalog.Catalog, streams []*connection.Stream) []string {
 	var out []string
 	for _, s := range streams {
 		out = append(out, resourceOf(cat, s).Scope(catalog.LevelRead))
@@ -53,7 +54,7 @@ func ScopesToRead(cat *catalog.Catalog, streams []*Stream) []string {
 }
 
 // resourceOf finds the catalog resource of s, or makes a list-only one.
-func resourceOf(cat *catalog.Catalog, s *Stream) *catalog.Resource {
+func resourceOf(cat *catalog.Catalog, s *connection.Stream) *catalog.Resource {
 	if cat != nil {
 		if r, ok := cat.ByType(s.Type); ok {
 			return r

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
@@ -17,7 +18,7 @@ func TestSplitByScopes(t *testing.T) {
 		t.Fatal(err)
 	}
 	streams := syncer.Streams(custom)
-	names := func(ss []*syncer.Stream) []string {
+	names := func(ss []*connection.Stream) []string {
 		var out []string
 		for _, s := range ss {
 			out = append(out, s.Name)

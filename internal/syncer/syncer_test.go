@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,8 +15,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
+	"github.com/outreach-connector/outreach-connector/internal/singer"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -59,7 +62,7 @@ func newEnv(t *testing.T, opts sandbox.Options) *env {
 	return &env{srv: srv, client: client, db: db, path: path}
 }
 
-func (e *env) streams(t *testing.T) []*syncer.Stream {
+func (e *env) streams(t *testing.T) []*connection.Stream {
 	t.Helper()
 	cat, err := syncer.Discover(context.Background(), e.client)
 	if err != nil {
@@ -68,7 +71,7 @@ func (e *env) streams(t *testing.T) []*syncer.Stream {
 	return syncer.Streams(cat)
 }
 
-func (e *env) run(t *testing.T, streams []*syncer.Stream, opts syncer.Options) []syncer.Result {
+func (e *env) run(t *testing.T, streams []*connection.Stream, opts syncer.Options) []syncer.Result {
 	t.Helper()
 	if opts.StartDate.IsZero() {
 		opts.StartDate = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -81,14 +84,14 @@ func (e *env) run(t *testing.T, streams []*syncer.Stream, opts syncer.Options) [
 }
 
 // table reads id → updatedAt-or-createdAt and one more column of a table.
-func table(t *testing.T, path string, s *syncer.Stream, col string) map[int64]string {
+func table(t *testing.T, path string, s *connection.Stream, col string) map[int64]string {
 	t.Helper()
-	return tables(t, path, []*syncer.Stream{s}, col)[s.Name]
+	return tables(t, path, []*connection.Stream{s}, col)[s.Name]
 }
 
 // tables reads the same of several tables over one connection (each new
 // SQLite connection parses the whole schema).
-func tables(t *testing.T, path string, streams []*syncer.Stream, col string) map[string]map[int64]string {
+func tables(t *testing.T, path string, streams []*connection.Stream, col string) map[string]map[int64]string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -121,7 +124,7 @@ func tables(t *testing.T, path string, streams []*syncer.Stream, col string) map
 }
 
 // upstream reads the same from the sandbox through the client.
-func upstream(t *testing.T, c *outreach.Client, s *syncer.Stream, col string) map[int64]string {
+func upstream(t *testing.T, c *outreach.Client, s *connection.Stream, col string) map[int64]string {
 	t.Helper()
 	out := map[int64]string{}
 	for r, err := range c.List(context.Background(), s.Path, nil) {
@@ -174,7 +177,7 @@ func TestEveryStream(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"prospects", "call_dispositions", "sequence_states", "content_category_memberships", "project", "events", "duties"} {
-		if !slices.ContainsFunc(streams, func(s *syncer.Stream) bool { return s.Name == name }) {
+		if !slices.ContainsFunc(streams, func(s *connection.Stream) bool { return s.Name == name }) {
 			t.Errorf("no stream %s", name)
 		}
 	}
@@ -186,7 +189,7 @@ func TestIncrementalRunsFollowAMovingTarget(t *testing.T) {
 	clock := sandbox.NewClock(time.Now().Truncate(time.Second))
 	e := newEnv(t, sandbox.Options{Prospects: 300, Clock: clock, RateLimit: 1 << 30})
 	e.now = clock.Now
-	var picked []*syncer.Stream
+	var picked []*connection.Stream
 	for _, s := range e.streams(t) {
 		switch s.Name {
 		case "prospects", "accounts", "opportunities", "tasks", "calls":
@@ -246,17 +249,17 @@ func TestNoTwoRunsOfAStream(t *testing.T) {
 	ctx := context.Background()
 	host, _ := os.Hostname()
 	now := time.Now()
-	other := syncer.Lease{Host: host, PID: os.Getpid(), RunID: "someone-else", Acquired: now, Expires: now.Add(time.Hour)}
+	other := connection.Lease{Host: host, PID: os.Getpid(), RunID: "someone-else", Acquired: now, Expires: now.Add(time.Hour)}
 	if err := e.db.Lock(ctx, s.Name, other, now); err != nil {
 		t.Fatal(err)
 	}
-	results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{s}, syncer.Options{})
-	var locked *syncer.LockedError
+	results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*connection.Stream{s}, syncer.Options{})
+	var locked *connection.LockedError
 	if !errors.As(results[0].Err, &locked) || locked.Holder.RunID != "someone-else" {
 		t.Errorf("a run of a stream another live run holds: %v", results[0].Err)
 	}
 	e.db.Unlock(ctx, s.Name, "someone-else")
-	if results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*syncer.Stream{s}, syncer.Options{}); results[0].Err != nil {
+	if results := syncer.NewEngine(e.client, e.db, nil, nil).Run(ctx, []*connection.Stream{s}, syncer.Options{}); results[0].Err != nil {
 		t.Errorf("after unlock: %v", results[0].Err)
 	}
 }
@@ -291,5 +294,35 @@ func TestEveryStreamIntoPostgres(t *testing.T) {
 	var hist string
 	if err := db.QueryRow(`SELECT "contactHistogram"::text FROM prospects WHERE id = 1`).Scan(&hist); err != nil || len(hist) < 20 {
 		t.Errorf("prospect 1 contactHistogram = %q, %v; want the nested arrays as jsonb", hist, err)
+	}
+}
+
+// A destination that cannot record deletes is refused when the run asks
+// for reconciliation, before anything is written.
+func TestReconcileNeedsAReconciler(t *testing.T) {
+	e := newEnv(t, sandbox.Options{Prospects: 3})
+	var out bytes.Buffer
+	w, err := singer.New(&out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prospects []*connection.Stream
+	for _, s := range e.streams(t) {
+		if s.Name == "prospects" {
+			prospects = append(prospects, s)
+		}
+	}
+	results := syncer.NewEngine(e.client, w, nil, nil).Run(context.Background(), prospects,
+		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), Reconcile: true})
+	if len(results) != 1 || !errors.Is(results[0].Err, syncer.ErrCannotReconcile) {
+		t.Fatalf("results = %+v, want ErrCannotReconcile", results)
+	}
+	if out.Len() != 0 {
+		t.Errorf("wrote %d bytes before refusing", out.Len())
+	}
+	// Without reconciliation the same destination syncs.
+	if err := syncer.Failed(syncer.NewEngine(e.client, w, nil, nil).Run(context.Background(), prospects,
+		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -462,7 +462,7 @@ func (s *Server) connNewForm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", err)
 		return
 	}
-	f := connForm{CredentialID: cred.ID, Name: cred.Name, Direction: string(connection.Source), Destination: DefaultDestination,
+	f := connForm{CredentialID: cred.ID, Name: cred.Name, Direction: string(connection.DirectionSource), Destination: DefaultDestination,
 		StreamsMode: "readable", ScheduleKind: "every", Every: "15m", QuotaShare: "1"}
 	s.renderConnForm(w, r, http.StatusOK, f, cred, nil)
 }
@@ -516,9 +516,9 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 	n := service.NewConnection{Name: f.Name, Credential: cred.ID, Direction: connection.Direction(f.Direction),
 		DestinationURL: f.Destination, Schedule: f.scheduleText(), Namespace: f.Namespace, NotifyURL: f.NotifyURL}
 	switch n.Direction {
-	case "", connection.Source:
-		n.Direction = connection.Source
-	case connection.Destination:
+	case "", connection.DirectionSource:
+		n.Direction = connection.DirectionSource
+	case connection.DirectionDestination:
 		problems = append(problems, "Destination connections (writing into Outreach) come with write-back; choose Source.")
 	default:
 		problems = append(problems, fmt.Sprintf("Direction %q is unknown; choose Source.", f.Direction))
@@ -564,7 +564,7 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 		}
 		n.QuotaShare = q
 	}
-	c := connection.Connection{Name: n.Name, CredentialID: cred.ID, Direction: connection.Source, DestinationURL: n.DestinationURL,
+	c := connection.Connection{Name: n.Name, CredentialID: cred.ID, Direction: connection.DirectionSource, DestinationURL: n.DestinationURL,
 		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, QuotaShare: n.QuotaShare, Namespace: n.Namespace, NotifyURL: n.NotifyURL}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {

@@ -207,7 +207,7 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		problems = append(problems, s.checkStreams(n.Streams, cred)...)
 	}
-	if n.Direction == connection.Destination {
+	if n.Direction == connection.DirectionDestination {
 		problems = append(problems, "destination connections (writing into Outreach) come with write-back; use direction \"source\"")
 	}
 	sched, err := connection.ParseSchedule(n.Schedule)

@@ -20,7 +20,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/internal/web"
 )
 
@@ -55,7 +54,7 @@ func newServiceEnv(t *testing.T) (*env, *credential.Record, string) {
 		t.Fatal(err)
 	}
 	svc, err = service.New(service.Options{Store: store, Queue: q, Credentials: e.manager, Logger: slog.New(slog.DiscardHandler),
-		Open: func(ctx context.Context, url, ns string) (syncer.Destination, func() error, error) {
+		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) {
 			return destinations.Open(ctx, url, ns, io.Discard)
 		}})
 	if err != nil {

@@ -31,7 +31,7 @@ func NewConnection(name string) *connection.Connection {
 	if err != nil {
 		panic(err)
 	}
-	c := &connection.Connection{ID: connection.NewID(), Name: name, CredentialID: "cred-" + name, Direction: connection.Source,
+	c := &connection.Connection{ID: connection.NewID(), Name: name, CredentialID: "cred-" + name, Direction: connection.DirectionSource,
 		DestinationURL: "sqlite:./outreach.db", Streams: []string{"prospects", "accounts"}, Schedule: s,
 		StartDate: base.AddDate(-1, 0, 0), PageSize: 100, QuotaShare: 0.5, NotifyURL: "http://127.0.0.1:9/hook",
 		CreatedAt: base, UpdatedAt: base}

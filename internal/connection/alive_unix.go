@@ -1,6 +1,6 @@
 //go:build unix
 
-package syncer
+package connection
 
 import (
 	"bytes"

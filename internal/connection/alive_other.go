@@ -1,6 +1,6 @@
 //go:build !unix
 
-package syncer
+package connection
 
 // processAlive cannot tell here: a lease of a dead process lapses when it
 // expires.

@@ -1,5 +1,5 @@
 // Package synctest is the conformance suite every sync.Destination runs.
-package synctest
+package connectiontest
 
 import (
 	"context"
@@ -13,20 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 // Harness is a destination under test and a way to read it back.
 type Harness struct {
-	Dest syncer.Destination
+	Dest connection.Destination
 	// Rows returns the rows of the stream not marked deleted, by id, each
 	// column as text: strings as they are, numbers in decimal, booleans
 	// as true or false, JSON as JSON text; null columns absent.
-	Rows func(t *testing.T, s *syncer.Stream) map[int64]map[string]string
-	// Without names the parts of the suite a destination cannot do, with
-	// the reason: "MarkDeleted" (no way to express deletes). The lock
-	// tests run when Dest is a syncer.Locker.
-	Without map[string]string
+	Rows func(t *testing.T, s *connection.Stream) map[int64]map[string]string
+	// The lock tests run when Dest is a connection.Locker, the deletes
+	// test when it is a connection.Reconciler.
 	// InNamespace is the namespace Dest is in ("" the default).
 	InNamespace string
 	// Namespace opens the same database, file or directory as Dest in
@@ -39,25 +37,25 @@ type Harness struct {
 }
 
 // TestStream is the stream the suite writes.
-func TestStream(name string) *syncer.Stream {
-	return &syncer.Stream{Name: name, Path: name, Type: "widget", Replication: syncer.Incremental, CursorField: "updatedAt", PageSize: 100,
-		Columns: []syncer.Column{
-			{Name: "id", Type: syncer.ColInteger},
-			{Name: "name", Type: syncer.ColString, Attribute: "name"},
-			{Name: "count", Type: syncer.ColInteger, Attribute: "count"},
-			{Name: "score", Type: syncer.ColNumber, Attribute: "score"},
-			{Name: "flag", Type: syncer.ColBoolean, Attribute: "flag"},
-			{Name: "updatedAt", Type: syncer.ColTimestamp, Attribute: "updatedAt"},
-			{Name: "tags", Type: syncer.ColJSON, Attribute: "tags"},
-			{Name: "ownerId", Type: syncer.ColInteger, Relationship: "owner"},
-			{Name: "memberIds", Type: syncer.ColJSON, Relationship: "members", ToMany: true},
-			{Name: syncer.ExtrasColumn, Type: syncer.ColJSON},
-			{Name: syncer.DeletedColumn, Type: syncer.ColTimestamp},
+func TestStream(name string) *connection.Stream {
+	return &connection.Stream{Name: name, Path: name, Type: "widget", Replication: connection.Incremental, CursorField: "updatedAt", PageSize: 100,
+		Columns: []connection.Column{
+			{Name: "id", Type: connection.ColInteger},
+			{Name: "name", Type: connection.ColString, Attribute: "name"},
+			{Name: "count", Type: connection.ColInteger, Attribute: "count"},
+			{Name: "score", Type: connection.ColNumber, Attribute: "score"},
+			{Name: "flag", Type: connection.ColBoolean, Attribute: "flag"},
+			{Name: "updatedAt", Type: connection.ColTimestamp, Attribute: "updatedAt"},
+			{Name: "tags", Type: connection.ColJSON, Attribute: "tags"},
+			{Name: "ownerId", Type: connection.ColInteger, Relationship: "owner"},
+			{Name: "memberIds", Type: connection.ColJSON, Relationship: "members", ToMany: true},
+			{Name: connection.ExtrasColumn, Type: connection.ColJSON},
+			{Name: connection.DeletedColumn, Type: connection.ColTimestamp},
 		}}
 }
 
-func record(id int64, name string, count int64, flag bool, updated string) syncer.Record {
-	return syncer.Record{ID: id, Cursor: updated, Values: []any{id, name, count, 1.5 * float64(id), flag, updated, `["a","b\"c"]`, int64(7),
+func record(id int64, name string, count int64, flag bool, updated string) connection.Record {
+	return connection.Record{ID: id, Cursor: updated, Values: []any{id, name, count, 1.5 * float64(id), flag, updated, `["a","b\"c"]`, int64(7),
 		`[1,2]`, `{"accountName":"Acme"}`, nil}}
 }
 
@@ -70,9 +68,9 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		s := TestStream("widgets")
 		must(t, h.Dest.Prepare(ctx, s))
 		must(t, h.Dest.Prepare(ctx, s)) // idempotent
-		recs := []syncer.Record{record(1, "one", 10, true, "2026-01-01T00:00:01.000Z"), record(2, "two, \"quoted\"\n", 20, false, "2026-01-01T00:00:02.000Z")}
+		recs := []connection.Record{record(1, "one", 10, true, "2026-01-01T00:00:01.000Z"), record(2, "two, \"quoted\"\n", 20, false, "2026-01-01T00:00:02.000Z")}
 		recs[1].Values[3] = nil // a null number
-		must(t, h.Dest.Write(ctx, s, recs, syncer.State{Cursor: "2026-01-01T00:00:02.000Z"}))
+		must(t, h.Dest.Write(ctx, s, recs, connection.State{Cursor: "2026-01-01T00:00:02.000Z"}))
 		rows := h.Rows(t, s)
 		if len(rows) != 2 {
 			t.Fatalf("rows = %d, want 2", len(rows))
@@ -89,7 +87,7 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if _, ok := rows[2]["score"]; ok {
 			t.Errorf("row 2 score = %q, want null", rows[2]["score"])
 		}
-		for _, col := range []string{"tags", "memberIds", syncer.ExtrasColumn} {
+		for _, col := range []string{"tags", "memberIds", connection.ExtrasColumn} {
 			if !jsonEqual(rows[1][col], recs[0].Values[colIndex(s, col)].(string)) {
 				t.Errorf("row 1 %s = %s, want %s", col, rows[1][col], recs[0].Values[colIndex(s, col)])
 			}
@@ -106,13 +104,13 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h := newHarness(t)
 		s := TestStream("widgets")
 		must(t, h.Dest.Prepare(ctx, s))
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "old", 1, false, "2026-01-01T00:00:01.000Z")}, syncer.State{Cursor: "a"}))
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "new", 2, true, "2026-01-02T00:00:01.000Z")}, syncer.State{Cursor: "b"}))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(1, "old", 1, false, "2026-01-01T00:00:01.000Z")}, connection.State{Cursor: "a"}))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(1, "new", 2, true, "2026-01-02T00:00:01.000Z")}, connection.State{Cursor: "b"}))
 		rows := h.Rows(t, s)
 		if len(rows) != 1 || rows[1]["name"] != "new" || rows[1]["count"] != "2" {
 			t.Errorf("after two writes of id 1: %v", rows)
 		}
-		must(t, h.Dest.Write(ctx, s, nil, syncer.State{Cursor: "c"}))
+		must(t, h.Dest.Write(ctx, s, nil, connection.State{Cursor: "c"}))
 		if st, _ := h.Dest.State(ctx, s.Name); st.Cursor != "c" {
 			t.Errorf("state after a write of no records = %q, want c", st.Cursor)
 		}
@@ -125,7 +123,7 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if st, err := h.Dest.State(ctx, "alphas"); err != nil || st.Cursor != "" {
 			t.Errorf("state before any write = %+v, %v", st, err)
 		}
-		must(t, h.Dest.Write(ctx, a, []syncer.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{Cursor: "ca"}))
+		must(t, h.Dest.Write(ctx, a, []connection.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, connection.State{Cursor: "ca"}))
 		if st, _ := h.Dest.State(ctx, "betas"); st.Cursor != "" {
 			t.Errorf("betas state = %q after writing alphas", st.Cursor)
 		}
@@ -134,13 +132,13 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h := newHarness(t)
 		s := TestStream("widgets")
 		must(t, h.Dest.Prepare(ctx, s))
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(1, "x", 1, true, "2026-01-01T00:00:01.000Z")}, connection.State{}))
 		s2 := TestStream("widgets")
-		s2.Columns = append(s2.Columns, syncer.Column{Name: "color", Type: syncer.ColString, Attribute: "color"})
+		s2.Columns = append(s2.Columns, connection.Column{Name: "color", Type: connection.ColString, Attribute: "color"})
 		must(t, h.Dest.Prepare(ctx, s2))
 		r := record(2, "y", 2, false, "2026-01-01T00:00:02.000Z")
 		r.Values = append(r.Values, "blue")
-		must(t, h.Dest.Write(ctx, s2, []syncer.Record{r}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s2, []connection.Record{r}, connection.State{}))
 		rows := h.Rows(t, s2)
 		if rows[2]["color"] != "blue" || rows[1]["name"] != "x" {
 			t.Errorf("after adding a column: %v", rows)
@@ -152,9 +150,9 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		must(t, h.Dest.Prepare(ctx, s))
 		r := record(1, "a\xffb\x00c\xe2\x82", 1, true, "2026-01-01T00:00:01.000Z")
 		r.Values[colIndex(s, "tags")] = "[\"x\xfe\",\"\\u0000\",\"\\ud800\",\"\\u00e9\"]"
-		r.Values[colIndex(s, syncer.ExtrasColumn)] = "{\"k\xff\":{\"n\":\"\xc3\"}}"
+		r.Values[colIndex(s, connection.ExtrasColumn)] = "{\"k\xff\":{\"n\":\"\xc3\"}}"
 		orig := slices.Clone(r.Values)
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{r}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{r}, connection.State{}))
 		if !slices.Equal(r.Values, orig) {
 			t.Errorf("Write changed the caller's record: %q", r.Values)
 		}
@@ -165,8 +163,8 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got, want := row["tags"], `["x\uFFFD","\uFFFD","\uFFFD","é"]`; !jsonEqual(got, want) {
 			t.Errorf("tags = %q, want %q", got, want)
 		}
-		if got, want := row[syncer.ExtrasColumn], `{"k\uFFFD":{"n":"\uFFFD"}}`; !jsonEqual(got, want) {
-			t.Errorf("%s = %q, want %q", syncer.ExtrasColumn, got, want)
+		if got, want := row[connection.ExtrasColumn], `{"k\uFFFD":{"n":"\uFFFD"}}`; !jsonEqual(got, want) {
+			t.Errorf("%s = %q, want %q", connection.ExtrasColumn, got, want)
 		}
 	})
 	t.Run("Lock", func(t *testing.T) {
@@ -175,7 +173,7 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		a, b := elsewhere("a", t0), elsewhere("b", t0)
 		must(t, lk.Lock(ctx, "widgets", a, t0))
 		err := lk.Lock(ctx, "widgets", b, t0)
-		var locked *syncer.LockedError
+		var locked *connection.LockedError
 		if !errors.As(err, &locked) {
 			t.Fatalf("a second run took a held lock: %v", err)
 		}
@@ -196,16 +194,16 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("LockLeaseExpires", func(t *testing.T) {
 		lk := locker(t, newHarness(t))
 		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		a, b := elsewhere("a", t0), elsewhere("b", t0.Add(syncer.LeaseTime))
+		a, b := elsewhere("a", t0), elsewhere("b", t0.Add(connection.LeaseTime))
 		must(t, lk.Lock(ctx, "widgets", a, t0))
-		if err := lk.Lock(ctx, "widgets", b, t0.Add(syncer.LeaseTime-time.Millisecond)); err == nil {
+		if err := lk.Lock(ctx, "widgets", b, t0.Add(connection.LeaseTime-time.Millisecond)); err == nil {
 			t.Error("a lease was taken before it expired")
 		}
-		must(t, lk.Lock(ctx, "widgets", b, t0.Add(syncer.LeaseTime)))
+		must(t, lk.Lock(ctx, "widgets", b, t0.Add(connection.LeaseTime)))
 		late := a
-		late.Expires = t0.Add(syncer.LeaseTime + 10*time.Second)
-		var locked *syncer.LockedError
-		if err := lk.Lock(ctx, "widgets", late, t0.Add(syncer.LeaseTime+time.Second)); !errors.As(err, &locked) || locked.Holder.RunID != "b" {
+		late.Expires = t0.Add(connection.LeaseTime + 10*time.Second)
+		var locked *connection.LockedError
+		if err := lk.Lock(ctx, "widgets", late, t0.Add(connection.LeaseTime+time.Second)); !errors.As(err, &locked) || locked.Holder.RunID != "b" {
 			t.Errorf("the run that lost its lease renewed it: %v", err)
 		}
 	})
@@ -216,10 +214,10 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err != nil {
 			t.Skip(err)
 		}
-		live := syncer.Lease{Host: host, PID: os.Getpid(), RunID: "live", Acquired: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
+		live := connection.Lease{Host: host, PID: os.Getpid(), RunID: "live", Acquired: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
 		must(t, lk.Lock(ctx, "widgets", live, now))
-		err = lk.Lock(ctx, "widgets", syncer.Lease{Host: host, PID: os.Getpid(), RunID: "other", Acquired: now, Expires: now.Add(time.Minute)}, now)
-		var locked *syncer.LockedError
+		err = lk.Lock(ctx, "widgets", connection.Lease{Host: host, PID: os.Getpid(), RunID: "other", Acquired: now, Expires: now.Add(time.Minute)}, now)
+		var locked *connection.LockedError
 		if !errors.As(err, &locked) {
 			t.Fatalf("the lease of a running process was taken: %v", err)
 		}
@@ -231,28 +229,29 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 		dead := live
 		dead.PID, dead.RunID = deadPID(t), "dead"
 		must(t, lk.Lock(ctx, "gadgets", dead, now))
-		must(t, lk.Lock(ctx, "gadgets", syncer.Lease{Host: host, PID: os.Getpid(), RunID: "next", Acquired: now, Expires: now.Add(time.Minute)}, now))
+		must(t, lk.Lock(ctx, "gadgets", connection.Lease{Host: host, PID: os.Getpid(), RunID: "next", Acquired: now, Expires: now.Add(time.Minute)}, now))
 	})
 	t.Run("MarkDeleted", func(t *testing.T) {
 		h := newHarness(t)
-		if why, ok := h.Without["MarkDeleted"]; ok {
-			t.Skip(why)
+		rc, ok := h.Dest.(connection.Reconciler)
+		if !ok {
+			t.Skip("not a connection.Reconciler: cannot record deletes")
 		}
 		s := TestStream("widgets")
 		must(t, h.Dest.Prepare(ctx, s))
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(1, "a", 1, true, "2026-01-01T00:00:01.000Z"), record(2, "b", 1, true, "2026-01-01T00:00:01.000Z"), record(3, "c", 1, true, "2026-01-01T00:00:01.000Z")}, syncer.State{}))
-		n, err := h.Dest.MarkDeleted(ctx, s, []int64{1, 99}, "2026-02-01T00:00:00.000Z")
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(1, "a", 1, true, "2026-01-01T00:00:01.000Z"), record(2, "b", 1, true, "2026-01-01T00:00:01.000Z"), record(3, "c", 1, true, "2026-01-01T00:00:01.000Z")}, connection.State{}))
+		n, err := rc.MarkDeleted(ctx, s, []int64{1, 99}, "2026-02-01T00:00:00.000Z")
 		if err != nil || n != 2 {
 			t.Errorf("MarkDeleted = %d, %v; want 2", n, err)
 		}
 		if rows := h.Rows(t, s); len(rows) != 1 || rows[1] == nil {
 			t.Errorf("live rows after MarkDeleted = %v, want only id 1", rows)
 		}
-		if n, _ := h.Dest.MarkDeleted(ctx, s, []int64{1}, "2026-02-02T00:00:00.000Z"); n != 0 {
+		if n, _ := rc.MarkDeleted(ctx, s, []int64{1}, "2026-02-02T00:00:00.000Z"); n != 0 {
 			t.Errorf("marking again = %d, want 0", n)
 		}
 		// A record that comes back is live again.
-		must(t, h.Dest.Write(ctx, s, []syncer.Record{record(2, "b2", 1, true, "2026-01-03T00:00:01.000Z")}, syncer.State{}))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(2, "b2", 1, true, "2026-01-03T00:00:01.000Z")}, connection.State{}))
 		if rows := h.Rows(t, s); rows[2]["name"] != "b2" {
 			t.Errorf("a re-synced record stays deleted: %v", rows)
 		}
@@ -260,18 +259,18 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 }
 
 // locker returns the harness's destination as a Locker, or skips.
-func locker(t *testing.T, h Harness) syncer.Locker {
+func locker(t *testing.T, h Harness) connection.Locker {
 	t.Helper()
-	lk, ok := h.Dest.(syncer.Locker)
+	lk, ok := h.Dest.(connection.Locker)
 	if !ok {
-		t.Skip("not a syncer.Locker: written by one run only")
+		t.Skip("not a connection.Locker: written by one run only")
 	}
 	return lk
 }
 
 // elsewhere is a lease of a run on another host, taken at t.
-func elsewhere(runID string, t time.Time) syncer.Lease {
-	return syncer.Lease{Host: "elsewhere.invalid", PID: 4242, RunID: runID, Acquired: t, Expires: t.Add(syncer.LeaseTime)}
+func elsewhere(runID string, t time.Time) connection.Lease {
+	return connection.Lease{Host: "elsewhere.invalid", PID: 4242, RunID: runID, Acquired: t, Expires: t.Add(connection.LeaseTime)}
 }
 
 // deadPID returns the id of a process of this host that has ended.
@@ -292,7 +291,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func colIndex(s *syncer.Stream, name string) int {
+func colIndex(s *connection.Stream, name string) int {
 	for i, c := range s.Columns {
 		if c.Name == name {
 			return i

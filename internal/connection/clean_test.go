@@ -1,10 +1,9 @@
-package syncer_test
+package connection_test
 
 import (
 	"testing"
 
-	"github.com/outreach-connector/outreach-connector/internal/catalog"
-	"github.com/outreach-connector/outreach-connector/internal/syncer"
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
 
 func TestCleanText(t *testing.T) {
@@ -15,7 +14,7 @@ func TestCleanText(t *testing.T) {
 		{"nul\x00", "nul\uFFFD"},
 		{"", ""},
 	} {
-		if got := syncer.CleanText(tt.in); got != tt.want {
+		if got := connection.CleanText(tt.in); got != tt.want {
 			t.Errorf("CleanText(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -29,7 +28,7 @@ func TestCleanJSON(t *testing.T) {
 		{`{"n":12345678901234567890,"s":"\u0000<"}`, `{"n":12345678901234567890,"s":"` + "\uFFFD" + `<"}`},
 		{"not json \xff", "not json \uFFFD"},
 	} {
-		if got := syncer.CleanJSON(tt.in); got != tt.want {
+		if got := connection.CleanJSON(tt.in); got != tt.want {
 			t.Errorf("CleanJSON(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -37,23 +36,3 @@ func TestCleanJSON(t *testing.T) {
 
 // A custom object's attribute named with bytes no database takes still
 // gets a column.
-func TestColumnNamesAreClean(t *testing.T) {
-	cat, err := catalog.Default().With(catalog.Resource{Type: "gizmo", Path: "customObjects/gizmo", Custom: true,
-		Ops: catalog.Operations{List: true}, Attributes: []catalog.Attribute{
-			{Name: "size\xff", Type: catalog.TypeString}, {Name: "na\x00me", Type: catalog.TypeString}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range syncer.Streams(cat) {
-		if s.Name != "gizmo" {
-			continue
-		}
-		for _, want := range []string{"size\uFFFD", "na\uFFFDme"} {
-			if _, ok := s.Column(want); !ok {
-				t.Errorf("no column %q in %v", want, s.Columns)
-			}
-		}
-		return
-	}
-	t.Fatal("no stream gizmo")
-}

@@ -255,6 +255,12 @@ type WaitOptions struct {
 // speed observed, otherwise it doubles; it is never shorter than First nor
 // longer than Max. A canceled ctx stops the wait with ctx's error.
 func (c *Client) WaitBatch(ctx context.Context, id int64, opts *WaitOptions) (*Batch, error) {
+	return c.waitBatch(ctx, id, opts, -1)
+}
+
+// waitBatch waits; lastPending is the batch's pending count when known
+// (-1 otherwise), so the first poll can already measure the speed.
+func (c *Client) waitBatch(ctx context.Context, id int64, opts *WaitOptions, lastPending int64) (*Batch, error) {
 	o := WaitOptions{}
 	if opts != nil {
 		o = *opts
@@ -266,7 +272,6 @@ func (c *Client) WaitBatch(ctx context.Context, id int64, opts *WaitOptions) (*B
 		o.Max = max(30*time.Second, o.First)
 	}
 	wait := o.First
-	var lastPending int64 = -1
 	for {
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
@@ -344,7 +349,11 @@ func (c *Client) RunBulkAction(ctx context.Context, a BulkAction, wait *WaitOpti
 	if b.Done() {
 		return b, nil
 	}
-	done, err := c.WaitBatch(ctx, b.ID, wait)
+	pending := int64(-1)
+	if b.Pending != nil {
+		pending = *b.Pending
+	}
+	done, err := c.waitBatch(ctx, b.ID, wait, pending)
 	if err != nil {
 		return b, fmt.Errorf("outreach: wait for batch %d: %w", b.ID, err)
 	}

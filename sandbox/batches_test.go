@@ -258,3 +258,37 @@ func TestBulkFilterModifyAndCancel(t *testing.T) {
 		t.Errorf("imports: %d", r.status)
 	}
 }
+
+// TestBulkLimitsAndConfirmCount: more than 100,000 records is refused;
+// a batch of 1,000 or more must be confirmed with its confirmCount.
+func TestBulkLimitsAndConfirmCount(t *testing.T) {
+	srv := start(t, sandbox.Options{Prospects: 1500, BatchItemsPerSecond: -1})
+	tok := token(t, srv)
+	var b strings.Builder
+	for i := 1; i <= sandbox.MaxBulkItems+1; i++ {
+		if i > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, i)
+	}
+	r := call(t, srv, tok, "POST", "/api/v2/batches/actions/prospectsAddTags", `{"data":{"attributes":{"tags":["x"],"ids":[`+b.String()+`]}}}`)
+	if r.status != 422 || !strings.Contains(string(r.body), "at most 100000") {
+		t.Errorf("100,001 ids: %d %.300s", r.status, r.body)
+	}
+	r = call(t, srv, tok, "POST", "/api/v2/batches/actions/prospectsAddTags"+q("actionParams[filter][id][gte]", "1", "actionParams[filter][id][lte]", "1200"), `{"data":{"attributes":{"tags":["x"]}}}`)
+	if r.status != 200 {
+		t.Fatalf("1,200 by filter: %d %.300s", r.status, r.body)
+	}
+	bt := r.doc(t).one(t)
+	if attrInt(bt, "total") != 1200 || !attrBool(bt, "confirmedCountRequired") {
+		t.Fatalf("batch of 1,200: %v", bt.Attributes)
+	}
+	id := fmt.Sprint(bt.ID)
+	if r := call(t, srv, tok, "POST", "/api/v2/batches/"+id+"/actions/confirm", ""); r.status != 422 {
+		t.Errorf("confirm without confirmedCount: %d %s", r.status, r.body)
+	}
+	r = call(t, srv, tok, "POST", "/api/v2/batches/"+id+"/actions/confirm"+q("actionParams[confirmedCount]", "1200"), "")
+	if bt := r.doc(t).one(t); r.status != 200 || bt.str("state") != "finished" || attrInt(bt, "failures") != 0 {
+		t.Errorf("confirm with 1200: %d %.300s", r.status, r.body)
+	}
+}

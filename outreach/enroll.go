@@ -118,7 +118,7 @@ func (c *Client) enrollOne(ctx context.Context, sequenceID, mailboxID, pid int64
 	case refusal(err):
 		o.Result, o.Err = EnrollFailed, err
 		return o, nil
-	case !ambiguous(err) || ctx.Err() != nil:
+	case !OutcomeUnknown(err) || ctx.Err() != nil:
 		return o, fmt.Errorf("outreach: enrol prospect %d: %w", pid, err)
 	}
 	// The request may have been acted on: look before going on.
@@ -153,9 +153,11 @@ func refusal(err error) bool {
 	return s >= 400 && s < 500 && s != 401 && s != 408 && s != 429
 }
 
-// ambiguous reports whether a write may have been acted on although no
-// success came back: a 5xx, a timeout, a reset connection.
-func ambiguous(err error) bool {
+// OutcomeUnknown reports whether a write that failed with err may
+// nevertheless have been acted on: a 5xx, a timeout, a reset or closed
+// connection after the request was sent. Look the record up before
+// sending such a write again; Outreach has no idempotency keys.
+func OutcomeUnknown(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.StatusCode >= 500

@@ -120,7 +120,9 @@ func useBulk(n int, o *Options) bool {
 // sequence is an id or a sequence's exact name; mailbox an id or a
 // mailbox's email ("" sends none, and Outreach then refuses every
 // prospect, which is reported per prospect). A prospect already in the
-// sequence is Already. The outcomes are one per id, in order; an error
+// sequence is Already (after a bulk action whose answer was lost and
+// which was therefore sent again, so are the prospects the first one
+// enrolled). The outcomes are one per id, in order; an error
 // means the run stopped (the lookup failed, the context ended, the token
 // or the rate-limit budget gave out) and the outcomes not known are
 // Pending.
@@ -349,6 +351,9 @@ func mustJSON(v any) json.RawMessage {
 	return raw
 }
 
+// maxBulkAttempts bounds the sends of one bulk action whose answer is lost.
+const maxBulkAttempts = 3
+
 // runBulk runs the action on ids (MaxBulkIDs per batch, skipping
 // Outreach's confirmation: the ids are explicit), waits for each batch and
 // reads its items. failure classifies a failed item's info.
@@ -357,6 +362,13 @@ func runBulk(ctx context.Context, c *outreach.Client, a outreach.BulkAction, ids
 	for chunk := range slices.Chunk(ids, outreach.MaxBulkIDs) {
 		a.IDs, a.SkipConfirmation = chunk, true
 		b, err := c.RunBulkAction(ctx, a, opts.wait())
+		for attempt := 1; b == nil && err != nil && outreach.OutcomeUnknown(err) && ctx.Err() == nil && attempt < maxBulkAttempts; attempt++ {
+			// The batch may or may not exist. Every action used here is
+			// safe to run twice (setting a value, adding a tag, enrolling:
+			// a second enrolment fails its item as already enrolled), so
+			// run it again rather than guess.
+			b, err = c.RunBulkAction(ctx, a, opts.wait())
+		}
 		if err != nil {
 			var apiErr *outreach.APIError
 			if b == nil && refused(err) && errors.As(err, &apiErr) && apiErr.StatusCode == 422 {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 
@@ -20,6 +21,7 @@ import (
 // progress) and the client's waits; it counts requests by method and path.
 type inProcess struct {
 	h        http.Handler
+	lose     func(r *http.Request) bool // drop this answer after the sandbox acted on the request
 	mu       sync.Mutex
 	requests []string
 }
@@ -30,6 +32,9 @@ func (t *inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.mu.Unlock()
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, r)
+	if t.lose != nil && t.lose(r) {
+		return nil, fmt.Errorf("read: %w", syscall.ECONNRESET)
+	}
 	resp := rec.Result()
 	resp.Request = r
 	return resp, nil
@@ -300,5 +305,45 @@ func TestRequestCounts(t *testing.T) {
 				t.Errorf("n=%d: counts %v", n, counts)
 			}
 		}
+	})
+}
+
+// TestBulkAnswerLost: the answer to the bulk action is lost after Outreach
+// created the batch; the action runs again, and every prospect ends in
+// the sequence once (those the lost batch enrolled are Already).
+func TestBulkAnswerLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sb, tr, c := setup(t, 1000)
+		f := fixtures(t, c)
+		lost := 0
+		tr.lose = func(r *http.Request) bool {
+			if r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/api/v2/batches/actions/") && lost == 0 {
+				lost++
+				return true
+			}
+			return false
+		}
+		in := ids(700, 30)
+		out, err := actions.Enroll(context.Background(), c, fmt.Sprint(f.seqID), "2", in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "after a lost answer", in, out, func(int64) (actions.Result, string) { return actions.Already, "" })
+		if n := tr.count("POST /api/v2/batches/actions/"); n != 2 || lost != 1 {
+			t.Errorf("%d bulk requests, %d lost", n, lost)
+		}
+		for _, id := range in {
+			n := 0
+			for _, err := range c.List(context.Background(), "sequenceStates", &outreach.ListOptions{Filters: []outreach.Filter{outreach.RelIn("prospect", id), outreach.RelIn("sequence", f.seqID)}}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != 1 {
+				t.Errorf("prospect %d is in the sequence %d times", id, n)
+			}
+		}
+		_ = sb
 	})
 }

@@ -121,10 +121,6 @@ var memberActions = map[string]map[string]memberAction{
 		"testSend": {apply: noChange}, "testSync": {apply: noChange},
 		"linkEwsMasterAccount": {apply: noChange}, "unlinkEwsMasterAccount": {apply: noChange},
 	},
-	"batch": {
-		"confirm": {optional: []string{"confirmedCount"}, apply: stateTransition(nil, "processing")},
-		"cancel":  {apply: stateTransition(nil, "cancelled")},
-	},
 }
 
 func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request, res *catalog.Resource, id int64, name string) {

@@ -143,6 +143,7 @@ func (s *Sandbox) apiURL(r *http.Request) string {
 
 // handleResource routes /api/v2/<path>[/<id>[/actions/<name>]].
 func (s *Sandbox) handleResource(w http.ResponseWriter, r *http.Request) {
+	s.runBatches()
 	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/v2/"), "/"), "/")
 	switch {
 	case len(segs) == 1 && segs[0] == "types" && r.Method == http.MethodGet:
@@ -197,12 +198,20 @@ func (s *Sandbox) handleResource(w http.ResponseWriter, r *http.Request) {
 			s.handleDelete(w, r, res, id)
 		}
 	case len(segs) == 4 && id > 0 && segs[2] == "actions" && r.Method == http.MethodPost && res.HasMemberAction(segs[3]):
+		if res.Type == "batch" {
+			if allowed(w, tok, res, catalog.LevelWrite) {
+				s.handleBatchMember(w, r, res, id, segs[3])
+			}
+			return
+		}
 		if allowed(w, tok, res, catalog.LevelWrite) && permitted(w, tok, res) {
 			s.handleAction(w, r, res, id, segs[3])
 		}
+	case len(segs) == 3 && segs[1] == "actions" && r.Method == http.MethodPost && res.Type == "batch" && slices.Contains(res.CollectionActions, segs[2]):
+		s.handleBulkAction(w, r, res, segs[2])
 	case len(segs) == 3 && segs[1] == "actions" && r.Method == http.MethodPost && slices.Contains(res.CollectionActions, segs[2]):
 		writeErrors(w, http.StatusNotImplemented, apiError{ID: "notImplemented", Title: "Not Implemented",
-			Detail: "The sandbox does not simulate bulk and import actions (/" + res.Path + "/actions/" + segs[2] + ")."})
+			Detail: "The sandbox does not simulate import actions (/" + res.Path + "/actions/" + segs[2] + ")."})
 	default:
 		routeNotFound(w)
 	}

@@ -103,6 +103,10 @@ type Options struct {
 	Faults Faults
 	// MutationsPerSecond keeps creating, updating and deleting records.
 	MutationsPerSecond float64
+	// BatchItemsPerSecond is how fast a confirmed bulk-action batch
+	// processes its items, by the sandbox clock; 0 means 100, negative
+	// means every item at once on confirmation.
+	BatchItemsPerSecond float64
 
 	// WebhookClient delivers webhooks; nil means a client with Outreach's
 	// 5-second timeout.
@@ -226,6 +230,7 @@ type Sandbox struct {
 	mutator *mutator
 	layouts map[string]*layout
 	buffers sync.Pool // *[]byte for rendering pages
+	batches batchRunner
 }
 
 // New builds a sandbox. Close it to stop background work.

@@ -22,6 +22,7 @@ func newSandboxCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		rateLimit                     int
 		rateWindow                    time.Duration
 		mutations                     float64
+		batchItemsPerSecond           float64
 		keepRotated, legacyCount      bool
 		strictMedia, strictSort       bool
 		expireDev, production         bool
@@ -51,7 +52,7 @@ deterministic for a seed; --scale sets the size of the org.`,
 				n = prospects
 			}
 			opts := sandbox.Options{Seed: seed, Prospects: n, RateLimit: rateLimit, RateWindow: rateWindow,
-				MutationsPerSecond: mutations, KeepRotatedRefreshTokens: keepRotated, CountByDefault: legacyCount,
+				MutationsPerSecond: mutations, BatchItemsPerSecond: batchItemsPerSecond, KeepRotatedRefreshTokens: keepRotated, CountByDefault: legacyCount,
 				RedirectURI: redirect, Logger: log, StrictMediaType: strictMedia, StrictSort: strictSort,
 				ExpireDevelopmentGrants: expireDev}
 			if production {
@@ -115,6 +116,7 @@ deterministic for a seed; --scale sets the size of the org.`,
 	f.IntVar(&rateLimit, "rate-limit", 10000, "API requests per user per window")
 	f.DurationVar(&rateWindow, "rate-window", time.Hour, "rate-limit window")
 	f.Float64Var(&mutations, "mutations", 0, "records created, updated or deleted per second while clients read")
+	f.Float64Var(&batchItemsPerSecond, "batch-items-per-second", 0, "how fast confirmed bulk-action batches process their items (0 means 100; negative: at once)")
 	f.StringVar(&faults, "faults", "", `faults to inject, as JSON (see GET /_sandbox/faults), e.g. '{"server_errors":0.05}'`)
 	f.StringVar(&redirect, "redirect-uri", sandbox.DefaultRedirectURI, "redirect URI registered for the OAuth app")
 	f.BoolVar(&keepRotated, "keep-rotated-refresh-tokens", false, "keep refresh tokens valid after they are used (default: rotation revokes them)")

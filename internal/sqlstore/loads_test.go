@@ -1,0 +1,52 @@
+package sqlstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/outreach-connector/outreach-connector/internal/load"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
+)
+
+// TestLoadJournal: a load's rows are recorded once each by key (the last
+// record wins), an unfinished load resumes with its rows, and a finished
+// one starts over empty; on SQLite and PostgreSQL.
+func TestLoadJournal(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t).(interface{ Loads() *sqlstore.Loads })
+			j := db.Loads()
+			info := load.LoadInfo{ID: "ld_1", Type: "prospect", Mode: load.Upsert, Match: []string{"emails"}, Source: "csv:/x.csv"}
+			resumed, rows, err := j.Begin(ctx, info)
+			if err != nil || resumed || len(rows) != 0 {
+				t.Fatalf("first Begin: resumed %v, %d rows, %v; want a new load", resumed, len(rows), err)
+			}
+			if err := j.Record(ctx, "ld_1", load.Entry{Key: "a@x.example", Line: 1, Action: load.ActionCreate, Status: load.Pending, Attempts: 1},
+				load.Entry{Key: "b@x.example", Line: 2, Action: load.ActionNone, Status: load.Unchanged, OutreachID: 7}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Record(ctx, "ld_1", load.Entry{Key: "a@x.example", Line: 1, Action: load.ActionCreate, Status: load.Created, OutreachID: 9, Attempts: 1}); err != nil {
+				t.Fatal(err)
+			}
+			resumed, rows, err = j.Begin(ctx, info)
+			if err != nil || !resumed || len(rows) != 2 {
+				t.Fatalf("second Begin: resumed %v, %d rows, %v; want the load resumed with 2 rows", resumed, len(rows), err)
+			}
+			if rows[0].Key != "a@x.example" || rows[0].Status != load.Created || rows[0].OutreachID != 9 || rows[1].Status != load.Unchanged {
+				t.Fatalf("rows %+v", rows)
+			}
+			if err := j.Finish(ctx, "ld_1", `{"rows":2}`); err != nil {
+				t.Fatal(err)
+			}
+			l, _, err := j.Get(ctx, "ld_1")
+			if err != nil || l.Status != "finished" || l.Runs != 2 || l.Summary != `{"rows":2}` {
+				t.Fatalf("Get: %+v, %v", l, err)
+			}
+			resumed, rows, err = j.Begin(ctx, info)
+			if err != nil || resumed || len(rows) != 0 {
+				t.Fatalf("Begin after Finish: resumed %v, %d rows, %v; want a fresh load", resumed, len(rows), err)
+			}
+		})
+	}
+}

@@ -9,9 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/load"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
+	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
@@ -119,8 +121,19 @@ by its label), --map col= (skip the column).`,
 			if err != nil {
 				return err
 			}
+			cat := catalog.Default()
+			if _, ok := cat.ByType(args[0]); !ok {
+				if _, ok := cat.ByPath(args[0]); !ok {
+					// Perhaps one of the org's custom objects: only schema.json knows them.
+					if found, err := syncer.Discover(ctx, client); found != nil {
+						cat = found
+					} else if err != nil {
+						return err
+					}
+				}
+			}
 			sum, err := load.Run(ctx, src, client, journal.Loads(), load.Options{Type: args[0], Mode: m, Match: matchAttrs, Map: mapping,
-				DryRun: dryRun, LoadID: loadID, Logger: log.With("component", "load")})
+				DryRun: dryRun, LoadID: loadID, Catalog: cat, Logger: log.With("component", "load")})
 			if sum == nil {
 				return err
 			}

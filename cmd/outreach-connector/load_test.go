@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -417,5 +418,70 @@ func TestLoadDryRunWritesNothing(t *testing.T) {
 	}
 	if c := e.sb.Counters(); c.WriteRequests-before.WriteRequests != 2 {
 		t.Fatalf("the real run sent %d write requests; want 2 (one create, one update)", c.WriteRequests-before.WriteRequests)
+	}
+}
+
+// TestLoadFromSQLQueries loads accounts from a SQLite file and from
+// PostgreSQL through a query: a custom field by its label (with its pick
+// list), the owner by a lookup of the user's email, matched on customId;
+// the second run finds nothing to change and writes nothing.
+func TestLoadFromSQLQueries(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newConnEnv(t, sandbox.Options{Prospects: 100}, nil)
+			client := sandboxClient(t, e.sb)
+			admin, _, err := client.Get(context.Background(), "users", 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var db *sql.DB
+			var from string
+			query := "SELECT cid, company, seg, rep FROM warehouse_accounts WHERE company <> 'skip me' ORDER BY cid"
+			if backend == "sqlite" {
+				path := filepath.Join(e.dir, "warehouse.db")
+				db, err = sql.Open("sqlite", "file:"+path)
+				from = "sqlite:" + path + "?query=" + query
+			} else {
+				dsn := pgtest.DSN(t)
+				db, err = sql.Open("pgx", dsn)
+				from = dsn + "&query=" + query
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for _, stmt := range []string{`CREATE TABLE warehouse_accounts (cid TEXT, company TEXT, seg TEXT, rep TEXT)`,
+				`INSERT INTO warehouse_accounts VALUES ('wh-1', 'Acme Rockets', 'enterprise', '` + attrString(admin, "email") + `'),
+					('wh-2', 'Initech', 'SMB', NULL), ('wh-3', 'skip me', 'SMB', NULL)`} {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := []string{"load", "account", "--credential", "main", "--from", from, "--mode", "upsert", "--match", "customId",
+				"--map", "cid=customId", "--map", "company=name", "--map", "seg=Segment", "--map", "rep=owner.email"}
+			out, errOut, code := e.run(args...)
+			t.Logf("%s%s", out, errOut)
+			if code != 0 || !strings.Contains(out, "2 rows: created 2, updated 0, unchanged 0, rejected 0") {
+				t.Fatalf("first run: exit %d", code)
+			}
+			before := e.sb.Counters()
+			out, _, code = e.run(args...)
+			if code != 0 || !strings.Contains(out, "2 rows: created 0, updated 0, unchanged 2, rejected 0") || e.sb.Counters().WriteRequests != before.WriteRequests {
+				t.Fatalf("second run: exit %d, %d writes\n%s", code, e.sb.Counters().WriteRequests-before.WriteRequests, out)
+			}
+			var found int
+			for r, err := range client.List(context.Background(), "accounts", &outreach.ListOptions{Filters: []outreach.Filter{outreach.In("customId", "wh-1", "wh-2")}}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				found++
+				if attrString(r, "customId") == "wh-1" && (attrString(r, "name") != "Acme Rockets" || attrString(r, "custom1") != "Enterprise" || r.Relationships["owner"].ID() != 1) {
+					t.Fatalf("wh-1: name %q, custom1 %q, owner %d", attrString(r, "name"), attrString(r, "custom1"), r.Relationships["owner"].ID())
+				}
+			}
+			if found != 2 {
+				t.Fatalf("%d accounts with the loaded customIds; want 2", found)
+			}
+		})
 	}
 }

@@ -132,7 +132,9 @@ func diff(m *mapping, p *planned, rec *outreach.Resource) (map[string]any, map[s
 	return attrs, rels, changes
 }
 
-// creation is what a create sends: every mapped value that is set.
+// creation is what a create sends: every mapped value, empty ones as
+// null, so that Outreach's defaults (a new record's owner is the token's
+// user) do not make the record differ from its row.
 func creation(m *mapping, p *planned) (map[string]any, map[string]outreach.Relationship, []Change) {
 	attrs := map[string]any{}
 	rels := map[string]outreach.Relationship{}
@@ -140,14 +142,18 @@ func creation(m *mapping, p *planned) (map[string]any, map[string]outreach.Relat
 	for _, t := range m.targets {
 		switch t.kind {
 		case kindAttr:
-			if v, ok := p.attrs[t.attr.Name]; ok && v != nil {
+			if v, ok := p.attrs[t.attr.Name]; ok {
 				attrs[t.attr.Name] = v
-				changes = append(changes, Change{Name: t.describe(), Column: t.column, After: jsonOf(v)})
+				if v != nil {
+					changes = append(changes, Change{Name: t.describe(), Column: t.column, After: jsonOf(v)})
+				}
 			}
 		case kindRelID, kindLookup:
-			if id, ok := p.rels[t.rel.Name]; ok && id != 0 {
+			if id, ok := p.rels[t.rel.Name]; ok {
 				rels[t.rel.Name] = outreach.ToOne(t.relRes.Type, id)
-				changes = append(changes, Change{Name: t.rel.Name, Column: t.column, After: idString(id)})
+				if id != 0 {
+					changes = append(changes, Change{Name: t.rel.Name, Column: t.column, After: idString(id)})
+				}
 			}
 		}
 	}

@@ -46,9 +46,9 @@ func OpenSource(ctx context.Context, spec string) (Source, error) {
 	case "jsonl":
 		return openJSONL(rest)
 	case "sqlite":
-		path, query, err := splitQuery(rest)
-		if err != nil {
-			return nil, err
+		path, query := cutQuery(rest)
+		if strings.TrimSpace(query) == "" {
+			return nil, fmt.Errorf("--from sqlite:%s: add ?query=SELECT ... (the rows to load)", path)
 		}
 		abs, _ := filepath.Abs(path)
 		if _, err := os.Stat(path); err != nil {
@@ -60,18 +60,15 @@ func OpenSource(ctx context.Context, spec string) (Source, error) {
 		}
 		return openSQL(ctx, db, "sqlite:"+abs+"?query="+query, query)
 	case "postgres", "postgresql":
-		u, err := url.Parse(spec)
-		if err != nil {
-			return nil, fmt.Errorf("--from: %s is not a PostgreSQL URL", redact(spec))
-		}
-		q := u.Query()
-		query := q.Get("query")
+		dsn, query := cutQuery(spec)
 		if strings.TrimSpace(query) == "" {
-			return nil, fmt.Errorf("--from %s: add ?query=SELECT ... (the rows to load)", redact(spec))
+			return nil, fmt.Errorf("--from %s: add ?query=SELECT ... (the rows to load), last in the URL", redact(spec))
 		}
-		q.Del("query")
-		u.RawQuery = q.Encode()
-		db, err := sql.Open("pgx", u.String())
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("--from: %s is not a PostgreSQL URL", redact(dsn))
+		}
+		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, err
 		}
@@ -89,17 +86,24 @@ func redact(spec string) string {
 	return spec
 }
 
-func splitQuery(rest string) (path, query string, err error) {
-	path, raw, _ := strings.Cut(rest, "?")
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return "", "", fmt.Errorf("--from sqlite:%s: %w", rest, err)
+// cutQuery splits "BASE?query=SQL" (or "BASE?a=b&query=SQL"): the SQL is
+// everything after query=, taken literally so it may hold spaces, & and
+// %; a query without spaces is read as URL-encoded.
+func cutQuery(s string) (base, query string) {
+	i := strings.Index(s, "?query=")
+	if i < 0 {
+		i = strings.Index(s, "&query=")
 	}
-	query = q.Get("query")
-	if strings.TrimSpace(query) == "" {
-		return "", "", fmt.Errorf("--from sqlite:%s: add ?query=SELECT ... (the rows to load)", path)
+	if i < 0 {
+		return s, ""
 	}
-	return path, query, nil
+	base, query = s[:i], s[i+len("?query="):]
+	if !strings.Contains(query, " ") {
+		if q, err := url.QueryUnescape(query); err == nil {
+			query = q
+		}
+	}
+	return base, query
 }
 
 type csvSource struct {

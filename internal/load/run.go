@@ -542,7 +542,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 		}
 		// The write may or may not have happened: look before sending again.
 		r.sum.Resolved++
-		r.log.Info("write outcome unknown; looking the record up", "line", p.row.Line, "key", p.key, "error", err)
+		r.log.Debug("write outcome unknown; looking the record up", "line", p.row.Line, "key", p.key, "error", err)
 		recs, err := r.fetchKeys(ctx, []*planned{p})
 		if err != nil {
 			return fmt.Errorf("line %d: resolve an unknown write: %w", p.row.Line, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -132,8 +133,19 @@ by its label), --map col= (skip the column).`,
 					}
 				}
 			}
+			// A long load (Outreach allows 10,000 requests an hour) says how
+			// far it is every 30 seconds.
+			lastProgress := time.Now()
+			progress := func(s load.Summary) {
+				if time.Since(lastProgress) < 30*time.Second {
+					return
+				}
+				lastProgress = time.Now()
+				log.Info("loading", "load", s.LoadID, "rows", s.Rows, "created", s.Created, "updated", s.Updated,
+					"unchanged", s.Unchanged, "rejected", s.Rejected, "requests", limiter.Sent())
+			}
 			sum, err := load.Run(ctx, src, client, journal.Loads(), load.Options{Type: args[0], Mode: m, Match: matchAttrs, Map: mapping,
-				DryRun: dryRun, LoadID: loadID, Catalog: cat, Logger: log.With("component", "load")})
+				DryRun: dryRun, LoadID: loadID, Catalog: cat, Logger: log.With("component", "load"), Progress: progress})
 			if sum == nil {
 				return err
 			}

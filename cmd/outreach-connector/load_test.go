@@ -485,3 +485,47 @@ func TestLoadFromSQLQueries(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadRefusesASecondRunAtOnce: while a load runs, the same command in
+// another process is refused (two runs at once could each create a row
+// whose outcome the other has not journaled yet); the first finishes
+// exactly.
+func TestLoadRefusesASecondRunAtOnce(t *testing.T) {
+	e := newConnEnv(t, sandbox.Options{Prospects: 100, Faults: sandbox.Faults{LatencyMillis: 3}}, nil)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "once%04d@busy.example\n", i)
+	}
+	writeFile(t, filepath.Join(e.dir, "busy.csv"), b.String())
+	args := []string{"load", "prospect", "--credential", "main", "--from", "csv:busy.csv", "--mode", "create", "--match", "emails", "--map", "email=emails"}
+	first := command(t, e.dir, append(args, e.storeArgs()...)...)
+	var firstOut strings.Builder
+	first.Stdout = &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	journal, err := sql.Open("sqlite", "file:"+e.db+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer journal.Close()
+	for {
+		var n int
+		journal.QueryRow("SELECT COUNT(*) FROM load_rows WHERE status = 'created'").Scan(&n)
+		if n >= 20 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not a timing assumption
+	}
+	out, errOut, code := e.run(args...)
+	if code != 1 || !strings.Contains(errOut, "is being run by") {
+		t.Fatalf("second run while the first runs: exit %d\n%s%s\nwant exit 1 saying the load is being run", code, out, errOut)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, firstOut.String())
+	}
+	if c := e.sb.Counters(); c.Creates != 1000 || !strings.Contains(firstOut.String(), "created 1000") {
+		t.Fatalf("%d creates; want 1,000\n%s", c.Creates, firstOut.String())
+	}
+}

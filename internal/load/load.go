@@ -24,11 +24,15 @@ package load
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Mode says what a load may do to Outreach.
@@ -92,29 +96,61 @@ type Entry struct {
 	Attempts   int    // write requests sent for the row
 }
 
-// LoadInfo identifies a load in the journal.
+// LoadInfo identifies a load in the journal, and the process that runs
+// it.
 type LoadInfo struct {
 	ID     string
 	Type   string
 	Mode   Mode
 	Match  []string
 	Source string // the source as the user named it, without secrets
+	// Holder names the process that runs the load (host/pid/nonce).
+	Holder string
+	// HolderGone reports whether the process another holder names is
+	// known to be gone (on this host, its pid no longer runs), so its load
+	// can be taken over before its lease lapses.
+	HolderGone func(holder string) bool
 }
+
+// LeaseTTL is how long a load stays its holder's after the holder last
+// wrote to the journal: longer than Outreach's rate-limit window (an hour),
+// which a load may wait out between two journal writes.
+const LeaseTTL = 90 * time.Minute
+
+// BusyError says another process runs the load.
+type BusyError struct {
+	ID, Holder string
+	Heartbeat  time.Time // when the holder last wrote
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("load %s is being run by %s (last journal write %s); two runs of one load at once could write a row twice. "+
+		"If that process is gone on another machine, run again after %s, or name a new load with --load-id",
+		e.ID, e.Holder, e.Heartbeat.Format(time.RFC3339), e.Heartbeat.Add(LeaseTTL).Format(time.RFC3339))
+}
+
+// ErrLeaseLost is returned by Journal.Record and Finish when another
+// process took the load over: the caller stops before sending anything.
+var ErrLeaseLost = errors.New("another process took this load over")
 
 // Journal is the durable record of loads and their rows; internal/sqlstore
 // implements it in the app database. Record must be durable when it
 // returns: Run sends a row's request only after its pending entry is
 // recorded.
 type Journal interface {
-	// Begin starts load l. When a load with l.ID is unfinished it is
-	// resumed and its recorded rows are returned; a finished one starts
-	// over with no rows (a rerun of a finished load is a new load).
+	// Begin starts load l for l.Holder. When a load with l.ID is
+	// unfinished it is resumed and its recorded rows are returned; a
+	// finished one starts over with no rows (a rerun of a finished load is
+	// a new load). A load another holder wrote to less than LeaseTTL ago
+	// is refused with *BusyError, unless l.HolderGone says that holder is
+	// gone.
 	Begin(ctx context.Context, l LoadInfo) (resumed bool, rows []Entry, err error)
 	// Record inserts or replaces entries of load id (by key), all in one
-	// transaction.
-	Record(ctx context.Context, id string, entries ...Entry) error
-	// Finish marks load id finished with a summary (JSON).
-	Finish(ctx context.Context, id string, summary string) error
+	// transaction, and renews holder's lease; ErrLeaseLost when holder no
+	// longer holds the load.
+	Record(ctx context.Context, id, holder string, entries ...Entry) error
+	// Finish marks load id finished with a summary (JSON) and releases it.
+	Finish(ctx context.Context, id, holder, summary string) error
 }
 
 // LoadID derives the id of a load from what the command names, so that a
@@ -137,4 +173,27 @@ func (e *ConfigError) Error() string { return e.Msg }
 
 func configErr(format string, args ...any) error {
 	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// newHolder names this process: host/pid/nonce.
+func newHolder() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(b)
+}
+
+// holderGone reports whether holder names a process of this host that no
+// longer runs.
+func holderGone(holder string) bool {
+	parts := strings.Split(holder, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || parts[0] != host {
+		return false
+	}
+	return pid != os.Getpid() && !processAlive(pid)
 }

@@ -109,11 +109,12 @@ type runner struct {
 	seen   map[string]int   // keys met in this run, to their line
 	// lookups caches relationship lookups: type \x00 attr \x00 value → ids.
 	lookups map[string][]int64
+	holder  string // this process, in the journal
 }
 
 func newRunner(ctx context.Context, src Source, client *outreach.Client, j Journal, opts Options) (*runner, error) {
 	r := &runner{src: src, client: client, j: j, opts: opts, cat: opts.Catalog, log: opts.Logger,
-		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}}
+		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}, holder: newHolder()}
 	if r.cat == nil {
 		r.cat = catalog.Default()
 	}
@@ -190,7 +191,8 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		for _, t := range r.m.match {
 			match = append(match, t.name)
 		}
-		resumed, rows, err := r.j.Begin(ctx, LoadInfo{ID: r.opts.LoadID, Type: r.res.Type, Mode: r.opts.Mode, Match: match, Source: r.src.Name()})
+		resumed, rows, err := r.j.Begin(ctx, LoadInfo{ID: r.opts.LoadID, Type: r.res.Type, Mode: r.opts.Mode, Match: match, Source: r.src.Name(),
+			Holder: r.holder, HolderGone: holderGone})
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -224,7 +226,7 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 	slices.SortStableFunc(r.sum.Rejections, func(a, b Rejection) int { return a.Line - b.Line })
 	if !r.opts.DryRun {
 		b, _ := json.Marshal(r.sum)
-		if err := r.j.Finish(ctx, r.opts.LoadID, string(b)); err != nil {
+		if err := r.j.Finish(ctx, r.opts.LoadID, r.holder, string(b)); err != nil {
 			return &r.sum, fmt.Errorf("journal: %w", err)
 		}
 	}
@@ -436,7 +438,7 @@ func (r *runner) chunk(ctx context.Context, rows []Row) error {
 		writes = append(writes, write{p: p, action: ActionUpdate, id: rec.ID, attrs: attrs, rels: rels, changes: changes, created: ours})
 	}
 	if !r.opts.DryRun && len(record) > 0 {
-		if err := r.j.Record(ctx, r.opts.LoadID, record...); err != nil {
+		if err := r.j.Record(ctx, r.opts.LoadID, r.holder, record...); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 	}
@@ -496,7 +498,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 		if created {
 			intent.Action = ActionCreate // a resolved create: keep saying so should this update be interrupted
 		}
-		if err := r.j.Record(ctx, r.opts.LoadID, intent); err != nil {
+		if err := r.j.Record(ctx, r.opts.LoadID, r.holder, intent); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		r.done[p.key] = intent
@@ -520,7 +522,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 			}
 			detail, _ := json.Marshal(attrNames(attrs, rels))
 			e := Entry{Key: p.key, Line: p.row.Line, Action: intent.Action, Status: st, OutreachID: got.ID, Detail: string(detail), Attempts: attempts}
-			if err := r.j.Record(ctx, r.opts.LoadID, e); err != nil {
+			if err := r.j.Record(ctx, r.opts.LoadID, r.holder, e); err != nil {
 				return fmt.Errorf("journal: %w", err)
 			}
 			r.done[p.key] = e
@@ -533,10 +535,10 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 			return ctx.Err()
 		case errors.As(err, &apiErr) && (apiErr.StatusCode == 422 || apiErr.StatusCode == 400):
 			r.rejectFromOutreach(p, apiErr)
-			return r.j.Record(ctx, r.opts.LoadID, r.finishRejected(p, id))
+			return r.j.Record(ctx, r.opts.LoadID, r.holder, r.finishRejected(p, id))
 		case errors.As(err, &apiErr) && apiErr.StatusCode == 404 && action == ActionUpdate:
 			r.reject(p, r.m.match[0].column, "%s %d was deleted in Outreach during the load", r.res.Type, id)
-			return r.j.Record(ctx, r.opts.LoadID, r.finishRejected(p, id))
+			return r.j.Record(ctx, r.opts.LoadID, r.holder, r.finishRejected(p, id))
 		case !ambiguous(err):
 			return fmt.Errorf("line %d: %w", p.row.Line, err)
 		}
@@ -553,7 +555,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 			continue // it did not happen: create again
 		case len(found) == 0:
 			r.reject(p, r.m.match[0].column, "%s %d was deleted in Outreach during the load", r.res.Type, id)
-			return r.j.Record(ctx, r.opts.LoadID, r.finishRejected(p, id))
+			return r.j.Record(ctx, r.opts.LoadID, r.holder, r.finishRejected(p, id))
 		}
 		rec := found[0]
 		if action == ActionCreate {
@@ -567,7 +569,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 				st = Created
 			}
 			e := Entry{Key: p.key, Line: p.row.Line, Action: intent.Action, Status: st, OutreachID: rec.ID, Attempts: attempts}
-			if err := r.j.Record(ctx, r.opts.LoadID, e); err != nil {
+			if err := r.j.Record(ctx, r.opts.LoadID, r.holder, e); err != nil {
 				return fmt.Errorf("journal: %w", err)
 			}
 			r.done[p.key] = e

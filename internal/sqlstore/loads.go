@@ -14,12 +14,13 @@ import (
 // Loads is the journal of write-back loads (load.Journal) on the same
 // database as the credentials (tables loads and load_rows).
 type Loads struct {
-	db  *sql.DB
-	now func() time.Time
+	db       *sql.DB
+	isUnique func(error) bool
+	now      func() time.Time
 }
 
 // Loads returns the load journal on s's database.
-func (s *Store) Loads() *Loads { return &Loads{db: s.db, now: time.Now} }
+func (s *Store) Loads() *Loads { return &Loads{db: s.db, isUnique: s.isUnique, now: time.Now} }
 
 var _ load.Journal = (*Loads)(nil)
 
@@ -30,30 +31,46 @@ func (j *Loads) Begin(ctx context.Context, l load.LoadInfo) (bool, []load.Entry,
 		return false, nil, err
 	}
 	defer tx.Rollback()
-	now := j.now().UnixMilli()
-	var status string
-	err = tx.QueryRowContext(ctx, `SELECT status FROM loads WHERE id = $1`, l.ID).Scan(&status)
+	now := j.now()
+	var status, holder string
+	var heartbeat int64
+	err = tx.QueryRowContext(ctx, `SELECT status, holder, heartbeat_at FROM loads WHERE id = $1`, l.ID).Scan(&status, &holder, &heartbeat)
 	resumed := false
+	match := strings.Join(l.Match, ",")
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO loads (id, type, mode, match_attrs, source, status, runs, started_at)
-			VALUES ($1, $2, $3, $4, $5, 'running', 1, $6)`, l.ID, l.Type, string(l.Mode), strings.Join(l.Match, ","), l.Source, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO loads (id, type, mode, match_attrs, source, status, runs, started_at, holder, heartbeat_at)
+			VALUES ($1, $2, $3, $4, $5, 'running', 1, $6, $7, $6)`, l.ID, l.Type, string(l.Mode), match, l.Source, now.UnixMilli(), l.Holder); err != nil {
+			if j.isUnique != nil && j.isUnique(err) {
+				return false, nil, &load.BusyError{ID: l.ID, Holder: "another process", Heartbeat: now}
+			}
 			return false, nil, fmt.Errorf("start load %s: %w", l.ID, err)
 		}
 	case err != nil:
 		return false, nil, fmt.Errorf("read load %s: %w", l.ID, err)
+	case status == "running" && holder != "" && holder != l.Holder && now.Sub(time.UnixMilli(heartbeat)) < load.LeaseTTL &&
+		(l.HolderGone == nil || !l.HolderGone(holder)):
+		return false, nil, &load.BusyError{ID: l.ID, Holder: holder, Heartbeat: time.UnixMilli(heartbeat)}
 	case status == "finished":
 		if _, err := tx.ExecContext(ctx, `DELETE FROM load_rows WHERE load_id = $1`, l.ID); err != nil {
 			return false, nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE loads SET status = 'running', runs = 1, summary = '', started_at = $2, finished_at = 0,
-			type = $3, mode = $4, match_attrs = $5, source = $6 WHERE id = $1`, l.ID, now, l.Type, string(l.Mode), strings.Join(l.Match, ","), l.Source); err != nil {
+			type = $3, mode = $4, match_attrs = $5, source = $6, holder = $7, heartbeat_at = $2 WHERE id = $1`,
+			l.ID, now.UnixMilli(), l.Type, string(l.Mode), match, l.Source, l.Holder); err != nil {
 			return false, nil, err
 		}
 	default:
 		resumed = true
-		if _, err := tx.ExecContext(ctx, `UPDATE loads SET runs = runs + 1 WHERE id = $1`, l.ID); err != nil {
+		// Taking the load over only if it is still as read: two processes
+		// resuming at once cannot both win.
+		res, err := tx.ExecContext(ctx, `UPDATE loads SET runs = runs + 1, holder = $2, heartbeat_at = $3
+			WHERE id = $1 AND holder = $4 AND heartbeat_at = $5`, l.ID, l.Holder, now.UnixMilli(), holder, heartbeat)
+		if err != nil {
 			return false, nil, err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return false, nil, &load.BusyError{ID: l.ID, Holder: "another process", Heartbeat: now}
 		}
 	}
 	var rows []load.Entry
@@ -87,16 +104,21 @@ func readEntries(ctx context.Context, q interface {
 	return out, rs.Err()
 }
 
-// Record inserts or replaces entries of load id in one transaction.
-func (j *Loads) Record(ctx context.Context, id string, entries ...load.Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
+// Record inserts or replaces entries of load id in one transaction and
+// renews holder's lease; load.ErrLeaseLost when holder lost the load.
+func (j *Loads) Record(ctx context.Context, id, holder string, entries ...load.Entry) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE loads SET heartbeat_at = $3 WHERE id = $1 AND holder = $2`, id, holder, j.now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return load.ErrLeaseLost
+	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO load_rows (load_id, row_key, line, action, status, outreach_id, detail, attempts, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (load_id, row_key) DO UPDATE SET line = excluded.line, action = excluded.action, status = excluded.status,
@@ -114,10 +136,17 @@ func (j *Loads) Record(ctx context.Context, id string, entries ...load.Entry) er
 	return tx.Commit()
 }
 
-// Finish marks load id finished with its summary.
-func (j *Loads) Finish(ctx context.Context, id, summary string) error {
-	_, err := j.db.ExecContext(ctx, `UPDATE loads SET status = 'finished', summary = $2, finished_at = $3 WHERE id = $1`, id, summary, j.now().UnixMilli())
-	return err
+// Finish marks load id finished with its summary and releases it.
+func (j *Loads) Finish(ctx context.Context, id, holder, summary string) error {
+	res, err := j.db.ExecContext(ctx, `UPDATE loads SET status = 'finished', summary = $3, finished_at = $4, holder = ''
+		WHERE id = $1 AND holder = $2`, id, holder, summary, j.now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return load.ErrLeaseLost
+	}
+	return nil
 }
 
 // LoadRecord is a load as the journal keeps it.

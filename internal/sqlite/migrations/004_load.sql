@@ -3,7 +3,10 @@
 -- rerun of an unfinished load resumes it. load_rows holds each source row
 -- once, by its match key: its intent (pending, with the action) is written
 -- before the request and its outcome (created, updated, unchanged,
--- rejected, with the Outreach id) after. Times are Unix milliseconds.
+-- rejected, with the Outreach id) after. holder is the process running the
+-- load (host/pid/nonce) and heartbeat_at when it last wrote, so that a
+-- second process does not run the same load at once. Times are Unix
+-- milliseconds.
 CREATE TABLE loads (
     id          TEXT PRIMARY KEY,
     type        TEXT NOT NULL,
@@ -14,7 +17,9 @@ CREATE TABLE loads (
     runs        INTEGER NOT NULL DEFAULT 1,
     summary     TEXT NOT NULL DEFAULT '',
     started_at  INTEGER NOT NULL,
-    finished_at INTEGER NOT NULL DEFAULT 0
+    finished_at INTEGER NOT NULL DEFAULT 0,
+    holder       TEXT NOT NULL DEFAULT '',
+    heartbeat_at INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE load_rows (

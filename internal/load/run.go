@@ -267,7 +267,10 @@ func (r *runner) reject(p *planned, column, format string, args ...any) {
 func (r *runner) plan(row Row) *planned {
 	p := &planned{row: row, attrs: map[string]any{}, rels: map[string]int64{}}
 	for _, t := range r.m.targets {
-		v := row.Values[t.column]
+		v, present := row.Values[t.column]
+		if !present {
+			continue // a JSON object without the key: leave the value as it is
+		}
 		switch t.kind {
 		case kindAttr:
 			val, why := convert(t, t.attr, v)

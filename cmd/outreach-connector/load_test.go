@@ -529,3 +529,36 @@ func TestLoadRefusesASecondRunAtOnce(t *testing.T) {
 		t.Fatalf("%d creates; want 1,000\n%s", c.Creates, firstOut.String())
 	}
 }
+
+// TestLoadJournalOnPostgres keeps the app database, and so the journal, in
+// PostgreSQL: a load through lost answers creates each row once, and the
+// same command run again finds every row unchanged and writes nothing.
+func TestLoadJournalOnPostgres(t *testing.T) {
+	appDB := pgtest.DSN(t)
+	e := newConnEnvIn(t, appDB, sandbox.Options{Prospects: 40, Faults: sandbox.Faults{CommittedResets: 0.1, CommittedBadGateway: 0.1}}, nil)
+	var b strings.Builder
+	b.WriteString("email,title\n")
+	for i := range 200 {
+		fmt.Fprintf(&b, "pg%03d@journal.example,T%d\n", i, i)
+	}
+	writeFile(t, filepath.Join(e.dir, "pg.csv"), b.String())
+	args := []string{"load", "prospect", "--credential", "main", "--from", "csv:pg.csv", "--mode", "upsert", "--match", "emails", "--map", "email=emails"}
+	out, errOut, code := e.run(args...)
+	if code != 0 || !strings.Contains(out, "200 rows: created 200") || e.sb.Counters().Creates != 200 || e.sb.Counters().LostAnswers == 0 {
+		t.Fatalf("exit %d, %d creates, %d lost answers\n%s%s", code, e.sb.Counters().Creates, e.sb.Counters().LostAnswers, out, errOut)
+	}
+	before := e.sb.Counters().WriteRequests
+	out, errOut, code = e.run(args...)
+	if code != 0 || !strings.Contains(out, "200 rows: created 0, updated 0, unchanged 200") || e.sb.Counters().WriteRequests != before {
+		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
+	}
+	db, err := sql.Open("pgx", appDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM load_rows WHERE status = 'unchanged'").Scan(&n); err != nil || n != 200 {
+		t.Fatalf("journal in PostgreSQL: %d unchanged rows (%v); want 200", n, err)
+	}
+}

@@ -16,9 +16,12 @@ type SchemaType struct {
 	// "customObjects/project"); "" when the type has no collection.
 	Path string
 	// Custom reports an org custom object.
-	Custom        bool
-	Attributes    []SchemaAttribute
-	Relationships []SchemaRelationship
+	Custom bool
+	// Creatable and Updatable report the "create" (POST) and "update"
+	// (PATCH) links of the type.
+	Creatable, Updatable bool
+	Attributes           []SchemaAttribute
+	Relationships        []SchemaRelationship
 }
 
 // SchemaAttribute is one attribute of a SchemaType.
@@ -146,8 +149,13 @@ func (c *Client) Schema(ctx context.Context) ([]SchemaType, error) {
 	for name, def := range doc.Definitions {
 		st := SchemaType{Type: name}
 		for _, l := range def.Links {
-			if l.Rel == "instances" && l.Method == "GET" {
+			switch {
+			case l.Rel == "instances" && l.Method == "GET":
 				st.Path = strings.TrimPrefix(strings.TrimPrefix(l.Href, "/api/v2/"), "/")
+			case l.Rel == "create" && l.Method == "POST":
+				st.Creatable = true
+			case l.Rel == "update" && l.Method == "PATCH":
+				st.Updatable = true
 			}
 		}
 		st.Custom = strings.HasPrefix(st.Path, "customObjects/")

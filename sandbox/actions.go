@@ -172,5 +172,9 @@ func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request, res *cata
 		event = "finished"
 	}
 	s.hooks.dispatch(res, rec, old, event, changed)
+	s.stats.updates.Add(1)
+	if s.loseAnswer(w) {
+		return
+	}
 	s.writeRecord(w, r, http.StatusOK, res, rec, nil)
 }

@@ -176,6 +176,9 @@ func (s *Sandbox) handleResource(w http.ResponseWriter, r *http.Request) {
 			Detail: "include is not supported on writes; send the write, then GET the related records."}.withParameter("include"))
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.stats.writeRequests.Add(1)
+	}
 	switch {
 	case len(segs) == 1 && r.Method == http.MethodGet && res.Ops.List:
 		if allowed(w, tok, res, catalog.LevelRead) {

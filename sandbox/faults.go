@@ -31,6 +31,14 @@ type Faults struct {
 	Hangs float64 `json:"hangs"`
 	// UnsortedPages shuffles the records within a page.
 	UnsortedPages float64 `json:"unsorted_pages"`
+	// CommittedResets and CommittedBadGateway make a write ambiguous: the
+	// create, update, delete or action is committed, then the connection
+	// is closed with a TCP reset (CommittedResets) or a 502 gateway page
+	// is answered (CommittedBadGateway) instead of the result, as when
+	// Outreach's gateway loses the answer of a write that went through.
+	// A client cannot tell from the failure whether the write happened.
+	CommittedResets     float64 `json:"committed_resets"`
+	CommittedBadGateway float64 `json:"committed_bad_gateway"`
 	// TokenErrors answers 503 from POST /oauth/token.
 	TokenErrors float64 `json:"token_errors"`
 	// LatencyMillis delays every API response; LatencyJitterMillis adds up
@@ -42,7 +50,8 @@ type Faults struct {
 func (f Faults) validate() error {
 	for name, r := range map[string]float64{"server_errors": f.ServerErrors, "bad_gateway": f.BadGateway,
 		"gateway_timeouts": f.GatewayTimeouts, "maintenance": f.Maintenance, "connection_resets": f.ConnectionResets,
-		"hangs": f.Hangs, "unsorted_pages": f.UnsortedPages, "token_errors": f.TokenErrors} {
+		"hangs": f.Hangs, "unsorted_pages": f.UnsortedPages, "token_errors": f.TokenErrors,
+		"committed_resets": f.CommittedResets, "committed_bad_gateway": f.CommittedBadGateway} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("sandbox: fault rate %s = %v: must be between 0 and 1", name, r)
 		}
@@ -142,6 +151,26 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) bool {
 	case fi.roll(func(f Faults) float64 { return f.GatewayTimeouts }):
 		s.stats.faults.Add(1)
 		writeGatewayPage(w, http.StatusGatewayTimeout)
+		return true
+	}
+	return false
+}
+
+// loseAnswer applies the committed-write faults after a write was
+// committed: it reports true when it dropped the connection or answered
+// 502 in place of the write's result.
+func (s *Sandbox) loseAnswer(w http.ResponseWriter) bool {
+	fi := s.faults
+	switch {
+	case fi.roll(func(f Faults) float64 { return f.CommittedResets }):
+		s.stats.faults.Add(1)
+		s.stats.lostAnswers.Add(1)
+		resetConnection(w)
+		return true
+	case fi.roll(func(f Faults) float64 { return f.CommittedBadGateway }):
+		s.stats.faults.Add(1)
+		s.stats.lostAnswers.Add(1)
+		writeGatewayPage(w, http.StatusBadGateway)
 		return true
 	}
 	return false

@@ -422,11 +422,23 @@ type Counters struct {
 	FaultsInjected    int64            `json:"faults_injected"`    // injected failures of any kind
 	WebhookDeliveries int64            `json:"webhook_deliveries"` // delivery attempts
 	Mutations         int64            `json:"mutations"`          // changes made by the mutator
+	// WriteRequests counts API requests that ask to write (POST, PATCH,
+	// DELETE) and passed authentication and the rate limit, whatever came
+	// of them; Creates, Updates and Deletes count the writes committed
+	// through the API (actions count as updates), the mutator's excluded.
+	WriteRequests int64 `json:"write_requests"`
+	Creates       int64 `json:"creates"`
+	Updates       int64 `json:"updates"`
+	Deletes       int64 `json:"deletes"`
+	// LostAnswers counts committed writes whose answer a committed_resets
+	// or committed_bad_gateway fault replaced.
+	LostAnswers int64 `json:"lost_answers"`
 }
 
 type counters struct {
 	requests, rateLimited, tokenRequests, tokensMinted, tokenThrottled atomic.Int64
 	refreshes, faults, webhookDeliveries, mutations                    atomic.Int64
+	writeRequests, creates, updates, deletes, lostAnswers              atomic.Int64
 	mu                                                                 sync.Mutex
 	byUser                                                             map[string]int64
 }
@@ -453,7 +465,8 @@ func (s *Sandbox) Counters() Counters {
 	return Counters{Requests: c.requests.Load(), RequestsByUser: by, RateLimited: c.rateLimited.Load(),
 		TokenRequests: c.tokenRequests.Load(), TokensMinted: c.tokensMinted.Load(), TokenThrottled: c.tokenThrottled.Load(),
 		Refreshes: c.refreshes.Load(), FaultsInjected: c.faults.Load(), WebhookDeliveries: c.webhookDeliveries.Load(),
-		Mutations: c.mutations.Load()}
+		Mutations: c.mutations.Load(), WriteRequests: c.writeRequests.Load(), Creates: c.creates.Load(),
+		Updates: c.updates.Load(), Deletes: c.deletes.Load(), LostAnswers: c.lostAnswers.Load()}
 }
 
 // Server is a sandbox listening on a loopback port.

@@ -379,6 +379,10 @@ func (s *Sandbox) handleCreate(w http.ResponseWriter, r *http.Request, res *cata
 		writeErrors(w, f.status, f.err)
 		return
 	}
+	s.stats.creates.Add(1)
+	if s.loseAnswer(w) {
+		return
+	}
 	s.writeRecord(w, r, http.StatusCreated, res, rec, nil)
 }
 
@@ -516,6 +520,10 @@ func (s *Sandbox) handleUpdate(w http.ResponseWriter, r *http.Request, res *cata
 		writeErrors(w, f.status, f.err)
 		return
 	}
+	s.stats.updates.Add(1)
+	if s.loseAnswer(w) {
+		return
+	}
 	s.writeRecord(w, r, http.StatusOK, res, rec, nil)
 }
 
@@ -566,6 +574,10 @@ func (s *Sandbox) handleDelete(w http.ResponseWriter, r *http.Request, res *cata
 	defer s.store.mu.Unlock()
 	if !s.deleteRecord(res, id) {
 		notFound(w, res.Type, id)
+		return
+	}
+	s.stats.deletes.Add(1)
+	if s.loseAnswer(w) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

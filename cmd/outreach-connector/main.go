@@ -52,6 +52,10 @@ func run() int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0
@@ -96,6 +100,7 @@ sandbox to develop and test against.`,
 	root.AddCommand(newSyncCommand(logger, logs))
 	root.AddCommand(newStreamsCommand())
 	root.AddCommand(newTapCommand(logger))
+	root.AddCommand(newLoadCommand(logger))
 	root.AddCommand(newVersionCommand())
 	return root
 }

@@ -27,7 +27,8 @@ func Discover(ctx context.Context, c *outreach.Client) (*catalog.Catalog, error)
 		if !t.Custom || t.Path == "" {
 			continue
 		}
-		r := catalog.Resource{Type: t.Type, Path: t.Path, Custom: true, Ops: catalog.Operations{List: true, Get: true}}
+		r := catalog.Resource{Type: t.Type, Path: t.Path, Custom: true,
+			Ops: catalog.Operations{List: true, Get: true, Create: t.Creatable, Update: t.Updatable}}
 		for _, a := range t.Attributes {
 			r.Attributes = append(r.Attributes, discoveredAttribute(a))
 		}

@@ -39,7 +39,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	if err != nil {
 		return nil, err
 	}
-	conns, err := connectionStoreOf(credStore)
+	conns, err := connectionStoreOf(ctx, credStore, store.keys)
 	if err != nil {
 		closeStore()
 		return nil, err

@@ -361,6 +361,43 @@ func TestConnectionsRedactPasswords(t *testing.T) {
 	}
 }
 
+// TestConnectionsRefusals: what the service refuses exits non-zero saying
+// nothing was changed and what to fix, flag by flag; nothing is stored.
+func TestConnectionsRefusals(t *testing.T) {
+	t.Parallel()
+	e := newConnEnv(t, sandbox.Options{Prospects: 10}, nil)
+	dest := "sqlite:" + filepath.Join(e.dir, "out.db")
+	for _, tc := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"add", "bad", "--credential", "main", "--to", "ftp://x", "--every", "5s", "--quota-limit", "3", "--namespace", "Bad NS"},
+			[]string{"--to: destination scheme", "--every/--cron: interval 5s is too short", "--quota-limit: quota share 3 is out of range", "--namespace: namespace"}},
+		{[]string{"add", "bad", "--credential", "nobody", "--to", dest}, []string{`credential "nobody"`, "not found"}},
+		{[]string{"cancel", "nobody"}, []string{"not found"}},
+	} {
+		out, errOut, code := e.run(append([]string{"connections"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, "Refused; nothing was changed. Fix: ") {
+			t.Errorf("connections %s: exit %d\n%s%s", strings.Join(tc.args, " "), code, out, errOut)
+		}
+		for _, want := range tc.says {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("connections %s: stderr lacks %q:\n%s", strings.Join(tc.args, " "), want, errOut)
+			}
+		}
+	}
+	e.ok("add", "ok", "--credential", "main", "--to", dest, "--streams", "stages")
+	e.fails("Refused; nothing was changed. Fix: connection \"ok\": connection: a connection with this name exists", "add", "ok", "--credential", "main", "--to", dest)
+	e.fails("Refused; nothing was changed. Fix: connection \"other\": connection: another connection uses this namespace", "add", "other",
+		"--credential", "main", "--to", dest, "--namespace", "ok")
+	e.fails("Refused; nothing was changed. Fix: connection ok: the connection has no run queued or running", "cancel", "ok")
+	var l listed
+	e.jsonOf(&l, "list")
+	if len(l.Connections) != 1 || l.Connections[0].Name != "ok" {
+		t.Errorf("after the refusals: %+v", l)
+	}
+}
+
 // assertSealed checks that no connection row of the app database holds
 // password in clear, and that some row holds a sealed destination.
 func assertSealed(t *testing.T, driver, dsn, password string) {

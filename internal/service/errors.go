@@ -23,12 +23,12 @@ var (
 	// connection.ErrNamespaceTaken).
 	ErrConflict = errors.New("service: another connection holds it")
 	// ErrRunning: the action waits for the connection's run to end.
-	ErrRunning = errors.New("service: the connection is running")
+	ErrRunning = errors.New("the connection is running")
 	// ErrNoRun: the connection has no run queued or running.
-	ErrNoRun = errors.New("service: the connection has no run queued or running")
+	ErrNoRun = errors.New("the connection has no run queued or running")
 	// ErrUnsupported: the connection's destination (or direction) cannot
 	// do what was asked.
-	ErrUnsupported = errors.New("service: not supported")
+	ErrUnsupported = errors.New("not supported")
 )
 
 // InvalidError is a connection refused for its fields: every problem at

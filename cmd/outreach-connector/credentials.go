@@ -295,7 +295,7 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err := writeKeyFile(store.keyFile, next); err != nil {
 				return err
 			}
-			m, _, closeStore, err := store.open(c.Context(), log, nil)
+			m, credStore, closeStore, err := store.open(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}
@@ -304,7 +304,13 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err != nil {
 				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials. Old keys stay in %s for ciphertexts written meanwhile.\n", next.Current(), n, store.keyFile)
+			// Connections' destination passwords too.
+			_, sealed, err := sealConnections(c.Context(), credStore, store.keys)
+			if err != nil {
+				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials and %d connection destination passwords. Old keys stay in %s for ciphertexts written meanwhile.\n",
+				next.Current(), n, sealed, store.keyFile)
 			return nil
 		}}
 

@@ -101,7 +101,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			defer closeStore()
 			out := cmd.OutOrStdout()
-			conns, err := connectionStoreOf(credStore)
+			conns, err := connectionStoreOf(ctx, credStore, store.keys)
 			if err != nil {
 				return err
 			}

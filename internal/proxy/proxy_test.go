@@ -129,7 +129,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	p, err := proxy.New(proxy.Options{Credentials: e.m, Keys: e.db.APIKeys(), Idempotency: e.db.Idempotency(), Limiter: e.limiters.For,
 		SignedIn: func(r *http.Request) bool { c, err := r.Cookie("session"); return err == nil && c.Value == "signed-in" },
 		MaxWait:  o.maxWait, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Retry:    outreach.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}})
+		Retry: outreach.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

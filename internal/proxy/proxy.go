@@ -84,6 +84,9 @@ type Options struct {
 	// Retry is the retry policy of forwarded requests; zero: the client's
 	// defaults.
 	Retry outreach.RetryPolicy
+	// CacheFor is how long what was read of an API key or a credential is
+	// trusted; default DefaultCacheFor, negative: read every time.
+	CacheFor time.Duration
 }
 
 // Proxy is an http.Handler for /proxy/. Safe for concurrent use.
@@ -92,6 +95,10 @@ type Proxy struct {
 	log  *slog.Logger
 	now  func() time.Time
 	http *http.Client
+
+	keys   ttlCache[*Key]               // by hash
+	creds  ttlCache[*credential.Record] // by the name or id a path gave
+	tokens ttlCache[string]             // by credential id
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry // by credential id
@@ -113,6 +120,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.MaxIdempotentBody <= 0 {
 		opts.MaxIdempotentBody = 8 << 20
+	}
+	if opts.CacheFor == 0 {
+		opts.CacheFor = DefaultCacheFor
 	}
 	if opts.AttemptTimeout <= 0 {
 		opts.AttemptTimeout = outreach.DefaultAttemptTimeout
@@ -178,7 +188,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	} else {
 		ex.caller = "session"
 	}
-	rec, err := p.opts.Credentials.Get(r.Context(), credName)
+	rec, err := p.credential(r.Context(), credName)
 	if err != nil || (key != nil && !key.Allows(rec.ID)) {
 		if key != nil {
 			writeError(w, http.StatusForbidden, "credentialNotAllowed", "Forbidden",
@@ -296,7 +306,7 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request) (*Key, bool
 		writeError(w, http.StatusUnauthorized, "invalidKey", "Unauthorized", "That is not an API key of this connector (they start with "+KeyPrefix+").")
 		return nil, false
 	}
-	key, err := p.opts.Keys.KeyByHash(r.Context(), HashKey(secret))
+	key, err := p.keyByHash(r.Context(), HashKey(secret))
 	if err != nil && !errors.Is(err, ErrKeyNotFound) {
 		p.log.Error("proxy: read API key", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "storeUnavailable", "Service Unavailable", "The app database does not answer; try again.")
@@ -343,7 +353,7 @@ func (p *Proxy) client(rec *credential.Record) (*outreach.Client, error) {
 	if e, ok := p.clients[rec.ID]; ok && e.base == rec.APIBaseURL && e.name == rec.Name && e.user == rec.OutreachUserID {
 		return e.client, nil
 	}
-	opts := []outreach.Option{outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(p.opts.Credentials.TokenSource(rec.ID)),
+	opts := []outreach.Option{outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(&cachedTokens{p: p, id: rec.ID, src: p.opts.Credentials.TokenSource(rec.ID)}),
 		outreach.WithRateLimiter(p.opts.Limiter(rec.OutreachUserID)), outreach.WithHTTPClient(p.http),
 		outreach.WithAttemptTimeout(p.opts.AttemptTimeout)}
 	if p.opts.UserAgent != "" {

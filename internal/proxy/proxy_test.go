@@ -29,7 +29,7 @@ import (
 // sandbox sits behind a recording front that keeps the headers of every
 // request it receives, and can hold a path until released.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sb       *sandbox.Sandbox
 	upstream *httptest.Server
 	srv      *httptest.Server
@@ -45,6 +45,8 @@ type env struct {
 	// hold, when set, is called for every upstream request before the
 	// sandbox answers it (to hold or redirect one).
 	hold func(w http.ResponseWriter, r *http.Request) bool
+	// skew moves the proxy's clock ahead (past its caches).
+	skew atomic.Int64
 	// drop, when set, makes the front of the proxy lose the answer of the
 	// next request: the proxy runs, its answer is thrown away and the
 	// connection closed.
@@ -71,20 +73,25 @@ func (s *syncBuffer) String() string {
 type envOptions struct {
 	rateLimit int
 	maxWait   time.Duration
+	// quiet: no recording of upstream headers, the access log discarded
+	// (benchmarks).
+	quiet bool
+	// latency delays every answer of the sandbox.
+	latency time.Duration
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := t.Context()
 	e := &env{t: t, logs: &syncBuffer{}}
-	sb, err := sandbox.New(sandbox.Options{Prospects: 40, RateLimit: o.rateLimit})
+	sb, err := sandbox.New(sandbox.Options{Prospects: 40, RateLimit: o.rateLimit, Faults: sandbox.Faults{LatencyMillis: int(o.latency / time.Millisecond)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
 	e.sb = sb
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if !o.quiet && strings.HasPrefix(r.URL.Path, "/api/") {
 			e.mu.Lock()
 			e.seen = append(e.seen, r.Header.Clone())
 			hold := e.hold
@@ -126,9 +133,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.sales, e.support = imp("sales", 1), imp("support", 2)
 	e.limiters = outreach.NewRateLimiters(outreach.RateLimiterOptions{})
+	var logTo io.Writer = e.logs
+	if o.quiet {
+		logTo = io.Discard
+	}
 	p, err := proxy.New(proxy.Options{Credentials: e.m, Keys: e.db.APIKeys(), Idempotency: e.db.Idempotency(), Limiter: e.limiters.For,
 		SignedIn: func(r *http.Request) bool { c, err := r.Cookie("session"); return err == nil && c.Value == "signed-in" },
-		MaxWait:  o.maxWait, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Now:      func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
+		MaxWait:  o.maxWait, Logger: slog.New(slog.NewJSONHandler(logTo, nil)),
 		Retry: outreach.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +251,9 @@ func TestAuthentication(t *testing.T) {
 	if err := e.db.APIKeys().RevokeKey(t.Context(), "sales-only", time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// Revoked by another process: refused once the proxy's cache of the
+	// key has expired.
+	e.skew.Add(int64(proxy.DefaultCacheFor))
 	if a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(salesKey)); a.status != 401 {
 		t.Fatalf("revoked key: %d %s; want 401", a.status, a.body)
 	}

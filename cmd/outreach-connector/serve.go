@@ -168,6 +168,9 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 				}
 				fmt.Fprintf(out, "Connection \"sandbox\" syncs the sandbox into sqlite:%s every %s; its first run is queued.\n", sandboxDestination, sandboxEvery)
 			}
+			if opts.Keys, err = keyStoreOf(credStore); err != nil {
+				return err
+			}
 			srv, err := web.New(opts)
 			if err != nil {
 				return err

@@ -100,6 +100,8 @@ type Proxy struct {
 	creds  ttlCache[*credential.Record] // by the name or id a path gave
 	tokens ttlCache[string]             // by credential id
 
+	buffers sync.Pool // *[]byte of 32 KiB, for copying answers
+
 	mu      sync.Mutex
 	clients map[string]*clientEntry // by credential id
 	touched map[string]time.Time    // key id → last use written
@@ -128,6 +130,7 @@ func New(opts Options) (*Proxy, error) {
 		opts.AttemptTimeout = outreach.DefaultAttemptTimeout
 	}
 	p := &Proxy{opts: opts, log: opts.Logger, now: opts.Now, http: opts.HTTPClient, clients: map[string]*clientEntry{}, touched: map[string]time.Time{}}
+	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -256,9 +259,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	if r.Method != http.MethodHead {
-		if _, err := io.Copy(w, resp.Body); err != nil {
+		buf := p.buffers.Get().(*[]byte)
+		if _, err := io.CopyBuffer(w, resp.Body, *buf); err != nil {
 			ex.err = err
 		}
+		p.buffers.Put(buf)
 	}
 }
 

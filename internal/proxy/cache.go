@@ -9,9 +9,8 @@ import (
 )
 
 // DefaultCacheFor is how long the proxy trusts what it read of an API key
-// or a credential before reading it again: a key revoked by another
-// process (the CLI) is refused within this time; one revoked through
-// Forget at once.
+// or a credential before reading it again: a revoked key is refused
+// within this time.
 const DefaultCacheFor = 2 * time.Second
 
 // tokenCacheFor is how long an access token read from the credential
@@ -49,23 +48,7 @@ func (c *ttlCache[T]) put(k string, v T, now time.Time) {
 	c.m[k] = ttlEntry[T]{v: v, at: now}
 }
 
-func (c *ttlCache[T]) drop(match func(T) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if match(e.v) {
-			delete(c.m, k)
-		}
-	}
-}
-
-// Forget drops what the proxy remembers of the named API key, so that a
-// revocation in this process takes effect at once.
-func (p *Proxy) Forget(keyName string) {
-	p.keys.drop(func(k *Key) bool { return k.Name == keyName })
-}
-
-// key returns the key with the hash, from the cache or the store.
+// keyByHash returns the key with the hash, from the cache or the store.
 func (p *Proxy) keyByHash(ctx context.Context, hash string) (*Key, error) {
 	now := p.now()
 	if k, ok := p.keys.get(hash, now, p.opts.CacheFor); ok {

@@ -38,6 +38,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		workers                     int
 		withSandbox                 bool
 		store                       storeFlags
+		proxyMaxWait                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -167,6 +168,9 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 				}
 				fmt.Fprintf(out, "Connection \"sandbox\" syncs the sandbox into sqlite:%s every %s; its first run is queued.\n", sandboxDestination, sandboxEvery)
 			}
+			if opts.Keys, err = keyStoreOf(credStore); err != nil {
+				return err
+			}
 			srv, err := web.New(opts)
 			if err != nil {
 				return err
@@ -179,7 +183,11 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			// The deferred closes (sandbox, store) run after run returns,
 			// and run returns only when everything it started has ended.
-			return runServer(ctx, ln, srv, m, q, &started, log)
+			handler, err := withProxy(srv, m, credStore, svc, met, log.With("component", "proxy"), proxyMaxWait)
+			if err != nil {
+				return err
+			}
+			return runServer(ctx, ln, handler, m, q, &started, log)
 		},
 	}
 	f := cmd.Flags()
@@ -193,6 +201,8 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 	f.StringVar(&notifySecretFile, "notify-secret-file", envOr("OUTREACH_CONNECTOR_NOTIFY_SECRET_FILE", ""),
 		"file (mode 0600) holding the secret that signs notifications (X-Outreach-Connector-Signature: sha256=HMAC of the body)")
 	f.IntVar(&workers, "workers", jobs.DefaultWorkers, "connections this node runs at once")
+	f.DurationVar(&proxyMaxWait, "proxy-max-wait", 10*time.Second,
+		"longest a /proxy/ request waits for the Outreach user's rate-limit window (callers ask for less with X-Max-Wait); then 429 with Retry-After")
 	store.register(cmd.Flags())
 	return cmd
 }

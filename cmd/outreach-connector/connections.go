@@ -136,15 +136,13 @@ only when asked (connections run NAME).`,
 		f := c.Flags()
 		n.Name = args[0]
 		n.Direction = connection.DirectionSource
-		switch {
-		case every != "" && cron != "":
+		schedule, given, err := scheduleFlags(every, cron, false)
+		if err != nil {
 			return errors.New("give one schedule: --every or --cron")
-		case every != "":
-			n.Schedule = "every " + every
-		case cron != "":
-			n.Schedule = "cron " + cron
-		default:
-			n.Schedule = "manual"
+		}
+		n.Schedule = "manual"
+		if given {
+			n.Schedule = schedule
 		}
 		if f.Changed("streams") {
 			list, err := streamList(streams)
@@ -240,24 +238,11 @@ it). The namespace stays: to change it, add a new connection.`,
 			}
 			ch.Streams = list
 		}
-		schedules := 0
-		for _, given := range []bool{every != "", cron != "", manual} {
-			if given {
-				schedules++
-			}
+		schedule, given, err := scheduleFlags(every, cron, manual)
+		if err != nil {
+			return err
 		}
-		var schedule string
-		switch {
-		case schedules > 1:
-			return errors.New("give one schedule: --every, --cron or --manual")
-		case every != "":
-			schedule = "every " + every
-		case cron != "":
-			schedule = "cron " + cron
-		case manual:
-			schedule = "manual"
-		}
-		if schedules == 1 {
+		if given {
 			ch.Schedule = &schedule
 		}
 		if f.Changed("page-size") {
@@ -826,6 +811,29 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 	cmd.Flags().BoolVar(&dropData, "drop-data", false, "also remove its tables or files and sync state in the destination")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// scheduleFlags reads --every, --cron and --manual into a schedule the
+// service takes; given is false when none is set, and more than one is
+// an error.
+func scheduleFlags(every, cron string, manual bool) (schedule string, given bool, err error) {
+	var set []string
+	if every != "" {
+		set = append(set, "every "+every)
+	}
+	if cron != "" {
+		set = append(set, "cron "+cron)
+	}
+	if manual {
+		set = append(set, "manual")
+	}
+	switch len(set) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return set[0], true, nil
+	}
+	return "", false, errors.New("give one schedule: --every, --cron or --manual")
 }
 
 // refusal is a command the service refused: nothing was changed, and

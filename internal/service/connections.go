@@ -100,34 +100,19 @@ func (s *Service) checkStreams(c *connection.Connection, rec *credential.Record)
 		}
 		return nil
 	}
-	all := syncer.Streams(s.cat)
-	var picked []*connection.Stream
-	var unknown []string
-	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
-		switch {
-		case i >= 0:
-			picked = append(picked, all[i])
-		case !isCustomName(name):
-			unknown = append(unknown, name)
-		}
-		// A name that may be a custom object is checked by the run, which
-		// discovers the org's custom objects.
-	}
+	// A name that may be a custom object is checked by the run, which
+	// discovers the org's custom objects.
+	picked, unknown := pickStreams(s.cat, c.Streams)
+	unknown = slices.DeleteFunc(unknown, isCustomName)
 	if len(unknown) > 0 {
 		var names []string
-		for _, st := range all {
+		for _, st := range syncer.Streams(s.cat) {
 			names = append(names, st.Name)
 		}
 		return problem("unknown stream %s; the streams are %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
 	}
-	if _, unreadable := syncer.SplitByScopes(s.cat, picked, rec.Scopes); len(unreadable) > 0 {
-		var lines []string
-		for _, u := range unreadable {
-			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
-		}
-		return problem("credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out",
-			rec.Name, strings.Join(lines, ", "))
+	if text := unreadableText(s.cat, picked, rec.Scopes); text != "" {
+		return problem("credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out", rec.Name, text)
 	}
 	return nil
 }
@@ -287,12 +272,7 @@ func (s *Service) scopes(c *connection.Connection, rec *credential.Record) (need
 		readable, _ := syncer.SplitByScopes(s.cat, all, rec.Scopes)
 		return syncer.ScopesToRead(s.cat, readable), nil
 	}
-	var picked []*connection.Stream
-	for _, name := range c.Streams {
-		if i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name }); i >= 0 {
-			picked = append(picked, all[i])
-		}
-	}
+	picked, _ := pickStreams(s.cat, c.Streams)
 	_, unreadable := syncer.SplitByScopes(s.cat, picked, rec.Scopes)
 	for _, u := range unreadable {
 		if len(u.Scopes) > 0 && !slices.Contains(missing, u.Scopes[0]) {

@@ -156,26 +156,13 @@ func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *cred
 		}
 		return readable, nil
 	}
-	var picked []*connection.Stream
-	var unknown []string
-	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
-		if i < 0 {
-			unknown = append(unknown, name)
-			continue
-		}
-		picked = append(picked, all[i])
-	}
+	picked, unknown := pickStreams(cat, c.Streams)
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("connection %s: unknown stream %s (a custom object the org no longer has?); change the connection's streams",
 			c.Name, strings.Join(unknown, ", "))
 	}
-	if _, unreadable := syncer.SplitByScopes(cat, picked, rec.Scopes); len(unreadable) > 0 {
-		var lines []string
-		for _, u := range unreadable {
-			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
-		}
-		return nil, fmt.Errorf("credential %s cannot read %s; give it those scopes and authorize it again", rec.Name, strings.Join(lines, ", "))
+	if text := unreadableText(cat, picked, rec.Scopes); text != "" {
+		return nil, fmt.Errorf("credential %s cannot read %s; give it those scopes and authorize it again", rec.Name, text)
 	}
 	return picked, nil
 }

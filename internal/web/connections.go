@@ -583,11 +583,30 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 		}
 		n.QuotaShare = q
 	}
-	c := connection.Connection{Name: n.Name, CredentialID: cred.ID, Direction: connection.DirectionSource, DestinationURL: n.DestinationURL,
-		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, QuotaShare: n.QuotaShare, Namespace: n.Namespace, NotifyURL: n.NotifyURL}
-	c.SetDefaults()
-	problems = append(problems, fieldProblems(c.Validate())...)
+	// The direction was checked above, with the form's words.
+	source := n
+	source.Direction = connection.DirectionSource
+	problems = append(problems, draftProblems(source, cred.ID, sched)...)
 	return n, problems
+}
+
+// draftProblems are what the connection domain finds wrong with the
+// connection n would create, of credential credID, on schedule sched.
+func draftProblems(n service.NewConnection, credID string, sched connection.Schedule) []fieldProblem {
+	c := connection.Connection{Name: n.Name, CredentialID: credID, Direction: n.Direction, DestinationURL: n.DestinationURL,
+		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize, QuotaShare: n.QuotaShare,
+		Namespace: n.Namespace, NotifyURL: n.NotifyURL}
+	c.SetDefaults()
+	return fieldProblems(c.Validate())
+}
+
+// mapAll converts every element of in with f.
+func mapAll[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // formProblems are what a refused create or edit says on the form: the

@@ -146,11 +146,7 @@ func (s *Server) apiConnList(w http.ResponseWriter, r *http.Request) {
 		s.apiConnError(w, r, err)
 		return
 	}
-	out := make([]connectionJSON, len(statuses))
-	for i, st := range statuses {
-		out[i] = statusToJSON(st)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+	writeJSON(w, http.StatusOK, map[string]any{"connections": mapAll(statuses, statusToJSON)})
 }
 
 func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
@@ -204,14 +200,11 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	sched, err := connection.ParseSchedule(n.Schedule)
 	problems = append(problems, fieldProblems(err)...)
-	c := connection.Connection{Name: n.Name, CredentialID: n.Credential, Direction: n.Direction, DestinationURL: n.DestinationURL,
-		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize, QuotaShare: n.QuotaShare,
-		Namespace: n.Namespace, NotifyURL: n.NotifyURL}
-	if c.CredentialID == "" {
-		c.CredentialID = "-" // said above
+	credID := n.Credential
+	if credID == "" {
+		credID = "-" // said above
 	}
-	c.SetDefaults()
-	problems = append(problems, fieldProblems(c.Validate())...)
+	problems = append(problems, draftProblems(n, credID, sched)...)
 	if len(problems) > 0 {
 		s.apiInvalid(w, r, problems)
 		return
@@ -237,10 +230,9 @@ func (s *Server) apiConnShow(w http.ResponseWriter, r *http.Request) {
 	}
 	j := statusToJSON(st)
 	if streams, err := s.conns.Streams(r.Context(), st.Connection.ID); err == nil {
-		j.StreamStates = make([]streamJSON, len(streams))
-		for i, ss := range streams {
-			j.StreamStates[i] = streamJSON{Stream: ss.Stream, Cursor: ss.Cursor, Rows: ss.Rows, LastError: ss.LastError}
-		}
+		j.StreamStates = mapAll(streams, func(ss service.StreamStatus) streamJSON {
+			return streamJSON{Stream: ss.Stream, Cursor: ss.Cursor, Rows: ss.Rows, LastError: ss.LastError}
+		})
 	} else {
 		s.log.Warn("read a connection's streams", "connection", st.Connection.Name, "err", err)
 	}
@@ -330,11 +322,7 @@ func (s *Server) apiConnRuns(w http.ResponseWriter, r *http.Request) {
 		s.apiConnError(w, r, err)
 		return
 	}
-	out := make([]runJSON, len(runs))
-	for i, run := range runs {
-		out[i] = runToJSON(run)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	writeJSON(w, http.StatusOK, map[string]any{"runs": mapAll(runs, runToJSON)})
 }
 
 func (s *Server) apiConnRun(w http.ResponseWriter, r *http.Request) {

@@ -580,3 +580,32 @@ func TestAccessLogRedacted(t *testing.T) {
 		t.Errorf("the log lacks caller, credential or path:\n%s", logs)
 	}
 }
+
+// A key whose first request's process stopped before Outreach's answer was
+// kept (a pending claim older than a keyed write may run) is answered 502
+// "outcome unknown", kept, and Outreach is not called.
+func TestIdempotentClaimOfAStoppedProcess(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("writer", e.sales.ID)
+	secretKey, err := e.db.APIKeys().KeyByHash(t.Context(), proxy.HashKey(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"data":{"type":"prospect","attributes":{"firstName":"Barbara"}}}`
+	// The claim as a stopped process left it: same request, 10 minutes ago.
+	long := time.Now().Add(-10 * time.Minute)
+	claim, _, err := e.db.Idempotency().Begin(t.Context(), secretKey.ID, "b1", proxy.Fingerprint("POST", "prospects", []byte(body)), long, long.Add(proxy.IdempotencyTTL))
+	if err != nil || claim != proxy.Claimed {
+		t.Fatal(claim, err)
+	}
+	writes := e.sb.Counters().WriteRequests
+	for range 2 {
+		a := e.must("POST", "/proxy/sales/prospects", body, bearer(k), "Idempotency-Key: b1")
+		if a.status != 502 || !strings.Contains(string(a.body), "outcomeUnknown") {
+			t.Fatalf("repeat of a stopped claim: %d %s", a.status, a.body)
+		}
+	}
+	if n := e.sb.Counters().WriteRequests - writes; n != 0 {
+		t.Fatalf("Outreach was called %d times", n)
+	}
+}

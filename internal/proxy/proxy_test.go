@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -607,5 +609,100 @@ func TestIdempotentClaimOfAStoppedProcess(t *testing.T) {
 	}
 	if n := e.sb.Counters().WriteRequests - writes; n != 0 {
 		t.Fatalf("Outreach was called %d times", n)
+	}
+}
+
+// Bodies stream both ways: Outreach receives the start of a request body
+// before the caller has sent the rest, and the caller reads the start of an
+// answer before Outreach has sent the rest. (HTTP clients and servers
+// buffer a few KiB, so the halves are 64 KiB each and half of one is
+// awaited.)
+func TestBodiesStream(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("streamer", e.sales.ID)
+	const half = 64 << 10
+	gotFirst, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	defer letGo()
+	e.hold = func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/upload"):
+			buf := make([]byte, half/2)
+			if _, err := io.ReadFull(r.Body, buf); err != nil || buf[0] != 'a' {
+				t.Errorf("upload starts %q, %v", buf[:8], err)
+			}
+			close(gotFirst)
+			rest, _ := io.ReadAll(r.Body)
+			fmt.Fprint(w, len(buf)+len(rest))
+			return true
+		case strings.HasSuffix(r.URL.Path, "/download"):
+			w.Write(bytes.Repeat([]byte("a"), half))
+			w.(http.Flusher).Flush()
+			<-release
+			w.Write(bytes.Repeat([]byte("b"), half))
+			return true
+		}
+		return false
+	}
+	const bound = time.Minute // a bound on waiting for an event; reaching it fails
+	// Upload: the second half is written only once Outreach has read half
+	// of the first.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+"/proxy/sales/upload", pr)
+	req.Header.Set("Authorization", "Bearer "+k)
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	pw.Write(bytes.Repeat([]byte("a"), half))
+	select {
+	case <-gotFirst:
+	case <-time.After(bound):
+		pw.CloseWithError(errors.New("gave up"))
+		t.Fatal("Outreach did not get the start of the body before its end was sent: the proxy buffers request bodies")
+	}
+	pw.Write(bytes.Repeat([]byte("b"), half))
+	pw.Close()
+	if got := <-done; got != strconv.Itoa(2*half) {
+		t.Fatalf("upload answer %q", got)
+	}
+	// Download: the caller reads half of the first half while Outreach
+	// holds the second.
+	req, _ = http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/proxy/sales/download", nil)
+	req.Header.Set("Authorization", "Bearer "+k)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var timedOut atomic.Bool
+	read := make(chan struct{})
+	go func() {
+		select {
+		case <-read:
+		case <-time.After(bound):
+			timedOut.Store(true)
+		}
+		letGo()
+	}()
+	first := make([]byte, half/2)
+	_, err = io.ReadFull(resp.Body, first)
+	close(read)
+	if err != nil || first[0] != 'a' || timedOut.Load() {
+		t.Fatalf("first half: %v, timed out %v: the proxy buffers answers", err, timedOut.Load())
+	}
+	rest, _ := io.ReadAll(resp.Body)
+	if len(rest) != half+half/2 || rest[len(rest)-1] != 'b' {
+		t.Fatalf("the rest is %d bytes", len(rest))
 	}
 }

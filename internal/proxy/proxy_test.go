@@ -706,3 +706,42 @@ func TestBodiesStream(t *testing.T) {
 		t.Fatalf("the rest is %d bytes", len(rest))
 	}
 }
+
+// When another process spends the user's window behind the proxy's back,
+// Outreach answers the proxy 429 once: the caller gets our 429 with
+// Retry-After, not Outreach's, and the next request does not reach
+// Outreach.
+func TestWindowSpentElsewhere(t *testing.T) {
+	e := newEnv(t, envOptions{rateLimit: 8})
+	k := e.key("k", e.sales.ID)
+	if a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k)); a.status != 200 {
+		t.Fatalf("first: %d", a.status)
+	}
+	// Another process: a client with a limiter of its own, until the
+	// window is spent.
+	other, err := outreach.NewClient(outreach.WithBaseURL(e.sales.APIBaseURL), outreach.WithTokenSource(e.m.TokenSource(e.sales.ID)),
+		outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{MaxWait: -1})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err := other.Do(t.Context(), "GET", "prospects/2", nil)
+		var rl *outreach.RateLimitError
+		if errors.As(err, &rl) {
+			break
+		}
+		if err != nil || i > 20 {
+			t.Fatalf("the other process: %v after %d requests", err, i)
+		}
+	}
+	limited := e.sb.Counters().RateLimited
+	for range 2 {
+		a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k), "X-Max-Wait: 1s")
+		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(string(a.body), "rateLimited") {
+			t.Fatalf("after the window was spent elsewhere: %d %v %s; want our 429", a.status, a.header, a.body)
+		}
+	}
+	if n := e.sb.Counters().RateLimited - limited; n > 1 {
+		t.Fatalf("Outreach answered the proxy %d 429s; want at most the one that taught it", n)
+	}
+}

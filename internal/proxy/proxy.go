@@ -461,8 +461,7 @@ func (p *Proxy) writeForwardError(w http.ResponseWriter, ex *exchange, err error
 	writeError(w, st, id, title, detail)
 }
 
-// forwardProblem maps an error of Forward to our answer; sent reports
-// whether Outreach may have received the request.
+// forwardProblem maps an error of Forward to our answer.
 func forwardProblem(err error) (status int, id, title, detail string) {
 	var rl *outreach.RateLimitError
 	var to *outreach.AttemptTimeoutError

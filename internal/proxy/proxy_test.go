@@ -21,7 +21,10 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/proxy"
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -35,7 +38,7 @@ type env struct {
 	sb       *sandbox.Sandbox
 	upstream *httptest.Server
 	srv      *httptest.Server
-	db       *sqlite.DB
+	db       appDB
 	m        *credential.Manager
 	sales    *credential.Record
 	support  *credential.Record
@@ -72,7 +75,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// appDB is the app database, SQLite or PostgreSQL.
+type appDB interface {
+	credential.Store
+	APIKeys() *sqlstore.APIKeys
+	Idempotency() *sqlstore.Idempotency
+	Close() error
+}
+
 type envOptions struct {
+	// postgres: the app database on PostgreSQL (skipped when unreachable).
+	postgres  bool
 	rateLimit int
 	maxWait   time.Duration
 	// quiet: no recording of upstream headers, the access log discarded
@@ -105,7 +118,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.upstream.Close)
-	e.db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "app.db"))
+	if o.postgres {
+		e.db, err = postgres.Open(ctx, pgtest.DSN(t))
+	} else {
+		e.db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "app.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +418,17 @@ func TestBadMaxWait(t *testing.T) {
 // the caller, sent again: one record is created, and the repeat gets the
 // first answer, marked replayed, without a second call to Outreach.
 func TestIdempotentRepeatAfterDroppedAnswer(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	for _, pg := range []bool{false, true} {
+		name := "sqlite"
+		if pg {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) { idempotentRepeatAfterDroppedAnswer(t, envOptions{postgres: pg}) })
+	}
+}
+
+func idempotentRepeatAfterDroppedAnswer(t *testing.T, o envOptions) {
+	e := newEnv(t, o)
 	k := e.key("writer", e.sales.ID)
 	body := `{"data":{"type":"prospect","attributes":{"firstName":"Grace","lastName":"Hopper"}}}`
 	e.drop.Store(true)

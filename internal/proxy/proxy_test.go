@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
-	"github.com/outreach-connector/outreach-connector/internal/proxy"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
+	"github.com/outreach-connector/outreach-connector/internal/proxy"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/outreach"

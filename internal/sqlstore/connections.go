@@ -73,7 +73,7 @@ func normaliseDestination(raw string) string {
 }
 
 const connectionColumns = `id, name, credential_id, direction, destination_url, namespace, namespace_key, streams, schedule,
-start_date, page_size, quota_share, paused, notify_url, created_at, updated_at`
+start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live`
 
 func connectionArgs(c *connection.Connection) ([]any, error) {
 	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
@@ -82,7 +82,7 @@ func connectionArgs(c *connection.Connection) ([]any, error) {
 	}
 	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), c.DestinationURL, c.Namespace,
 		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
-		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt)}, nil
+		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), c.Live}, nil
 }
 
 func scanConnection(row scanner) (*connection.Connection, error) {
@@ -90,7 +90,7 @@ func scanConnection(row scanner) (*connection.Connection, error) {
 	var direction, key, streams, schedule string
 	var start, created, updated int64
 	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &c.DestinationURL, &c.Namespace, &key, &streams, &schedule,
-		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated)
+		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &c.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, connection.ErrNotFound
 	}
@@ -143,7 +143,7 @@ func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connec
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -186,8 +186,8 @@ func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connec
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
 		destination_url = $5, namespace = $6, namespace_key = $7, streams = $8, schedule = $9, start_date = $10,
-		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16
-		WHERE id = $1`, args...)
+		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16,
+		live = $17 WHERE id = $1`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -214,6 +214,9 @@ func (s *Connections) DeleteConnection(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM connection_runs WHERE connection_id = $1`, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_subscriptions WHERE connection_id = $1`, id); err != nil {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id = $1`, id)

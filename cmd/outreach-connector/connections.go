@@ -28,6 +28,7 @@ type connApp struct {
 	svc   *service.Service
 	queue *jobs.Queue
 	close func()
+	live  *liveWiring
 }
 
 // openConnApp opens the app database (--db, --key-file), its connection
@@ -67,6 +68,15 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		return nil, err
 	}
 	app.svc, app.queue = svc, q
+	publicURL, err := checkPublicURLFlag(store.publicURL)
+	if err == nil {
+		app.live, err = wireWebhooks(store, credStore, conns, svc, publicURL, log.With("component", "webhooks"))
+	}
+	if err != nil {
+		q.Close()
+		closeStore()
+		return nil, err
+	}
 	app.close = func() {
 		q.Close()
 		closeStore()
@@ -109,7 +119,9 @@ docs/connections.md for the fields).`,
 	}
 	cmd.AddCommand(connAddCommand(withApp), connEditCommand(withApp), connListCommand(withApp), connShowCommand(withApp), connRunCommand(withApp),
 		connPauseCommand(withApp, true), connPauseCommand(withApp, false), connResyncCommand(withApp),
-		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp))
+		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp), connLiveCommand(withApp))
+	cmd.PersistentFlags().StringVar(&store.publicURL, "public-url", envOr(PublicURLEnv, ""),
+		"the URL serve is reached at (as serve --public-url): live connections get their webhooks at once")
 	return cmd
 }
 

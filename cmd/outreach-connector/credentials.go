@@ -295,7 +295,7 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err := writeKeyFile(store.keyFile, next); err != nil {
 				return err
 			}
-			m, _, closeStore, err := store.open(c.Context(), log, nil)
+			m, credStore, closeStore, err := store.open(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}
@@ -303,6 +303,9 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			n, err := m.ReencryptAll(c.Context())
 			if err != nil {
 				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+			}
+			if err := resealWebhookSecrets(c.Context(), credStore, next, c.OutOrStdout()); err != nil {
+				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials. Old keys stay in %s for ciphertexts written meanwhile.\n", next.Current(), n, store.keyFile)
 			return nil

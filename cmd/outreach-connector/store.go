@@ -29,6 +29,8 @@ type storeFlags struct {
 	db      string // sqlite:PATH or postgres://...
 	keyFile string
 	flags   *pflag.FlagSet
+	// publicURL is set by the connections commands (--public-url).
+	publicURL string
 }
 
 // The app's own state (credentials, OAuth states, sessions) lives in its

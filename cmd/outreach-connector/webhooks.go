@@ -66,7 +66,9 @@ func wireWebhooks(store *storeFlags, credStore credential.Store, conns connectio
 func (w *liveWiring) newReceiver(conns connection.Store, stdout io.Writer, met *metrics.Webhooks, log *slog.Logger) (*webhooks.Receiver, error) {
 	open := openConnectionDestination(stdout)
 	return webhooks.NewReceiver(webhooks.ReceiverOptions{Store: w.store, Connections: conns, Keys: w.keys, Metrics: met, Logger: log,
-		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) { return open(ctx, url, ns) }})
+		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) {
+			return open(ctx, url, ns)
+		}})
 }
 
 // connLiveCommand is `connections live NAME on|off`.

@@ -17,6 +17,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/credential/credentialtest"
 	"github.com/outreach-connector/outreach-connector/internal/destinations"
 	"github.com/outreach-connector/outreach-connector/internal/metrics"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/webhooks"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -110,14 +111,20 @@ func (e *receiverEnv) post(conn, key string, body []byte) int {
 // when there is no row.
 func (e *receiverEnv) row(id int64) (title string, owner int64, deleted string, ok bool) {
 	e.t.Helper()
-	db, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(e.dest, "sqlite:")+"?mode=ro")
+	driver, dsn := "sqlite", "file:"+strings.TrimPrefix(e.dest, "sqlite:")+"?mode=ro"
+	q := `SELECT title, "ownerId", _deleted_at FROM acme__prospects WHERE id = $1`
+	if strings.HasPrefix(e.dest, "postgres") {
+		driver, dsn = "pgx", e.dest
+		q = `SELECT title, "ownerId", to_char(_deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM acme.prospects WHERE id = $1`
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer db.Close()
 	var t, d sql.NullString
 	var o sql.NullInt64
-	err = db.QueryRow(`SELECT title, "ownerId", _deleted_at FROM acme__prospects WHERE id = ?`, id).Scan(&t, &o, &d)
+	err = db.QueryRow(q, id).Scan(&t, &o, &d)
 	if err == sql.ErrNoRows || (err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "unable to open"))) {
 		return "", 0, "", false
 	}
@@ -140,7 +147,12 @@ func delivery(event string, id int64, attrs, rels string) []byte {
 }
 
 func TestReceiverAppliesSignedDeliveries(t *testing.T) {
-	e := newReceiverEnv(t, "")
+	t.Run("sqlite", func(t *testing.T) { testReceiverApplies(t, "") })
+	t.Run("postgres", func(t *testing.T) { testReceiverApplies(t, pgtest.Database(t)) })
+}
+
+func testReceiverApplies(t *testing.T, dest string) {
+	e := newReceiverEnv(t, dest)
 	id := e.conn.ID
 	created := delivery("prospect.created", 5, `"title":"CEO","updatedAt":"2026-03-01T10:00:00.000Z","weirdNew":1`, `"owner":{"type":"owner","id":3}`)
 	if got := e.post(id, secret, created); got != http.StatusNoContent {

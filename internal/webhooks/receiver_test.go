@@ -34,6 +34,7 @@ type receiverEnv struct {
 	logs   *bytes.Buffer
 	app    *sqlite.DB
 	recv   *webhooks.Receiver
+	keys   *credential.Keyring
 	nowFor time.Time
 }
 
@@ -73,7 +74,7 @@ func newReceiverEnv(t *testing.T, dest string) *receiverEnv {
 		Secret: sealed, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e := &receiverEnv{t: t, conn: c, dest: dest, met: metrics.New(), logs: &bytes.Buffer{}, app: app}
+	e := &receiverEnv{t: t, conn: c, dest: dest, met: metrics.New(), logs: &bytes.Buffer{}, app: app, keys: keys}
 	e.recv, err = webhooks.NewReceiver(webhooks.ReceiverOptions{Store: app.Webhooks(), Connections: app.Connections(), Keys: keys,
 		Metrics: metrics.NewWebhooks(e.met), Logger: slogTo(e.logs),
 		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) {

@@ -396,7 +396,7 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		for _, row := range [][2]string{{"Name", conn.Name}, {"ID", conn.ID}, {"State", st.State},
 			{"Credential", dash(st.CredentialName)}, {"Direction", string(conn.Direction)},
 			{"Destination", connection.RedactedURL(conn.DestinationURL)}, {"Namespace", conn.Namespace},
-			{"Streams", streamsText}, {"Schedule", conn.Schedule.String()}, {"Next run", nextRunText(st)},
+			{"Streams", streamsText}, {"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
@@ -971,6 +971,7 @@ type connectionJSON struct {
 	Streams       []string `json:"streams"`
 	Schedule      string   `json:"schedule"`
 	Paused        bool     `json:"paused"`
+	Live          bool     `json:"live"`
 	NextRunAt     *string  `json:"next_run_at"`
 	StartDate     *string  `json:"start_date"`
 	PageSize      int      `json:"page_size"`
@@ -1054,7 +1055,7 @@ func toConnectionJSON(st *service.Status) connectionJSON {
 	c := st.Connection
 	v := connectionJSON{ID: c.ID, Name: c.Name, State: st.State, CredentialID: c.CredentialID, Credential: st.CredentialName,
 		Direction: string(c.Direction), Destination: connection.RedactedURL(c.DestinationURL), Namespace: c.Namespace,
-		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
+		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, Live: c.Live, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
 		QuotaShare: c.QuotaShare, NotifyURL: c.NotifyURL, ScopesNeeded: nonNil(st.ScopesNeeded), ScopesMissing: nonNil(st.ScopesMissing),
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339)}
 	if !c.StartDate.IsZero() {

@@ -153,3 +153,11 @@ func resealWebhookSecrets(ctx context.Context, credStore credential.Store, keys 
 	}
 	return nil
 }
+
+// liveText says in `connections show` whether a connection is live.
+func liveText(live bool) string {
+	if live {
+		return "yes: Outreach pushes changes as webhooks (connections live NAME off to stop)"
+	}
+	return "no (connections live NAME on)"
+}

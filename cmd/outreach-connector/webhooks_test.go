@@ -119,6 +119,9 @@ func TestLiveConnectionFollowsTheSandbox(t *testing.T) {
 		e.jsonOf(&h, "history", "live")
 		return len(h.Runs) >= 2 && h.Runs[0].Outcome == "succeeded", fmt.Sprintf("%+v\n%s", h.Runs, s.logs.String())
 	})
+	if show := e.ok("show", "live"); !regexp.MustCompile(`Live\s+yes`).MatchString(show) {
+		t.Errorf("show after live on:\n%s", show)
+	}
 	client := sandboxClient(t, e.sb)
 	hooks := listAllResources(t, client, "webhooks")
 	if len(hooks) != len(liveStreams) {

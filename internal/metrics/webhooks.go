@@ -52,8 +52,7 @@ func NewWebhooks(m *Metrics) *Webhooks {
 // Received counts a delivery for a known connection.
 func (w *Webhooks) Received(connection string) { w.received.WithLabelValues(label(connection)).Inc() }
 
-// Applied counts a committed delivery and observes its lag (none when the
-// lag is not known, sent is zero).
+// Applied counts a committed delivery and, when known, observes its lag.
 func (w *Webhooks) Applied(connection, stream, outcome string, lag time.Duration, known bool) {
 	w.applied.WithLabelValues(label(connection), label(stream), label(outcome)).Inc()
 	if known {

@@ -248,6 +248,10 @@ func (m *Manager) Check(ctx context.Context) (int, error) {
 				continue
 			}
 			gap = true
+			if mine, err = m.o.Store.Subscriptions(ctx, c.ID); err != nil {
+				m.o.Logger.Warn("webhook check", "connection", c.Name, "err", err)
+				continue
+			}
 		}
 		if n, err := m.repair(ctx, c, mine); err != nil {
 			m.o.Logger.Warn("webhook check", "connection", c.Name, "err", err)
@@ -275,15 +279,17 @@ func (m *Manager) Check(ctx context.Context) (int, error) {
 	return repaired, nil
 }
 
-// complete reports whether subs cover every resource type of c at the
-// current URL.
+// complete reports whether subs are exactly the webhooks c needs: every
+// resource type of c at the current URL, and nothing else (a stream
+// dropped by an edit, an old public URL).
 func (m *Manager) complete(c *connection.Connection, subs []*Subscription) bool {
-	for _, r := range m.ResourcesOf(c) {
+	want := m.ResourcesOf(c)
+	for _, r := range want {
 		if !slices.ContainsFunc(subs, func(s *Subscription) bool { return s.Resource == r && s.URL == m.URL(c.ID) }) {
 			return false
 		}
 	}
-	return true
+	return !slices.ContainsFunc(subs, func(s *Subscription) bool { return !slices.Contains(want, s.Resource) || s.URL != m.URL(c.ID) })
 }
 
 // repair reads each of c's webhooks at Outreach and re-enables a disabled

@@ -141,6 +141,19 @@ func TestManagerSubscribesChecksAndUnsubscribes(t *testing.T) {
 		t.Error("a secret was logged")
 	}
 
+	// The connection stops syncing accounts: the next check deletes that
+	// webhook (subscribing anew counts as a gap: a catch-up run).
+	c.Streams = []string{"prospects"}
+	if err := app.Connections().UpdateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hooks := atOutreach(); len(hooks) != 1 || hooks["prospect"] == nil || len(rows()) != 1 {
+		t.Errorf("after dropping accounts: %v at Outreach, %d stored\n%s", hooks, len(rows()), logs.String())
+	}
+
 	// Not live: the next check deletes its webhooks.
 	c.Live = false
 	if err := app.Connections().UpdateConnection(ctx, c); err != nil {

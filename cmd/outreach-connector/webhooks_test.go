@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -365,4 +366,60 @@ func sameAsSandbox(t *testing.T, c *outreach.Client, dest *sql.DB) (bool, string
 		}
 	}
 	return true, ""
+}
+
+// TestLiveSecretsAreSealedAndRotated: with --public-url the CLI makes the
+// webhooks at once; their secrets are in the app database only sealed,
+// and credentials rotate-key re-seals them with the new key.
+func TestLiveSecretsAreSealedAndRotated(t *testing.T) {
+	t.Parallel()
+	e := newConnEnv(t, sandbox.Options{Prospects: 10}, nil)
+	e.ok("add", "acme", "--credential", "main", "--to", "sqlite:"+filepath.Join(e.dir, "out.db"), "--streams", "prospects,accounts")
+	out := e.ok("live", "acme", "on", "--public-url", "http://127.0.0.1:9")
+	if !strings.Contains(out, "Outreach delivers its changes to http://127.0.0.1:9/webhooks/") || !strings.Contains(out, "catch-up run is queued") {
+		t.Errorf("live on: %s", out)
+	}
+	hooks := listAllResources(t, sandboxClient(t, e.sb), "webhooks")
+	if len(hooks) != 2 {
+		t.Fatalf("webhooks at the sandbox: %d", len(hooks))
+	}
+	keyIDs := func() []string {
+		db, err := sql.Open("sqlite", "file:"+e.db+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query(`SELECT secret FROM webhook_subscriptions`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var ids []string
+		for rows.Next() {
+			var b []byte
+			rows.Scan(&b)
+			for _, h := range hooks {
+				if bytes.Contains(b, []byte(h.String("secret"))) {
+					t.Error("a webhook secret is stored in clear")
+				}
+			}
+			id, _ := credential.KeyIDOf(b)
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	before := keyIDs()
+	stdout, stderr, code := e.run("credentials", "rotate-key")
+	if code != 0 || !strings.Contains(stdout, "Re-sealed 2 webhook secrets") {
+		t.Fatalf("rotate-key: exit %d\n%s%s", code, stdout, stderr)
+	}
+	keys, err := credential.LoadKeyring(filepath.Join(e.dir, "app.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := keyIDs()
+	if len(after) != 2 || after[0] != keys.Current() || after[1] != keys.Current() || before[0] == keys.Current() {
+		t.Errorf("sealed with keys %v before and %v after rotating to %s", before, after, keys.Current())
+	}
+	e.fails("give the connection's name and on or off", "live", "acme", "maybe")
 }

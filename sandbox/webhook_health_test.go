@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,34 @@ func TestWebhookDisabledAfterFailures(t *testing.T) {
 	srv.Sandbox.Close() // waits for deliveries in flight
 	if got := len(deliveries()); got != n {
 		t.Errorf("deliveries while disabled: %d, want none", got-n)
+	}
+}
+
+// TestMutatorDelivers: the mutator's creates, updates and deletes are
+// delivered as API writes are, each event signed.
+func TestMutatorDelivers(t *testing.T) {
+	srv := start(t, sandbox.Options{Prospects: 50, Seed: 3})
+	tok := token(t, srv)
+	recv, deliveries := receiver(t, 200)
+	if r := call(t, srv, tok, "POST", "/api/v2/webhooks", `{"data":{"type":"webhook","attributes":{"url":"`+recv.URL+`","secret":"k","resource":"*","action":"*"}}}`); r.status != 201 {
+		t.Fatalf("create webhook: %d %s", r.status, r.body)
+	}
+	srv.Mutate(100)
+	srv.Sandbox.Close() // waits for deliveries in flight
+	events := map[string]int{}
+	for _, d := range deliveries() {
+		var body struct {
+			Meta struct {
+				EventName string `json:"eventName"`
+			} `json:"meta"`
+		}
+		if err := json.Unmarshal(d.body, &body); err != nil || d.header.Get("Outreach-Webhook-Signature") != sandbox.Sign("k", d.body) {
+			t.Fatalf("delivery %s: %v, signature %q", d.body, err, d.header.Get("Outreach-Webhook-Signature"))
+		}
+		_, action, _ := strings.Cut(body.Meta.EventName, ".")
+		events[action]++
+	}
+	if events["created"] == 0 || events["updated"] == 0 || events["destroyed"] == 0 || events["created"]+events["updated"]+events["destroyed"] != 100 {
+		t.Errorf("deliveries of 100 mutations by action: %v", events)
 	}
 }

@@ -190,6 +190,7 @@ func (l *RateLimiter) Sent() int64 {
 // allowed while the window is unknown) older than that no longer holds the
 // others back, so a hung request cannot stall every caller.
 func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) error {
+	maxWait := maxWaitOf(ctx, l.maxWait)
 	for {
 		l.mu.Lock()
 		now := l.now()
@@ -229,7 +230,7 @@ func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) err
 				wait, resetWait = l.reset.Sub(now), true
 			}
 		}
-		if resetWait && wait > 0 && (l.maxWait < 0 || wait > l.maxWait) {
+		if resetWait && wait > 0 && (maxWait < 0 || wait > maxWait) {
 			err := &RateLimitError{Limit: l.limit, Remaining: l.remaining, Reset: l.reset, Reason: "quota"}
 			l.mu.Unlock()
 			return err
@@ -376,4 +377,32 @@ func (r *RateLimiters) For(user string) *RateLimiter {
 		r.m[user] = l
 	}
 	return l
+}
+
+// maxWaitKey carries a caller's own bound on waiting for a window to reset
+// (WithMaxWait).
+type maxWaitKey struct{}
+
+// WithMaxWait returns a context under which a request waits at most d for
+// the rate-limit window to reset; when the wait would be longer it fails at
+// once with a *RateLimitError (Reason "quota", Reset set). d <= 0 means never
+// wait. It can only shorten the limiter's own MaxWait, never lengthen it.
+func WithMaxWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, maxWaitKey{}, d)
+}
+
+// maxWaitOf is the limiter's bound narrowed by the context's (WithMaxWait);
+// negative means never wait.
+func maxWaitOf(ctx context.Context, limiter time.Duration) time.Duration {
+	d, ok := ctx.Value(maxWaitKey{}).(time.Duration)
+	if !ok {
+		return limiter
+	}
+	if d <= 0 {
+		return -1
+	}
+	if limiter < 0 || limiter < d {
+		return limiter
+	}
+	return d
 }

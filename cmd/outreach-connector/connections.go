@@ -40,7 +40,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	if err != nil {
 		return nil, err
 	}
-	conns, err := connectionStoreOf(credStore)
+	conns, err := connectionStoreOf(ctx, credStore, store.keys)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -114,7 +114,7 @@ docs/connections.md for the fields).`,
 				return err
 			}
 			defer app.close()
-			return run(c.Context(), app, c, args)
+			return refused(run(c.Context(), app, c, args))
 		}
 	}
 	cmd.AddCommand(connAddCommand(withApp), connEditCommand(withApp), connListCommand(withApp), connShowCommand(withApp), connRunCommand(withApp),
@@ -838,6 +838,54 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 	cmd.Flags().BoolVar(&dropData, "drop-data", false, "also remove its tables or files and sync state in the destination")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// refusal is a command the service refused: nothing was changed, and
+// the message says what to fix.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return "Refused; nothing was changed. Fix: " + fixText(r.err) }
+func (r refusal) Unwrap() error { return r.err }
+
+// refused makes a refusal of the service's refusals (service.Refused);
+// other errors stay as they are.
+func refused(err error) error {
+	if err != nil && service.Refused(err) {
+		return refusal{err}
+	}
+	return err
+}
+
+// fixText says what to fix: each field problem with the flag that sets
+// the field, or the refusal's own message.
+func fixText(err error) string {
+	var inv *service.InvalidError
+	if !errors.As(err, &inv) {
+		return err.Error()
+	}
+	fixes := make([]string, len(inv.Problems))
+	for i, p := range inv.Problems {
+		fixes[i] = flagOf(p.Field) + ": " + p.Message
+	}
+	return strings.Join(fixes, "; ")
+}
+
+// flagOf names the flag (or argument) that sets a connection field.
+func flagOf(field string) string {
+	switch field {
+	case connection.FieldName:
+		return "NAME"
+	case connection.FieldDestination:
+		return "--to"
+	case connection.FieldSchedule:
+		return "--every/--cron"
+	case connection.FieldQuotaShare:
+		return "--quota-limit"
+	case connection.FieldCredential, connection.FieldStreams, connection.FieldStartDate, connection.FieldPageSize,
+		connection.FieldNamespace, connection.FieldNotifyURL:
+		return "--" + strings.ReplaceAll(field, "_", "-")
+	}
+	return field
 }
 
 // isTerminalInput reports whether r is a terminal.

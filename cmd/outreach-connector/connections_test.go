@@ -338,6 +338,96 @@ func TestConnectionsRedactPasswords(t *testing.T) {
 			t.Errorf("connections %s shows the password or no redaction:\n%s%s", strings.Join(args, " "), out, errOut)
 		}
 	}
+	assertSealed(t, "sqlite", e.db, "s3cr3t-pw")
+
+	// Another key file: a clear refusal, not a URL without its password.
+	other := command(t, e.dir, "connections", "list", "--db", e.db, "--key-file", filepath.Join(e.dir, "other.key"))
+	var stdout, stderr bytes.Buffer
+	other.Stdout, other.Stderr = &stdout, &stderr
+	other.Run()
+	out, errOut, code := stdout.String(), stderr.String(), other.ProcessState.ExitCode()
+	if code == 0 || !strings.Contains(errOut, "sealed") || !strings.Contains(errOut, "--key-file") || strings.Contains(out+errOut, "s3cr3t-pw") {
+		t.Errorf("list with another key file: exit %d\n%s%s", code, out, errOut)
+	} else if testing.Verbose() {
+		t.Logf("list with another key file:\n%s", errOut)
+	}
+	out, errOut, code = e.run("credentials", "rotate-key")
+	if code != 0 || !strings.Contains(out, "and 1 connection destination passwords") {
+		t.Fatalf("rotate-key: exit %d\n%s%s", code, out, errOut)
+	}
+	assertSealed(t, "sqlite", e.db, "s3cr3t-pw")
+	if out := e.ok("show", "pg"); !strings.Contains(out, "postgres://test:xxxxx@127.0.0.1:5432/test") {
+		t.Errorf("show after rotate-key:\n%s", out)
+	}
+}
+
+// TestConnectionsRefusals: what the service refuses exits non-zero saying
+// nothing was changed and what to fix, flag by flag; nothing is stored.
+func TestConnectionsRefusals(t *testing.T) {
+	t.Parallel()
+	e := newConnEnv(t, sandbox.Options{Prospects: 10}, nil)
+	dest := "sqlite:" + filepath.Join(e.dir, "out.db")
+	for _, tc := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"add", "bad", "--credential", "main", "--to", "ftp://x", "--every", "5s", "--quota-limit", "3", "--namespace", "Bad NS"},
+			[]string{"--to: destination scheme", "--every/--cron: interval 5s is too short", "--quota-limit: quota share 3 is out of range", "--namespace: namespace"}},
+		{[]string{"add", "bad", "--credential", "nobody", "--to", dest}, []string{`credential "nobody"`, "not found"}},
+		{[]string{"cancel", "nobody"}, []string{"not found"}},
+	} {
+		out, errOut, code := e.run(append([]string{"connections"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, "Refused; nothing was changed. Fix: ") {
+			t.Errorf("connections %s: exit %d\n%s%s", strings.Join(tc.args, " "), code, out, errOut)
+		}
+		for _, want := range tc.says {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("connections %s: stderr lacks %q:\n%s", strings.Join(tc.args, " "), want, errOut)
+			}
+		}
+	}
+	e.ok("add", "ok", "--credential", "main", "--to", dest, "--streams", "stages")
+	e.fails("Refused; nothing was changed. Fix: connection \"ok\": connection: a connection with this name exists", "add", "ok", "--credential", "main", "--to", dest)
+	e.fails("Refused; nothing was changed. Fix: connection \"other\": connection: another connection uses this namespace", "add", "other",
+		"--credential", "main", "--to", dest, "--namespace", "ok")
+	e.fails("Refused; nothing was changed. Fix: connection ok: the connection has no run queued or running", "cancel", "ok")
+	var l listed
+	e.jsonOf(&l, "list")
+	if len(l.Connections) != 1 || l.Connections[0].Name != "ok" {
+		t.Errorf("after the refusals: %+v", l)
+	}
+}
+
+// assertSealed checks that no connection row of the app database holds
+// password in clear, and that some row holds a sealed destination.
+func assertSealed(t *testing.T, driver, dsn, password string) {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT destination_url, destination_sealed FROM connections`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	sealed := 0
+	for rows.Next() {
+		var clear, blob string
+		if err := rows.Scan(&clear, &blob); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(clear+blob, password) {
+			t.Errorf("the app database holds the password in clear: %q", clear)
+		}
+		if blob != "" {
+			sealed++
+		}
+	}
+	if sealed == 0 {
+		t.Error("no sealed destination in the app database")
+	}
 }
 
 // TestConnectionsRunWaitFails: a run that fails exits non-zero with its
@@ -480,6 +570,9 @@ func TestConnectionsOnPostgres(t *testing.T) {
 	q := u.Query()
 	q.Del("search_path")
 	u.RawQuery = q.Encode()
+	// A password (trust authentication ignores it): the run must get the
+	// sealed URL back whole.
+	u.User = url.UserPassword(u.User.Username(), "pg-s3cr3t")
 	dest := u.String()
 	b := make([]byte, 5)
 	rand.Read(b)
@@ -505,6 +598,12 @@ func TestConnectionsOnPostgres(t *testing.T) {
 	if len(l.Connections) != 1 || l.Connections[0].LastRun == nil || l.Connections[0].LastRun.Outcome != "succeeded" || l.Connections[0].NextRunAt == nil {
 		t.Errorf("list --json: %+v", l)
 	}
+	assertSealed(t, "pgx", appDB, "pg-s3cr3t")
+	if out, errOut, code := e.run("credentials", "rotate-key"); code != 0 || !strings.Contains(out, "and 1 connection destination passwords") {
+		t.Fatalf("rotate-key: exit %d\n%s%s", code, out, errOut)
+	}
+	assertSealed(t, "pgx", appDB, "pg-s3cr3t")
+	// Dropping the data opens the destination: the URL opened with the new key.
 	e.ok("delete", "warehouse", "--yes", "--drop-data")
 	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $1`, ns).Scan(&n); err != nil || n != 0 {
 		t.Errorf("schema %s left after delete --drop-data (%d, %v)", ns, n, err)

@@ -304,10 +304,16 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err != nil {
 				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
 			}
-			if err := resealWebhookSecrets(c.Context(), credStore, next, c.OutOrStdout()); err != nil {
+			if err := resealWebhookSecrets(c.Context(), credStore, store.keys, c.OutOrStdout()); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials. Old keys stay in %s for ciphertexts written meanwhile.\n", next.Current(), n, store.keyFile)
+			// Connections' destination passwords too.
+			_, sealed, err := sealConnections(c.Context(), credStore, store.keys)
+			if err != nil {
+				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials and %d connection destination passwords. Old keys stay in %s for ciphertexts written meanwhile.\n",
+				next.Current(), n, sealed, store.keyFile)
 			return nil
 		}}
 

@@ -101,6 +101,7 @@ sandbox to develop and test against.`,
 	root.AddCommand(newStreamsCommand())
 	root.AddCommand(newTapCommand(logger))
 	root.AddCommand(newLoadCommand(logger))
+	root.AddCommand(newKeysCommand(logger))
 	root.AddCommand(newVersionCommand())
 	return root
 }

@@ -39,6 +39,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		withSandbox                 bool
 		webhookCheck                time.Duration
 		store                       storeFlags
+		proxyMaxWait                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -102,7 +103,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			defer closeStore()
 			out := cmd.OutOrStdout()
-			conns, err := connectionStoreOf(credStore)
+			conns, err := connectionStoreOf(ctx, credStore, store.keys)
 			if err != nil {
 				return err
 			}
@@ -187,6 +188,9 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 				}
 				fmt.Fprintf(out, "Connection \"sandbox\" syncs the sandbox into sqlite:%s every %s; its first run is queued.\n", sandboxDestination, sandboxEvery)
 			}
+			if opts.Keys, err = keyStoreOf(credStore); err != nil {
+				return err
+			}
 			srv, err := web.New(opts)
 			if err != nil {
 				return err
@@ -199,7 +203,11 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			// The deferred closes (sandbox, store) run after run returns,
 			// and run returns only when everything it started has ended.
-			return runServer(ctx, ln, withWebhooks(srv, recv), m, q, &started, log)
+			handler, err := withProxy(srv, m, credStore, svc, met, log.With("component", "proxy"), proxyMaxWait)
+			if err != nil {
+				return err
+			}
+			return runServer(ctx, ln, withWebhooks(handler, recv), m, q, &started, log)
 		},
 	}
 	f := cmd.Flags()
@@ -215,6 +223,8 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 	f.IntVar(&workers, "workers", jobs.DefaultWorkers, "connections this node runs at once")
 	f.DurationVar(&webhookCheck, "webhook-check", time.Minute,
 		"how often live connections' webhooks are checked at Outreach (made, re-enabled when disabled, with a catch-up run)")
+	f.DurationVar(&proxyMaxWait, "proxy-max-wait", 10*time.Second,
+		"longest a /proxy/ request waits for the Outreach user's rate-limit window (callers ask for less with X-Max-Wait); then 429 with Retry-After")
 	store.register(cmd.Flags())
 	return cmd
 }

@@ -29,6 +29,9 @@ type storeFlags struct {
 	db      string // sqlite:PATH or postgres://...
 	keyFile string
 	flags   *pflag.FlagSet
+	// keys is the keyring open loaded: it seals the credentials' secrets
+	// and the connections' destination passwords.
+	keys *credential.Keyring
 	// publicURL is set by the connections commands (--public-url).
 	publicURL string
 }
@@ -74,6 +77,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time
 		closer()
 		return nil, nil, nil, err
 	}
+	f.keys = keys
 	opts := credential.Options{Store: store, Keyring: keys, Logger: log}
 	if now != nil {
 		opts.Now = now
@@ -141,12 +145,29 @@ func (f *storeFlags) openQueue(ctx context.Context, opts jobs.Options) (*jobs.Qu
 }
 
 // connectionStoreOf returns the connection store of the app database that
-// open returned.
-func connectionStoreOf(s credential.Store) (connection.Store, error) {
-	if db, ok := s.(interface{ Connections() *sqlstore.Connections }); ok {
-		return db.Connections(), nil
+// open returned, sealing destination passwords with keys; the first open
+// with the key seals those an earlier version stored in clear.
+func connectionStoreOf(ctx context.Context, s credential.Store, keys *credential.Keyring) (connection.Store, error) {
+	conns, _, err := sealConnections(ctx, s, keys)
+	return conns, err
+}
+
+// sealConnections returns the connection store of the app database,
+// after sealing with the current key every destination password stored
+// in clear or with an older key; it says how many it sealed.
+func sealConnections(ctx context.Context, s credential.Store, keys *credential.Keyring) (*sqlstore.Connections, int, error) {
+	db, ok := s.(interface {
+		ConnectionsSealedBy(*credential.Keyring) *sqlstore.Connections
+	})
+	if !ok {
+		return nil, 0, errors.New("the app database keeps no connections")
 	}
-	return nil, errors.New("the app database keeps no connections")
+	conns := db.ConnectionsSealedBy(keys)
+	n, err := conns.SealDestinations(ctx)
+	if err != nil {
+		return nil, n, fmt.Errorf("seal the connections' destination passwords: %w", err)
+	}
+	return conns, n, nil
 }
 
 // openConnectionDestination opens a connection's destination in its

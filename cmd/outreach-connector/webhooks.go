@@ -94,10 +94,10 @@ next webhook check (--webhook-check). See docs/webhooks.md.`,
 		res, err := app.svc.SetLive(ctx, args[0], on)
 		var cannot *connection.CannotApplyError
 		if errors.As(err, &cannot) {
-			return fmt.Errorf("%w; sync it into sqlite: or postgres:// to make it live", err)
+			return refusal{fmt.Errorf("%w; sync it into sqlite: or postgres:// to make it live", err)}
 		}
 		if err != nil {
-			return err
+			return refused(err)
 		}
 		name := res.Connection.Name
 		switch {

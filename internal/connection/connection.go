@@ -11,8 +11,6 @@ package connection
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -101,56 +99,55 @@ func (c *Connection) SetDefaults() {
 	}
 }
 
-// Validate reports every problem of c at once, each saying what to fix.
+// Validate reports every problem of c at once, each a FieldError saying
+// what to fix (the error is a FieldErrors, nil when there is none).
 // Messages never include a destination URL's password.
 func (c *Connection) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if err := ValidateName(c.Name); err != nil {
-		errs = append(errs, err)
-	}
+	var errs FieldErrors
+	add := func(field, format string, args ...any) { errs = append(errs, fieldError(field, format, args...)) }
+	check := func(err error) { errs = append(errs, FieldErrorsOf(err)...) }
+	check(ValidateName(c.Name))
 	if c.CredentialID == "" {
-		add("connection: a credential is required")
+		add(FieldCredential, "a credential is required")
 	}
 	switch c.Direction {
 	case DirectionSource, DirectionDestination:
 	default:
-		add("connection: direction %q is unknown; use %q or %q", c.Direction, DirectionSource, DirectionDestination)
+		add(FieldDirection, "direction %q is unknown; use %q or %q", c.Direction, DirectionSource, DirectionDestination)
 	}
-	if err := ValidateDestinationURL(c.DestinationURL); err != nil {
-		errs = append(errs, err)
-	}
+	check(ValidateDestinationURL(c.DestinationURL))
 	if c.Streams != nil && len(c.Streams) == 0 {
-		add("connection: the stream list is empty; name at least one stream, or leave it out for every readable stream")
+		add(FieldStreams, "the stream list is empty; name at least one stream, or leave it out for every readable stream")
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Streams {
 		switch {
 		case s == "" || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }):
-			add("connection: stream name %q is not a stream name (letters, digits and _)", s)
+			add(FieldStreams, "stream name %q is not a stream name (letters, digits and _)", s)
 		case seen[s]:
-			add("connection: stream %q is listed twice", s)
+			add(FieldStreams, "stream %q is listed twice", s)
 		}
 		seen[s] = true
 	}
 	if c.PageSize < 0 || c.PageSize > MaxPageSize {
-		add("connection: page size %d is out of range; use 1 to %d, or 0 for the default", c.PageSize, MaxPageSize)
+		add(FieldPageSize, "page size %d is out of range; use 1 to %d, or 0 for the default", c.PageSize, MaxPageSize)
 	}
 	if !(c.QuotaShare > 0 && c.QuotaShare <= 1) {
-		add("connection: quota share %g is out of range; use a fraction in (0, 1], such as 0.5 for half the hourly limit", c.QuotaShare)
+		add(FieldQuotaShare, "quota share %g is out of range; use a fraction in (0, 1], such as 0.5 for half the hourly limit", c.QuotaShare)
 	}
-	if err := ValidateNamespace(c.Namespace); err != nil {
-		errs = append(errs, err)
-	}
+	check(ValidateNamespace(c.Namespace))
 	if c.NotifyURL != "" {
 		u, err := url.Parse(c.NotifyURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("connection: notify URL must be an absolute http:// or https:// URL")
+			add(FieldNotifyURL, "notify URL must be an absolute http:// or https:// URL")
 		} else if u.User != nil {
-			add("connection: notify URL must not carry a user or password; requests are signed instead")
+			add(FieldNotifyURL, "notify URL must not carry a user or password; requests are signed instead")
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // ValidateName checks a connection name: 1 to MaxNameLength printable
@@ -158,13 +155,13 @@ func (c *Connection) Validate() error {
 func ValidateName(name string) error {
 	switch {
 	case name == "":
-		return errors.New("connection: a name is required")
+		return fieldError(FieldName, "a name is required")
 	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
-		return errors.New("connection: the name must be printable text")
+		return fieldError(FieldName, "the name must be printable text")
 	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("connection: name %q starts or ends with a space", name)
+		return fieldError(FieldName, "name %q starts or ends with a space", name)
 	case utf8.RuneCountInString(name) > MaxNameLength:
-		return fmt.Errorf("connection: the name is longer than %d characters", MaxNameLength)
+		return fieldError(FieldName, "the name is longer than %d characters", MaxNameLength)
 	}
 	return nil
 }
@@ -185,32 +182,32 @@ const (
 func ParseDestination(raw string) (DestinationKind, string, error) {
 	scheme, rest, ok := strings.Cut(raw, ":")
 	if !ok || raw == "" {
-		return "", "", errors.New("connection: a destination URL is required: sqlite:PATH, postgres://HOST/DB or jsonl:DIR")
+		return "", "", fieldError(FieldDestination, "a destination URL is required: sqlite:PATH, postgres://HOST/DB or jsonl:DIR")
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite":
 		p := strings.TrimPrefix(rest, "//")
 		if p == "" {
-			return "", "", errors.New("connection: destination sqlite: needs a file path, as in sqlite:./outreach.db")
+			return "", "", fieldError(FieldDestination, "destination sqlite: needs a file path, as in sqlite:./outreach.db")
 		}
 		return SQLite, p, nil
 	case "jsonl":
 		p := strings.TrimPrefix(rest, "//")
 		if p == "" {
-			return "", "", errors.New("connection: destination jsonl: needs a directory, as in jsonl:./out")
+			return "", "", fieldError(FieldDestination, "destination jsonl: needs a directory, as in jsonl:./out")
 		}
 		return JSONL, p, nil
 	case "postgres", "postgresql":
 		u, err := url.Parse(raw)
 		if err != nil || !strings.HasPrefix(rest, "//") || u.Host == "" {
-			return "", "", errors.New("connection: destination postgres:// needs a host and database, as in postgres://user@127.0.0.1:5432/db")
+			return "", "", fieldError(FieldDestination, "destination postgres:// needs a host and database, as in postgres://user@127.0.0.1:5432/db")
 		}
 		if strings.Trim(u.Path, "/") == "" {
-			return "", "", fmt.Errorf("connection: destination %s names no database; add /DBNAME", RedactedURL(raw))
+			return "", "", fieldError(FieldDestination, "destination %s names no database; add /DBNAME", RedactedURL(raw))
 		}
 		return Postgres, raw, nil
 	}
-	return "", "", fmt.Errorf("connection: destination scheme %q is unknown; use sqlite:, postgres:// or jsonl:", scheme)
+	return "", "", fieldError(FieldDestination, "destination scheme %q is unknown; use sqlite:, postgres:// or jsonl:", scheme)
 }
 
 // ValidateDestinationURL checks a destination URL (see ParseDestination).
@@ -247,11 +244,11 @@ var namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 func ValidateNamespace(ns string) error {
 	switch {
 	case ns == "":
-		return errors.New("connection: a namespace is required (it defaults from the name)")
+		return fieldError(FieldNamespace, "a namespace is required (it defaults from the name)")
 	case len(ns) > MaxNamespaceLength || !namespacePattern.MatchString(ns):
-		return fmt.Errorf("connection: namespace %q is not usable; use lowercase letters, digits and _, starting with a letter, at most %d characters", ns, MaxNamespaceLength)
+		return fieldError(FieldNamespace, "namespace %q is not usable; use lowercase letters, digits and _, starting with a letter, at most %d characters", ns, MaxNamespaceLength)
 	case reservedNamespace(ns):
-		return fmt.Errorf("connection: namespace %q is reserved by the database or the job queue; choose another", ns)
+		return fieldError(FieldNamespace, "namespace %q is reserved by the database or the job queue; choose another", ns)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package connection
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -45,11 +44,11 @@ type Schedule struct {
 func Every(d time.Duration) (Schedule, error) {
 	switch {
 	case d < MinInterval:
-		return Schedule{}, fmt.Errorf("schedule: interval %s is too short; the shortest is %s", fmtDuration(d), fmtDuration(MinInterval))
+		return Schedule{}, fieldError(FieldSchedule, "interval %s is too short; the shortest is %s", fmtDuration(d), fmtDuration(MinInterval))
 	case d > MaxInterval:
-		return Schedule{}, fmt.Errorf("schedule: interval %s is too long; the longest is %s", fmtDuration(d), fmtDuration(MaxInterval))
+		return Schedule{}, fieldError(FieldSchedule, "interval %s is too long; the longest is %s", fmtDuration(d), fmtDuration(MaxInterval))
 	case d%time.Second != 0:
-		return Schedule{}, fmt.Errorf("schedule: interval %s has a fraction of a second; use whole seconds", d)
+		return Schedule{}, fieldError(FieldSchedule, "interval %s has a fraction of a second; use whole seconds", d)
 	}
 	return Schedule{kind: Interval, every: d}, nil
 }
@@ -59,16 +58,16 @@ func Every(d time.Duration) (Schedule, error) {
 func CronSchedule(expr string) (Schedule, error) {
 	expr = strings.Join(strings.Fields(expr), " ")
 	if n := len(strings.Fields(expr)); n != 5 {
-		return Schedule{}, fmt.Errorf("schedule: cron expression %q has %d fields; want 5: minute hour day-of-month month day-of-week (UTC), e.g. \"*/15 * * * *\"", expr, n)
+		return Schedule{}, fieldError(FieldSchedule, "cron expression %q has %d fields; want 5: minute hour day-of-month month day-of-week (UTC), e.g. \"*/15 * * * *\"", expr, n)
 	}
 	c, err := cronParser.Parse(expr)
 	if err != nil {
-		return Schedule{}, fmt.Errorf("schedule: cron expression %q: %v", expr, err)
+		return Schedule{}, fieldError(FieldSchedule, "cron expression %q: %v", expr, err)
 	}
 	// An expression such as "0 0 30 2 *" (30 February) parses but never
 	// fires; the parser gives up after five years, which covers a leap day.
 	if c.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
-		return Schedule{}, fmt.Errorf("schedule: cron expression %q never fires", expr)
+		return Schedule{}, fieldError(FieldSchedule, "cron expression %q never fires", expr)
 	}
 	return Schedule{kind: Cron, expr: expr, cron: c}, nil
 }
@@ -95,7 +94,7 @@ func ParseSchedule(s string) (Schedule, error) {
 func parseEvery(s string) (Schedule, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return Schedule{}, fmt.Errorf("schedule: %q is not an interval such as 15m or 1h30m, a five-field cron expression, or manual", s)
+		return Schedule{}, fieldError(FieldSchedule, "%q is not an interval such as 15m or 1h30m, a five-field cron expression, or manual", s)
 	}
 	return Every(d)
 }

@@ -19,6 +19,9 @@ func TestLint(t *testing.T) {
 	m.SetQuotaShare("u", 1)
 	m.RunFinished("a", "succeeded")
 	m.RecordsSynced("a", "prospects", 1)
+	m.ProxyRequest("c", 200)
+	m.ProxyRateLimited("c")
+	m.ProxyUpstream("c", time.Second)
 	now := time.Now()
 	m.SetTokenReader(func(context.Context) ([]TokenState, error) {
 		return []TokenState{{Credential: "c", Status: "connected", ExpiresAt: now, IssuedAt: now}}, nil

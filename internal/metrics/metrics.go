@@ -57,6 +57,7 @@ type Metrics struct {
 	cursors *cursorCollector
 	queue   *queueCollector
 	// Proxy and webhook metrics will be registered here too, beside these.
+	proxy *proxyMetrics
 }
 
 // Option configures a Metrics.
@@ -126,6 +127,8 @@ func New(opts ...Option) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.rate, m.runs, m.records, m.tokens, m.cursors, m.queue,
 	)
+	m.proxy = newProxyMetrics()
+	m.reg.MustRegister(m.proxy.collectors()...)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog:      printLogger{m.log},
 		ErrorHandling: promhttp.ContinueOnError, // a failed reader costs its own metrics, not the scrape

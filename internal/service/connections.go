@@ -29,38 +29,40 @@ func (s *Service) lookup(ctx context.Context, idOrName string) (*connection.Conn
 	return c, err
 }
 
-// credential returns the credential with id or name idOrName.
+// credential returns the credential with id or name idOrName; nil
+// without an error when idOrName is empty (Validate says it is required).
 func (s *Service) credential(ctx context.Context, idOrName string) (*credential.Record, error) {
 	if idOrName == "" {
-		return nil, errors.New("connection: a credential is required (see `credentials list`)")
+		return nil, nil
 	}
 	rec, err := s.opts.Credentials.Get(ctx, idOrName)
 	if err != nil {
-		return nil, fmt.Errorf("credential %q: %w", idOrName, err)
+		return nil, fmt.Errorf("credential %q: %w (see `credentials list`)", idOrName, err)
 	}
 	return rec, nil
 }
 
-// Create validates and stores a connection, and schedules it.
+// Create validates and stores a connection, and schedules it. It refuses
+// with an *InvalidError naming every problem, or a *ConflictError.
 func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Connection, error) {
 	rec, err := s.credential(ctx, n.Credential)
 	if err != nil {
 		return nil, err
 	}
-	sched, err := connection.ParseSchedule(n.Schedule)
-	if err != nil {
-		return nil, err
-	}
+	sched, schedErr := connection.ParseSchedule(n.Schedule)
 	now := s.now()
-	c := &connection.Connection{ID: connection.NewID(), Name: n.Name, CredentialID: rec.ID, Direction: n.Direction,
+	c := &connection.Connection{ID: connection.NewID(), Name: n.Name, Direction: n.Direction,
 		DestinationURL: n.DestinationURL, Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize,
 		QuotaShare: n.QuotaShare, Paused: n.Paused, Namespace: n.Namespace, NotifyURL: n.NotifyURL, CreatedAt: now, UpdatedAt: now}
+	if rec != nil {
+		c.CredentialID = rec.ID
+	}
 	c.SetDefaults()
-	if err := s.check(c, rec); err != nil {
+	if err := s.check(c, rec, schedErr); err != nil {
 		return nil, err
 	}
 	if err := s.opts.Store.CreateConnection(ctx, c); err != nil {
-		return nil, fmt.Errorf("connection %q: %w", c.Name, err)
+		return nil, conflict(c.Name, err)
 	}
 	if err := s.schedule(ctx, c); err != nil {
 		return c, err
@@ -68,17 +70,32 @@ func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Conn
 	return c, nil
 }
 
-// check validates c and its streams against what rec may read.
-func (s *Service) check(c *connection.Connection, rec *credential.Record) error {
-	if err := c.Validate(); err != nil {
-		return err
+// check validates c, its schedule (schedErr from parsing it) and its
+// streams against what rec may read: an *InvalidError with every problem.
+func (s *Service) check(c *connection.Connection, rec *credential.Record, schedErr error) error {
+	problems := connection.FieldErrorsOf(schedErr)
+	if schedErr != nil && problems == nil {
+		problems = []connection.FieldError{{Field: connection.FieldSchedule, Message: schedErr.Error()}}
 	}
-	if c.Direction != connection.DirectionSource {
-		return fmt.Errorf("connection: direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.DirectionSource)
+	problems = append(problems, connection.FieldErrorsOf(c.Validate())...)
+	if c.Direction == connection.DirectionDestination {
+		problems = append(problems, connection.FieldError{Field: connection.FieldDirection, Message: fmt.Sprintf(
+			"direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.DirectionSource)})
+	}
+	if rec != nil {
+		problems = append(problems, s.checkStreams(c, rec)...)
+	}
+	return invalid(problems)
+}
+
+// checkStreams checks c's streams against what rec may read.
+func (s *Service) checkStreams(c *connection.Connection, rec *credential.Record) []connection.FieldError {
+	problem := func(format string, args ...any) []connection.FieldError {
+		return []connection.FieldError{{Field: connection.FieldStreams, Message: fmt.Sprintf(format, args...)}}
 	}
 	if c.Streams == nil {
 		if readable, _ := syncer.SplitByScopes(s.cat, syncer.Streams(s.cat), rec.Scopes); len(readable) == 0 {
-			return fmt.Errorf("connection: credential %s can read no stream with its scopes (%s); give it read scopes and authorize it again",
+			return problem("credential %s can read no stream with its scopes (%s); give it read scopes and authorize it again",
 				rec.Name, strings.Join(rec.Scopes, " "))
 		}
 		return nil
@@ -102,14 +119,14 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record) error 
 		for _, st := range all {
 			names = append(names, st.Name)
 		}
-		return fmt.Errorf("connection: unknown stream %s; the streams are %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
+		return problem("unknown stream %s; the streams are %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
 	}
 	if _, unreadable := syncer.SplitByScopes(s.cat, picked, rec.Scopes); len(unreadable) > 0 {
 		var lines []string
 		for _, u := range unreadable {
 			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
 		}
-		return fmt.Errorf("connection: credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out",
+		return problem("credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out",
 			rec.Name, strings.Join(lines, ", "))
 	}
 	return nil
@@ -150,12 +167,9 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	default:
 		c.Streams = ch.Streams
 	}
+	var schedErr error
 	if ch.Schedule != nil {
-		sched, err := connection.ParseSchedule(*ch.Schedule)
-		if err != nil {
-			return nil, err
-		}
-		c.Schedule = sched
+		c.Schedule, schedErr = connection.ParseSchedule(*ch.Schedule)
 	}
 	if ch.PageSize != nil {
 		c.PageSize = *ch.PageSize
@@ -174,13 +188,16 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	if err != nil {
 		return nil, err
 	}
-	c.CredentialID = rec.ID
-	if err := s.check(c, rec); err != nil {
+	c.CredentialID = ""
+	if rec != nil {
+		c.CredentialID = rec.ID
+	}
+	if err := s.check(c, rec, schedErr); err != nil {
 		return nil, err
 	}
 	c.UpdatedAt = s.now()
 	if err := s.opts.Store.UpdateConnection(ctx, c); err != nil {
-		return nil, fmt.Errorf("connection %q: %w", c.Name, err)
+		return nil, conflict(c.Name, err)
 	}
 	return c, s.schedule(ctx, c)
 }
@@ -394,7 +411,7 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 	if j, ok, err := s.opts.Queue.Active(ctx, c.ID); err != nil {
 		return jobs.Job{}, err
 	} else if ok && j.State == "running" {
-		return jobs.Job{}, fmt.Errorf("connection %s is running; wait for the run to end (or cancel it), then re-sync", c.Name)
+		return jobs.Job{}, fmt.Errorf("connection %s: %w; wait for the run to end (or cancel it), then re-sync", c.Name, ErrRunning)
 	}
 	if streams == nil {
 		rec, _ := s.opts.Credentials.Get(ctx, c.CredentialID)
@@ -408,7 +425,7 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 			}
 		}
 	} else if len(streams) == 0 {
-		return jobs.Job{}, errors.New("resync: name at least one stream, or none for all")
+		return jobs.Job{}, invalid([]connection.FieldError{{Field: connection.FieldStreams, Message: "name at least one stream to re-sync, or none for all"}})
 	}
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {
@@ -417,7 +434,7 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 	r, ok := dst.(connection.Resetter)
 	if !ok {
 		closeDst()
-		return jobs.Job{}, fmt.Errorf("connection %s: its destination cannot forget stream state; re-sync is not available for it", c.Name)
+		return jobs.Job{}, fmt.Errorf("connection %s: %w: its destination cannot forget stream state; re-sync is not available for it", c.Name, ErrUnsupported)
 	}
 	err = r.ResetStreams(ctx, streams)
 	if cerr := closeDst(); err == nil {
@@ -448,7 +465,7 @@ func (s *Service) setPaused(ctx context.Context, idOrName string, paused bool) e
 		c.Paused = paused
 		c.UpdatedAt = s.now()
 		if err := s.opts.Store.UpdateConnection(ctx, c); err != nil {
-			return fmt.Errorf("connection %q: %w", c.Name, err)
+			return conflict(c.Name, err)
 		}
 	}
 	if paused && s.opts.Queue != nil {
@@ -471,7 +488,7 @@ func (s *Service) Cancel(ctx context.Context, idOrName string) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("connection %s has no run queued or running", c.Name)
+		return fmt.Errorf("connection %s: %w", c.Name, ErrNoRun)
 	}
 	_, err = s.opts.Queue.Cancel(ctx, j.ID)
 	return err
@@ -483,6 +500,22 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 	c, err := s.lookup(ctx, idOrName)
 	if err != nil {
 		return err
+	}
+	var drop connection.Dropper
+	closeDst := func() error { return nil }
+	defer func() { closeDst() }()
+	if dropData {
+		// Refuse before anything changes when the data cannot be dropped.
+		var dst connection.Destination
+		if dst, closeDst, err = s.open(ctx, c); err != nil {
+			return err
+		}
+		d, ok := dst.(connection.Dropper)
+		if !ok {
+			return fmt.Errorf("connection %s: %w: its destination cannot drop its data; delete without dropping data, and remove the data by hand",
+				c.Name, ErrUnsupported)
+		}
+		drop = d
 	}
 	if q := s.opts.Queue; q != nil {
 		if err := q.Unschedule(ctx, c.ID); err != nil {
@@ -496,20 +529,12 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 			}
 		}
 	}
-	if dropData {
-		dst, closeDst, err := s.open(ctx, c)
-		if err != nil {
-			return err
-		}
-		d, ok := dst.(connection.Dropper)
-		if !ok {
-			closeDst()
-			return fmt.Errorf("connection %s: its destination cannot drop its data; delete without dropping data, and remove the data by hand", c.Name)
-		}
-		err = d.DropNamespace(ctx)
+	if drop != nil {
+		err := drop.DropNamespace(ctx)
 		if cerr := closeDst(); err == nil {
 			err = cerr
 		}
+		closeDst = func() error { return nil }
 		if err != nil {
 			return fmt.Errorf("connection %s: drop data: %w", c.Name, err)
 		}

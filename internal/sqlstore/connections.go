@@ -19,14 +19,24 @@ import (
 const MaxRunsKept = 200
 
 // Connections is a connection.Store on the same database as the
-// credentials (tables connections and connection_runs).
+// credentials (tables connections and connection_runs). A destination
+// URL's password is sealed with its keyring (see sealed.go).
 type Connections struct {
 	db       *sql.DB
 	isUnique func(error) bool
+	keys     *credential.Keyring
 }
 
-// Connections returns the connection store on s's database.
-func (s *Store) Connections() *Connections { return &Connections{db: s.db, isUnique: s.isUnique} }
+// Connections returns the connection store on s's database without a
+// keyring: a destination URL with a password can be neither stored nor
+// read (ErrSealed). The app opens it with ConnectionsSealedBy.
+func (s *Store) Connections() *Connections { return s.ConnectionsSealedBy(nil) }
+
+// ConnectionsSealedBy returns the connection store on s's database that
+// seals destination URLs' passwords with keys, the credentials' keyring.
+func (s *Store) ConnectionsSealedBy(keys *credential.Keyring) *Connections {
+	return &Connections{db: s.db, isUnique: s.isUnique, keys: keys}
+}
 
 var _ connection.Store = (*Connections)(nil)
 
@@ -72,29 +82,36 @@ func normaliseDestination(raw string) string {
 	return scheme + ":" + rest
 }
 
-const connectionColumns = `id, name, credential_id, direction, destination_url, namespace, namespace_key, streams, schedule,
-start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live`
+const connectionColumns = `id, name, credential_id, direction, destination_url, destination_sealed, namespace, namespace_key,
+streams, schedule, start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live`
 
-func connectionArgs(c *connection.Connection) ([]any, error) {
+func (s *Connections) connectionArgs(c *connection.Connection) ([]any, error) {
 	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
 	if err != nil {
 		return nil, err
 	}
-	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), c.DestinationURL, c.Namespace,
+	clear, sealed, err := s.sealDestination(c)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), clear, sealed, c.Namespace,
 		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
 		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), c.Live}, nil
 }
 
-func scanConnection(row scanner) (*connection.Connection, error) {
+func (s *Connections) scanConnection(row scanner) (*connection.Connection, error) {
 	var c connection.Connection
-	var direction, key, streams, schedule string
+	var direction, clear, sealed, key, streams, schedule string
 	var start, created, updated int64
-	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &c.DestinationURL, &c.Namespace, &key, &streams, &schedule,
+	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &clear, &sealed, &c.Namespace, &key, &streams, &schedule,
 		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &c.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, connection.ErrNotFound
 	}
 	if err != nil {
+		return nil, err
+	}
+	if c.DestinationURL, err = s.openDestination(c.ID, c.Name, clear, sealed); err != nil {
 		return nil, err
 	}
 	c.Direction = connection.Direction(direction)
@@ -138,12 +155,12 @@ func isForeignKey(err error) bool {
 // cannot both win. A credential id that does not exist gives
 // credential.ErrNotFound.
 func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connection) error {
-	args, err := connectionArgs(c)
+	args, err := s.connectionArgs(c)
 	if err != nil {
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -152,57 +169,33 @@ func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connec
 
 // GetConnection implements connection.Store.
 func (s *Connections) GetConnection(ctx context.Context, id string) (*connection.Connection, error) {
-	return scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE id = $1`, id))
+	return s.scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE id = $1`, id))
 }
 
 // GetConnectionByName implements connection.Store.
 func (s *Connections) GetConnectionByName(ctx context.Context, name string) (*connection.Connection, error) {
-	return scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE name = $1`, name))
+	return s.scanConnection(s.db.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE name = $1`, name))
 }
 
 // ListConnections implements connection.Store.
 func (s *Connections) ListConnections(ctx context.Context) ([]*connection.Connection, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*connection.Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, `SELECT `+connectionColumns+` FROM connections ORDER BY name`, nil, s.scanConnection)
 }
 
 // UpdateConnection implements connection.Store.
 func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connection) error {
-	args, err := connectionArgs(c)
+	args, err := s.connectionArgs(c)
 	if err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
-		destination_url = $5, namespace = $6, namespace_key = $7, streams = $8, schedule = $9, start_date = $10,
-		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16,
-		live = $17 WHERE id = $1`, args...)
+		destination_url = $5, destination_sealed = $6, namespace = $7, namespace_key = $8, streams = $9, schedule = $10,
+		start_date = $11, page_size = $12, quota_share = $13, paused = $14, notify_url = $15, created_at = $16, updated_at = $17,
+		live = $18 WHERE id = $1`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
-	return oneConnection(res)
-}
-
-func oneConnection(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return connection.ErrNotFound
-	}
-	return nil
+	return exactlyOne(res, connection.ErrNotFound)
 }
 
 // DeleteConnection implements connection.Store: the connection and its
@@ -223,7 +216,7 @@ func (s *Connections) DeleteConnection(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := oneConnection(res); err != nil {
+	if err := exactlyOne(res, connection.ErrNotFound); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -295,7 +288,7 @@ func (s *Connections) FinishRun(ctx context.Context, r *connection.Run) error {
 	if err != nil {
 		return err
 	}
-	if err := oneConnection(res); err != nil {
+	if err := exactlyOne(res, connection.ErrNotFound); err != nil {
 		return fmt.Errorf("run %s: %w", r.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM connection_runs WHERE connection_id = $1 AND seq NOT IN
@@ -312,38 +305,33 @@ func (s *Connections) ListRuns(ctx context.Context, connectionID string, limit i
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM connection_runs WHERE connection_id = $1
-		ORDER BY started_at DESC, seq DESC LIMIT $2`, connectionID, limit)
-	if err != nil {
+	return queryAll(ctx, s.db, `SELECT `+runColumns+` FROM connection_runs WHERE connection_id = $1
+		ORDER BY started_at DESC, seq DESC LIMIT $2`, []any{connectionID, limit}, scanRun)
+}
+
+func scanRun(row scanner) (*connection.Run, error) {
+	var r connection.Run
+	var trigger, outcome, streams, log string
+	var started, ended int64
+	if err := row.Scan(&r.ID, &r.ConnectionID, &trigger, &r.Attempt, &started, &ended, &outcome, &r.Error, &streams, &log); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*connection.Run
-	for rows.Next() {
-		var r connection.Run
-		var trigger, outcome, streams, log string
-		var started, ended int64
-		if err := rows.Scan(&r.ID, &r.ConnectionID, &trigger, &r.Attempt, &started, &ended, &outcome, &r.Error, &streams, &log); err != nil {
-			return nil, err
-		}
-		r.Trigger, r.Outcome = connection.Trigger(trigger), connection.Outcome(outcome)
-		r.StartedAt, r.EndedAt = fromMS(started), fromMS(ended)
-		var st []runStream
-		if err := json.Unmarshal([]byte(streams), &st); err != nil {
-			return nil, fmt.Errorf("run %s: streams: %w", r.ID, err)
-		}
-		if st != nil {
-			r.Streams = make([]connection.StreamStats, 0, len(st))
-		}
-		for _, v := range st {
-			r.Streams = append(r.Streams, connection.StreamStats(v))
-		}
-		if err := json.Unmarshal([]byte(log), &r.Log); err != nil {
-			return nil, fmt.Errorf("run %s: log: %w", r.ID, err)
-		}
-		out = append(out, &r)
+	r.Trigger, r.Outcome = connection.Trigger(trigger), connection.Outcome(outcome)
+	r.StartedAt, r.EndedAt = fromMS(started), fromMS(ended)
+	var st []runStream
+	if err := json.Unmarshal([]byte(streams), &st); err != nil {
+		return nil, fmt.Errorf("run %s: streams: %w", r.ID, err)
 	}
-	return out, rows.Err()
+	if st != nil {
+		r.Streams = make([]connection.StreamStats, 0, len(st))
+	}
+	for _, v := range st {
+		r.Streams = append(r.Streams, connection.StreamStats(v))
+	}
+	if err := json.Unmarshal([]byte(log), &r.Log); err != nil {
+		return nil, fmt.Errorf("run %s: log: %w", r.ID, err)
+	}
+	return &r, nil
 }
 
 // CredentialConnections returns the names of the connections that use
@@ -354,25 +342,12 @@ func (s *Store) CredentialConnections(ctx context.Context, id string) ([]string,
 	return connectionNames(ctx, s.db, id)
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 func connectionNames(ctx context.Context, q querier, credentialID string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM connections WHERE credential_id = $1 ORDER BY name`, credentialID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
+	return queryAll(ctx, q, `SELECT name FROM connections WHERE credential_id = $1 ORDER BY name`, []any{credentialID},
+		func(row scanner) (string, error) {
+			var n string
+			return n, row.Scan(&n)
+		})
 }
 
 // inUse is the error of deleting a credential that connections use.

@@ -27,6 +27,8 @@ import (
 type appDB interface {
 	credential.Store
 	Connections() *sqlstore.Connections
+	ConnectionsSealedBy(keys *credential.Keyring) *sqlstore.Connections
+	DB() *sql.DB
 	CredentialConnections(ctx context.Context, id string) ([]string, error)
 }
 
@@ -111,7 +113,7 @@ func TestConcurrentNamespaceClash(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.open(t)
-			s := db.Connections()
+			s := db.ConnectionsSealedBy(testKeys(t))
 			ctx := context.Background()
 			for round := range 10 {
 				ns := fmt.Sprintf("ns%d", round)

@@ -104,8 +104,6 @@ const credentialColumns = `id, name, description, client_id, client_secret, scop
 status, outreach_user_id, outreach_user_email, outreach_org, tokens, token_expires_at, last_refresh_at, last_error,
 created_at, updated_at`
 
-type scanner interface{ Scan(...any) error }
-
 func scanRecord(row scanner) (*credential.Record, error) {
 	var r credential.Record
 	var scopes, env, status string
@@ -166,20 +164,7 @@ func (s *Store) GetCredentialByName(ctx context.Context, name string) (*credenti
 
 // ListCredentials implements credential.Store.
 func (s *Store) ListCredentials(ctx context.Context) ([]*credential.Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*credential.Record
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, `SELECT `+credentialColumns+` FROM credentials ORDER BY name`, nil, scanRecord)
 }
 
 // UpdateCredential implements credential.Store.
@@ -198,18 +183,7 @@ func (s *Store) UpdateCredential(ctx context.Context, r *credential.Record) erro
 		}
 		return err
 	}
-	return oneRow(res)
-}
-
-func oneRow(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return credential.ErrNotFound
-	}
-	return nil
+	return exactlyOne(res, credential.ErrNotFound)
 }
 
 // SaveTokens implements credential.Store.
@@ -225,7 +199,7 @@ func (s *Store) SaveTokens(ctx context.Context, id string, u credential.TokenUpd
 	if err != nil {
 		return err
 	}
-	return oneRow(res)
+	return exactlyOne(res, credential.ErrNotFound)
 }
 
 // SaveIdentity implements credential.Store.
@@ -235,7 +209,7 @@ func (s *Store) SaveIdentity(ctx context.Context, id, userID, email, org string)
 	if err != nil {
 		return err
 	}
-	return oneRow(res)
+	return exactlyOne(res, credential.ErrNotFound)
 }
 
 // DeleteCredential implements credential.Store.
@@ -273,7 +247,7 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := oneRow(res); err != nil {
+	if err := exactlyOne(res, credential.ErrNotFound); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -332,23 +306,14 @@ func (s *Store) AddEvent(ctx context.Context, e credential.Event) error {
 
 // ListEvents implements credential.Store.
 func (s *Store) ListEvents(ctx context.Context, credentialID string, limit int) ([]credential.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT at, kind, message FROM credential_events WHERE credential_id = $1 ORDER BY id DESC LIMIT $2`,
-		credentialID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []credential.Event
-	for rows.Next() {
-		e := credential.Event{CredentialID: credentialID}
-		var at int64
-		if err := rows.Scan(&at, &e.Kind, &e.Message); err != nil {
-			return nil, err
-		}
-		e.At = fromMS(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, `SELECT at, kind, message FROM credential_events WHERE credential_id = $1 ORDER BY id DESC LIMIT $2`,
+		[]any{credentialID, limit}, func(row scanner) (credential.Event, error) {
+			e := credential.Event{CredentialID: credentialID}
+			var at int64
+			err := row.Scan(&at, &e.Kind, &e.Message)
+			e.At = fromMS(at)
+			return e, err
+		})
 }
 
 var _ credential.Store = (*Store)(nil)

@@ -83,18 +83,7 @@ func toJSON(r *credential.Record) credentialJSON {
 // apiError answers a failed operation: the status that fits (Outreach's
 // trouble is never a 500), a stable code, what happened and what to do.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	p := classify(err)
-	if p.Status == http.StatusInternalServerError {
-		s.log.Error("API request failed", "path", r.URL.Path, "err", err)
-	}
-	if p.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
-	}
-	body := map[string]any{"error": err.Error(), "code": p.Code, "message": p.Message}
-	if p.RetryAfter > 0 {
-		body["retry_after"] = p.RetryAfter
-	}
-	writeJSON(w, p.Status, body)
+	s.writeProblem(w, r, classify(err), err)
 }
 
 // decodeBody reads a JSON body of at most maxJSONBytes into v, answering

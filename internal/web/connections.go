@@ -201,19 +201,20 @@ func cursorLag(streams []service.StreamStatus, now time.Time) (time.Duration, bo
 // streams, streams its scopes cannot read (least privilege shows the
 // scope each needs), or nothing readable at all. Custom objects
 // (custom_<name>) are the run's to check.
-func (s *Server) checkStreams(streams []string, cred *credential.Record) []string {
+func (s *Server) checkStreams(streams []string, cred *credential.Record) []fieldProblem {
 	if streams == nil {
 		if len(s.readableStreams(cred.Scopes)) == 0 {
-			return []string{fmt.Sprintf("%s can read no stream with its scopes; edit it to add read scopes (such as prospects.read) and authorize it again.", cred.Name)}
+			return []fieldProblem{streamsProblem("%s can read no stream with its scopes; edit it to add read scopes (such as prospects.read) and authorize it again.", cred.Name)}
 		}
 		return nil
 	}
-	var problems, unreadable []string
+	var problems []fieldProblem
+	var unreadable []string
 	for _, name := range streams {
 		cs, ok := s.stream(name)
 		switch {
 		case !ok && !strings.HasPrefix(name, "custom_"):
-			problems = append(problems, fmt.Sprintf("Stream %q is unknown; choose streams from the list.", name))
+			problems = append(problems, streamsProblem("Stream %q is unknown; choose streams from the list.", name))
 		case ok && !cs.readableBy(cred.Scopes):
 			need := cs.Read
 			if cs.All != "" {
@@ -223,14 +224,20 @@ func (s *Server) checkStreams(streams []string, cred *credential.Record) []strin
 		}
 	}
 	if len(unreadable) > 0 {
-		problems = append(problems, fmt.Sprintf("%s cannot read %s. Edit the credential to add the missing scopes and authorize it again, or untick those streams.",
+		problems = append(problems, streamsProblem("%s cannot read %s. Edit the credential to add the missing scopes and authorize it again, or untick those streams.",
 			cred.Name, strings.Join(unreadable, ", ")))
 	}
 	return problems
 }
 
-// connProblem is what a failed connection operation means: the
-// connection sentinels first, then the credential's (classify).
+// streamsProblem is a problem of the streams field.
+func streamsProblem(format string, args ...any) fieldProblem {
+	return fieldProblemOf(connection.FieldStreams, fmt.Sprintf(format, args...))
+}
+
+// connProblem is what a failed connection operation means, by the
+// service's typed refusals and the connection sentinels first, then the
+// credential's (classify).
 func connProblem(err error) problem {
 	detail := err.Error()
 	switch {
@@ -238,14 +245,30 @@ func connProblem(err error) problem {
 		return problem{Status: http.StatusNotFound, Code: "not_found", Title: "No such connection",
 			Message: "There is no connection with this id or name. It may have been deleted.", Detail: detail}
 	case errors.Is(err, connection.ErrNameTaken):
-		return problem{Status: http.StatusConflict, Code: "name_taken", Title: "Name taken",
-			Message: "A connection with this name exists already; choose another name."}
+		msg := "A connection with this name exists already; choose another name."
+		return problem{Status: http.StatusConflict, Code: "name_taken", Title: "Name taken", Message: msg,
+			Problems: []fieldProblem{{Field: connection.FieldName, Message: msg}}}
 	case errors.Is(err, connection.ErrNamespaceTaken):
-		return problem{Status: http.StatusConflict, Code: "namespace_taken", Title: "Namespace taken",
-			Message: "Another connection writes to the same destination in this namespace; choose another namespace, so their rows, cursors and locks stay apart."}
+		msg := "Another connection writes to the same destination in this namespace; choose another namespace, so their rows, cursors and locks stay apart."
+		return problem{Status: http.StatusConflict, Code: "namespace_taken", Title: "Namespace taken", Message: msg,
+			Problems: []fieldProblem{{Field: connection.FieldNamespace, Message: msg}}}
 	case errors.Is(err, connection.ErrCannotApply):
 		return problem{Status: http.StatusUnprocessableEntity, Code: "cannot_be_live", Title: "Cannot be live",
 			Message: "Only connections into SQLite or PostgreSQL can be live: their destination applies each pushed change on its own.", Detail: detail}
+	case errors.Is(err, service.ErrRunning):
+		return problem{Status: http.StatusConflict, Code: "conflict", Title: "A run is in progress",
+			Message: "The connection is running. Wait for the run to end (or cancel it), then try again.", Detail: detail}
+	case errors.Is(err, service.ErrNoRun):
+		return problem{Status: http.StatusConflict, Code: "conflict", Title: "Nothing to cancel",
+			Message: "The connection has no run queued or running.", Detail: detail}
+	case errors.Is(err, service.ErrUnsupported):
+		return problem{Status: http.StatusUnprocessableEntity, Code: "unsupported", Title: "Not available for this connection",
+			Message: "Its destination cannot do that; nothing was changed.", Detail: detail}
+	}
+	if ps := fieldProblems(err); ps != nil {
+		p := invalidProblem(ps)
+		p.Detail = detail
+		return p
 	}
 	return classify(err)
 }
@@ -471,10 +494,17 @@ func (s *Server) connNewForm(w http.ResponseWriter, r *http.Request) {
 	s.renderConnForm(w, r, http.StatusOK, f, cred, nil)
 }
 
-func (s *Server) renderConnForm(w http.ResponseWriter, r *http.Request, status int, f connForm, cred *credential.Record, problems []string) {
-	data := map[string]any{"Title": "New connection", "Problems": problems,
-		"Connected": cred.Status == credential.StatusConnected}
+func (s *Server) renderConnForm(w http.ResponseWriter, r *http.Request, status int, f connForm, cred *credential.Record, problems []fieldProblem) {
+	data := map[string]any{"Title": "New connection", "Connected": cred.Status == credential.StatusConnected}
+	withProblems(data, problems)
 	s.render(w, status, "connection_new.html", sessionOf(r), s.formData(data, f, cred))
+}
+
+// withProblems puts the form's problems into data: all of them above the
+// form, and each next to its field.
+func withProblems(data map[string]any, problems []fieldProblem) {
+	data["Problems"] = messages(problems)
+	data["FieldErrors"] = byField(problems)
 }
 
 // readConnForm reads the form as typed.
@@ -498,64 +528,53 @@ func (f connForm) scheduleText() string {
 	return "manual"
 }
 
-// problemText drops the package prefix of a validation message.
-func problemText(err error) []string {
-	var out []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		for _, prefix := range []string{"connection: ", "schedule: "} {
-			line = strings.TrimPrefix(line, prefix)
-		}
-		if line != "" {
-			out = append(out, strings.ToUpper(line[:1])+line[1:])
-		}
-	}
-	return out
-}
-
 // check turns the form into what Create takes, or says everything there
-// is to fix. It checks what the connection domain checks, so the form
-// comes back at once with what was typed.
-func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnection, []string) {
-	var problems []string
+// is to fix, field by field. It checks what the connection domain checks,
+// so the form comes back at once with what was typed.
+func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnection, []fieldProblem) {
+	var problems []fieldProblem
+	add := func(field, format string, args ...any) {
+		problems = append(problems, fieldProblemOf(field, fmt.Sprintf(format, args...)))
+	}
 	n := service.NewConnection{Name: f.Name, Credential: cred.ID, Direction: connection.Direction(f.Direction),
 		DestinationURL: f.Destination, Schedule: f.scheduleText(), Namespace: f.Namespace, NotifyURL: f.NotifyURL}
 	switch n.Direction {
 	case "", connection.DirectionSource:
 		n.Direction = connection.DirectionSource
 	case connection.DirectionDestination:
-		problems = append(problems, "Destination connections (writing into Outreach) come with write-back; choose Source.")
+		add(connection.FieldDirection, "Destination connections (writing into Outreach) come with write-back; choose Source.")
 	default:
-		problems = append(problems, fmt.Sprintf("Direction %q is unknown; choose Source.", f.Direction))
+		add(connection.FieldDirection, "Direction %q is unknown; choose Source.", f.Direction)
 	}
 	switch f.StreamsMode {
 	case "", "readable":
 	case "ticked":
 		if len(f.Streams) == 0 {
-			problems = append(problems, "No stream is ticked: tick at least one, or choose every stream the credential can read.")
+			add(connection.FieldStreams, "No stream is ticked: tick at least one, or choose every stream the credential can read.")
 		}
 		n.Streams = slices.Clone(f.Streams)
 	default:
-		problems = append(problems, "Choose which streams to sync.")
+		add(connection.FieldStreams, "Choose which streams to sync.")
 	}
 	problems = append(problems, s.checkStreams(n.Streams, cred)...)
 	var sched connection.Schedule
 	switch {
 	case f.ScheduleKind == "every" && f.Every == "":
-		problems = append(problems, "The schedule is an interval but none is typed; type one such as 15m or 1h, or choose manual.")
+		add(connection.FieldSchedule, "The schedule is an interval but none is typed; type one such as 15m or 1h, or choose manual.")
 	case f.ScheduleKind == "cron" && f.Cron == "":
-		problems = append(problems, "The schedule is cron but no expression is typed; type one such as */15 * * * * (UTC), or choose manual.")
+		add(connection.FieldSchedule, "The schedule is cron but no expression is typed; type one such as */15 * * * * (UTC), or choose manual.")
 	case f.ScheduleKind != "every" && f.ScheduleKind != "cron" && f.ScheduleKind != "manual":
-		problems = append(problems, "Choose a schedule: an interval, a cron expression, or manual.")
+		add(connection.FieldSchedule, "Choose a schedule: an interval, a cron expression, or manual.")
 	default:
 		var err error
 		if sched, err = connection.ParseSchedule(n.Schedule); err != nil {
-			problems = append(problems, problemText(err)...)
+			problems = append(problems, fieldProblems(err)...)
 		}
 	}
 	if f.StartDate != "" {
 		d, err := time.Parse("2006-01-02", f.StartDate)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("Start date %q is not a date such as 2024-01-31; leave it empty for all history.", f.StartDate))
+			add(connection.FieldStartDate, "Start date %q is not a date such as 2024-01-31; leave it empty for all history.", f.StartDate)
 		}
 		n.StartDate = d
 	}
@@ -563,7 +582,7 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 	if f.QuotaShare != "" {
 		q, err := strconv.ParseFloat(f.QuotaShare, 64)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("Quota share %q is not a number; use a fraction in (0, 1], such as 0.5 for half the hourly limit.", f.QuotaShare))
+			add(connection.FieldQuotaShare, "Quota share %q is not a number; use a fraction in (0, 1], such as 0.5 for half the hourly limit.", f.QuotaShare)
 			q = 1
 		}
 		n.QuotaShare = q
@@ -571,10 +590,17 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 	c := connection.Connection{Name: n.Name, CredentialID: cred.ID, Direction: connection.DirectionSource, DestinationURL: n.DestinationURL,
 		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, QuotaShare: n.QuotaShare, Namespace: n.Namespace, NotifyURL: n.NotifyURL}
 	c.SetDefaults()
-	if err := c.Validate(); err != nil {
-		problems = append(problems, problemText(err)...)
-	}
+	problems = append(problems, fieldProblems(c.Validate())...)
 	return n, problems
+}
+
+// formProblems are what a refused create or edit says on the form: the
+// refusal's field problems, or its message for the form as a whole.
+func formProblems(p problem) []fieldProblem {
+	if p.Problems != nil {
+		return p.Problems
+	}
+	return []fieldProblem{{Message: p.Message}}
 }
 
 func (s *Server) connCreate(w http.ResponseWriter, r *http.Request) {
@@ -596,7 +622,7 @@ func (s *Server) connCreate(w http.ResponseWriter, r *http.Request) {
 			s.connFail(w, r, err)
 			return
 		}
-		s.renderConnForm(w, r, p.Status, f, cred, []string{p.Message})
+		s.renderConnForm(w, r, p.Status, f, cred, formProblems(p))
 		return
 	}
 	http.Redirect(w, r, "/connections/"+c.ID+"?notice=created", http.StatusSeeOther)

@@ -20,7 +20,8 @@ import (
 func (s *Server) apiConnectionsOn(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.conns == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "this server runs no connections service", "code": "not_found"})
+			s.writeProblem(w, r, problem{Status: http.StatusNotFound, Code: "not_found", Title: "Connections are off",
+				Message: "this server runs no connections service"}, nil)
 			return
 		}
 		h(w, r)
@@ -132,23 +133,12 @@ func jobToJSON(j jobs.Job) map[string]any {
 
 // apiConnError answers a failed connection operation.
 func (s *Server) apiConnError(w http.ResponseWriter, r *http.Request, err error) {
-	p := connProblem(err)
-	if p.Status == http.StatusInternalServerError {
-		s.log.Error("API request failed", "path", r.URL.Path, "err", err)
-	}
-	if p.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
-	}
-	body := map[string]any{"error": err.Error(), "code": p.Code, "message": p.Message}
-	if p.RetryAfter > 0 {
-		body["retry_after"] = p.RetryAfter
-	}
-	writeJSON(w, p.Status, body)
+	s.writeProblem(w, r, connProblem(err), err)
 }
 
-func invalidJSON(w http.ResponseWriter, problems []string) {
-	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": strings.Join(problems, " "), "code": "invalid",
-		"problems": problems})
+// apiInvalid answers a request refused for its fields.
+func (s *Server) apiInvalid(w http.ResponseWriter, r *http.Request, problems []fieldProblem) {
+	s.writeProblem(w, r, invalidProblem(problems), nil)
 }
 
 func (s *Server) apiConnList(w http.ResponseWriter, r *http.Request) {
@@ -188,18 +178,19 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 	if n.DestinationURL == "" {
 		n.DestinationURL = DefaultDestination
 	}
-	var problems []string
+	var problems []fieldProblem
 	if body.StartDate != "" {
 		d, err := time.Parse("2006-01-02", body.StartDate)
 		if err != nil {
 			if d, err = time.Parse(time.RFC3339, body.StartDate); err != nil {
-				problems = append(problems, "start_date "+strconv.Quote(body.StartDate)+" is not a date such as 2024-01-31 or an RFC 3339 time")
+				problems = append(problems, fieldProblemOf(connection.FieldStartDate,
+					"start_date "+strconv.Quote(body.StartDate)+" is not a date such as 2024-01-31 or an RFC 3339 time"))
 			}
 		}
 		n.StartDate = d
 	}
 	if n.Credential == "" {
-		problems = append(problems, "credential is required: the id or name of a connected credential")
+		problems = append(problems, fieldProblemOf(connection.FieldCredential, "credential is required: the id or name of a connected credential"))
 	} else {
 		cred, err := s.m.Get(r.Context(), n.Credential)
 		if err != nil {
@@ -209,12 +200,11 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, s.checkStreams(n.Streams, cred)...)
 	}
 	if n.Direction == connection.DirectionDestination {
-		problems = append(problems, "destination connections (writing into Outreach) come with write-back; use direction \"source\"")
+		problems = append(problems, fieldProblemOf(connection.FieldDirection,
+			"destination connections (writing into Outreach) come with write-back; use direction \"source\""))
 	}
 	sched, err := connection.ParseSchedule(n.Schedule)
-	if err != nil {
-		problems = append(problems, problemText(err)...)
-	}
+	problems = append(problems, fieldProblems(err)...)
 	c := connection.Connection{Name: n.Name, CredentialID: n.Credential, Direction: n.Direction, DestinationURL: n.DestinationURL,
 		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize, QuotaShare: n.QuotaShare,
 		Namespace: n.Namespace, NotifyURL: n.NotifyURL}
@@ -222,11 +212,9 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 		c.CredentialID = "-" // said above
 	}
 	c.SetDefaults()
-	if err := c.Validate(); err != nil {
-		problems = append(problems, problemText(err)...)
-	}
+	problems = append(problems, fieldProblems(c.Validate())...)
 	if len(problems) > 0 {
-		invalidJSON(w, problems)
+		s.apiInvalid(w, r, problems)
 		return
 	}
 	created, err := s.conns.Create(r.Context(), n)
@@ -273,24 +261,19 @@ func (s *Server) apiConnUpdate(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, &body) {
 		return
 	}
-	var problems []string
+	var problems []fieldProblem
 	if body.Name != nil {
-		if err := connection.ValidateName(*body.Name); err != nil {
-			problems = append(problems, problemText(err)...)
-		}
+		problems = append(problems, fieldProblems(connection.ValidateName(*body.Name))...)
 	}
 	if body.DestinationURL != nil {
-		if err := connection.ValidateDestinationURL(*body.DestinationURL); err != nil {
-			problems = append(problems, problemText(err)...)
-		}
+		problems = append(problems, fieldProblems(connection.ValidateDestinationURL(*body.DestinationURL))...)
 	}
 	if body.Schedule != nil {
-		if _, err := connection.ParseSchedule(*body.Schedule); err != nil {
-			problems = append(problems, problemText(err)...)
-		}
+		_, err := connection.ParseSchedule(*body.Schedule)
+		problems = append(problems, fieldProblems(err)...)
 	}
 	if body.Streams != nil && len(body.Streams) == 0 {
-		problems = append(problems, "streams is empty; name at least one stream, or leave it out to keep them")
+		problems = append(problems, fieldProblemOf(connection.FieldStreams, "streams is empty; name at least one stream, or leave it out to keep them"))
 	} else if body.Streams != nil {
 		st, err := s.conns.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
@@ -305,13 +288,13 @@ func (s *Server) apiConnUpdate(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, s.checkStreams(body.Streams, cred)...)
 	}
 	if body.QuotaShare != nil && !(*body.QuotaShare > 0 && *body.QuotaShare <= 1) {
-		problems = append(problems, "quota_share must be a fraction in (0, 1], such as 0.5 for half the hourly limit")
+		problems = append(problems, fieldProblemOf(connection.FieldQuotaShare, "quota_share must be a fraction in (0, 1], such as 0.5 for half the hourly limit"))
 	}
 	if body.PageSize != nil && (*body.PageSize < 0 || *body.PageSize > connection.MaxPageSize) {
-		problems = append(problems, "page_size must be 1 to "+strconv.Itoa(connection.MaxPageSize)+", or 0 for the default")
+		problems = append(problems, fieldProblemOf(connection.FieldPageSize, "page_size must be 1 to "+strconv.Itoa(connection.MaxPageSize)+", or 0 for the default"))
 	}
 	if len(problems) > 0 {
-		invalidJSON(w, problems)
+		s.apiInvalid(w, r, problems)
 		return
 	}
 	c, err := s.conns.Update(r.Context(), r.PathValue("id"), service.Changes{Name: body.Name, DestinationURL: body.DestinationURL,
@@ -338,7 +321,7 @@ func (s *Server) apiConnRuns(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			invalidJSON(w, []string{"limit must be a whole number from 1 to 1000"})
+			s.apiInvalid(w, r, []fieldProblem{fieldProblemOf("limit", "limit must be a whole number from 1 to 1000")})
 			return
 		}
 		limit = n
@@ -396,7 +379,7 @@ func (s *Server) apiNotNow(w http.ResponseWriter, r *http.Request, states, msg s
 		return false
 	}
 	if slices.Contains(strings.Fields(states), st.State) {
-		writeJSON(w, http.StatusConflict, map[string]any{"error": msg, "code": "conflict", "state": st.State})
+		s.writeProblem(w, r, problem{Status: http.StatusConflict, Code: "conflict", Title: "Not now", Message: msg, State: st.State}, nil)
 		return false
 	}
 	return true

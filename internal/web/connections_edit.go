@@ -50,8 +50,9 @@ func (s *Server) connEditForm(w http.ResponseWriter, r *http.Request) {
 	s.renderConnEdit(w, r, http.StatusOK, st.Connection, formOf(st.Connection), cred, nil)
 }
 
-func (s *Server) renderConnEdit(w http.ResponseWriter, r *http.Request, status int, c *connection.Connection, f connForm, cred *credential.Record, problems []string) {
-	data := map[string]any{"Title": "Edit " + c.Name, "C": c, "Problems": problems, "Connected": cred.Status == credential.StatusConnected}
+func (s *Server) renderConnEdit(w http.ResponseWriter, r *http.Request, status int, c *connection.Connection, f connForm, cred *credential.Record, problems []fieldProblem) {
+	data := map[string]any{"Title": "Edit " + c.Name, "C": c, "Connected": cred.Status == credential.StatusConnected}
+	withProblems(data, problems)
 	s.render(w, status, "connection_new.html", sessionOf(r), s.formData(data, f, cred))
 }
 
@@ -96,7 +97,7 @@ func (s *Server) connEdit(w http.ResponseWriter, r *http.Request) {
 			s.connFail(w, r, err)
 			return
 		}
-		s.renderConnEdit(w, r, p.Status, c, f, cred, []string{p.Message})
+		s.renderConnEdit(w, r, p.Status, c, f, cred, formProblems(p))
 		return
 	}
 	http.Redirect(w, r, "/connections/"+updated.ID+"?notice=updated", http.StatusSeeOther)

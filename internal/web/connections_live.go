@@ -62,7 +62,7 @@ func (s *Server) apiConnLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Live == nil {
-		invalidJSON(w, []string{`send {"live": true} or {"live": false}`})
+		s.apiInvalid(w, r, []fieldProblem{{Field: "live", Message: `send {"live": true} or {"live": false}`}})
 		return
 	}
 	res, err := l.SetLive(r.Context(), r.PathValue("id"), *body.Live)

@@ -36,6 +36,14 @@ type fakeConns struct {
 	streamsErr error
 	// state, when set, is every connection's state.
 	state string
+	// refuse, when set, is what Create and RunNow return.
+	refuse error
+}
+
+func (f *fakeConns) setRefuse(err error) {
+	f.mu.Lock()
+	f.refuse = err
+	f.mu.Unlock()
 }
 
 func (f *fakeConns) setState(state string) {
@@ -70,6 +78,12 @@ func (f *fakeConns) lookup(idOrName string) (*connection.Connection, error) {
 }
 
 func (f *fakeConns) Create(ctx context.Context, n service.NewConnection) (*connection.Connection, error) {
+	f.mu.Lock()
+	refuse := f.refuse
+	f.mu.Unlock()
+	if refuse != nil {
+		return nil, refuse
+	}
 	cred, err := f.m().Get(ctx, n.Credential)
 	if err != nil {
 		return nil, err
@@ -273,6 +287,9 @@ func (f *fakeConns) RunNow(ctx context.Context, idOrName string) (jobs.Job, erro
 	c, err := f.lookup(idOrName)
 	if err != nil {
 		return jobs.Job{}, err
+	}
+	if f.refuse != nil {
+		return jobs.Job{}, f.refuse
 	}
 	f.calls = append(f.calls, "run "+c.Name)
 	return f.run(ctx, c, connection.ManualRun), nil

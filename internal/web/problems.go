@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/service"
 )
 
 // problem is what a page or an API answer says about a failed operation:
@@ -28,6 +30,96 @@ type problem struct {
 	RetryAfter int
 	// Reauthorize offers the Authorize button.
 	Reauthorize bool
+	// Problems, of an invalid request, name each field and what to fix.
+	Problems []fieldProblem
+	// State is the connection's state, when it is why the action waits.
+	State string
+}
+
+// fieldProblem is one problem of a field, as the JSON API and the forms
+// show it: the field (as the JSON API names it; "" for the form as a
+// whole) and what to fix, a sentence.
+type fieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// fieldProblemOf is a problem of field.
+func fieldProblemOf(field, message string) fieldProblem {
+	return fieldProblem{Field: field, Message: message}
+}
+
+// fieldProblems returns the field problems of a refusal (an
+// *service.InvalidError, or the domain's field errors); nil when err has
+// none.
+func fieldProblems(err error) []fieldProblem {
+	var inv *service.InvalidError
+	errs := connection.FieldErrorsOf(err)
+	if errors.As(err, &inv) {
+		errs = inv.Problems
+	}
+	var out []fieldProblem
+	for _, e := range errs {
+		// The domain's messages are clauses: made sentences.
+		msg := e.Message
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		out = append(out, fieldProblemOf(e.Field, msg))
+	}
+	return out
+}
+
+// messages are the problems' messages.
+func messages(ps []fieldProblem) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Message
+	}
+	return out
+}
+
+// byField groups the problems' messages by field, for the form to show
+// each next to its field.
+func byField(ps []fieldProblem) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range ps {
+		out[p.Field] = append(out[p.Field], p.Message)
+	}
+	return out
+}
+
+// writeProblem answers an API request with p: its status, a stable code,
+// what happened and what to do (and, for invalid input, each field's
+// problem); err, when set, is logged for a 500 and given as "error".
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem, err error) {
+	if p.Status == http.StatusInternalServerError {
+		s.log.Error("API request failed", "path", r.URL.Path, "err", err)
+	}
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	text := p.Message
+	if err != nil {
+		text = err.Error()
+	}
+	body := map[string]any{"error": text, "code": p.Code, "message": p.Message}
+	if p.RetryAfter > 0 {
+		body["retry_after"] = p.RetryAfter
+	}
+	if p.Problems != nil {
+		body["problems"] = p.Problems
+	}
+	if p.State != "" {
+		body["state"] = p.State
+	}
+	writeJSON(w, p.Status, body)
+}
+
+// invalidProblem is the answer to a request refused for its fields.
+func invalidProblem(ps []fieldProblem) problem {
+	return problem{Status: http.StatusUnprocessableEntity, Code: "invalid", Title: "Please correct the form",
+		Message: strings.Join(messages(ps), " "), Problems: ps}
 }
 
 // classify turns an error of the credential manager into a problem. It

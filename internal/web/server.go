@@ -63,6 +63,8 @@ type Options struct {
 	Metrics http.Handler
 	// Ready, when set, answers GET /readyz: nil means ready.
 	Ready func(context.Context) error
+	// Keys, when set, serves the API keys page (/keys) of the proxy.
+	Keys APIKeys
 }
 
 // Server is the web UI and API.
@@ -193,6 +195,7 @@ func (s *Server) routes() {
 	mux.Handle("POST /credentials/{id}/delete", s.page(s.delete))
 
 	s.connectionRoutes(mux)
+	s.keyRoutes(mux)
 
 	mux.Handle("GET /api/credentials", s.api(s.apiList))
 	mux.Handle("POST /api/credentials", s.api(s.apiCreate))
@@ -305,6 +308,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name, sid string, dat
 		data["CSRF"] = s.csrfFor(sid)
 		data["SignedIn"] = true
 		data["ConnectionsOn"] = s.conns != nil
+		data["KeysOn"] = s.opts.Keys != nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -208,7 +208,7 @@ func testLiveConnection(t *testing.T, pg bool) {
 	clock.Advance(time.Second)
 	patchTitle(t, client, target, "first title")
 	waitFor(t, 2*time.Second, "the first title", same)
-	old := findDelivery(t, rec, "prospect.updated", target)
+	old := findDelivery(t, rec, "prospect.updated", target, `"first title"`)
 	clock.Advance(time.Second)
 	patchTitle(t, client, target, "second title")
 	waitFor(t, 2*time.Second, "the second title", same)
@@ -354,19 +354,27 @@ func patchTitle(t *testing.T, c *outreach.Client, id int64, title string) {
 	}
 }
 
-// findDelivery returns the last answered delivery of event about id.
-func findDelivery(t *testing.T, rec *deliveryRecorder, event string, id int64) recorded {
+// findDelivery returns the last answered delivery of event about id
+// whose body holds holding. The
+// recorder keeps a delivery when serve's answer has arrived, which can be
+// a moment after the change is visible in the destination: it waits
+// (bounded) for it.
+func findDelivery(t *testing.T, rec *deliveryRecorder, event string, id int64, holding string) recorded {
 	t.Helper()
-	all := rec.all()
-	for i := len(all) - 1; i >= 0; i-- {
-		d := all[i]
-		if d.status == http.StatusNoContent && bytes.Contains(d.body, []byte(`"eventName":"`+event+`"`)) &&
-			bytes.Contains(d.body, []byte(`"id":`+strconv.FormatInt(id, 10)+`,`)) {
-			return d
+	var found recorded
+	waitFor(t, 2*time.Second, fmt.Sprintf("a %s delivery about %d", event, id), func() (bool, string) {
+		all := rec.all()
+		for i := len(all) - 1; i >= 0; i-- {
+			d := all[i]
+			if d.status == http.StatusNoContent && bytes.Contains(d.body, []byte(`"eventName":"`+event+`"`)) &&
+				bytes.Contains(d.body, []byte(`"id":`+strconv.FormatInt(id, 10)+`,`)) && bytes.Contains(d.body, []byte(holding)) {
+				found = d
+				return true, ""
+			}
 		}
-	}
-	t.Fatalf("no %s delivery about %d", event, id)
-	return recorded{}
+		return false, fmt.Sprintf("%d deliveries recorded", len(all))
+	})
+	return found
 }
 
 // sameAsSandbox compares, for every live stream, the records of the

@@ -77,6 +77,7 @@ func (s *Sandbox) controlRoutes(mux *http.ServeMux) {
 		s.Mutate(n)
 		writeJSONType(w, http.StatusOK, "application/json", s.Counters())
 	})
+	mux.HandleFunc("POST /_sandbox/webhooks/{id}/disable", s.handleDisableWebhook)
 	mux.HandleFunc("POST /_sandbox/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			User   int64    `json:"user"`

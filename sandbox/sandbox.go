@@ -111,6 +111,10 @@ type Options struct {
 	// WebhookClient delivers webhooks; nil means a client with Outreach's
 	// 5-second timeout.
 	WebhookClient *http.Client
+	// WebhookDisableAfter is how many failed deliveries in a row (no
+	// answer, or a non-2xx one) disable a webhook; 0 means
+	// DefaultWebhookDisableAfter, negative never.
+	WebhookDisableAfter int
 	// Logger receives the sandbox's own logs; nil discards them.
 	Logger *slog.Logger
 }

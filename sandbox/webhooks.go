@@ -50,6 +50,9 @@ type webhookDispatcher struct {
 	// queues holds the deliveries waiting behind the one in flight, per
 	// webhook and record; a key is present while its worker runs.
 	queues map[deliveryKey][]delivery
+	// failures counts each webhook's failed deliveries in a row
+	// (webhook_health.go).
+	failures map[int64]int
 }
 
 type deliveryKey struct {
@@ -258,9 +261,13 @@ func (d *webhookDispatcher) deliver(hookID int64, target, secret string, body []
 		resp, err := d.client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			return // any HTTP answer counts as delivered
+			// Any HTTP answer counts as delivered (not retried); a non-2xx
+			// one still counts towards disabling the webhook.
+			d.webhookFailed(hookID, resp.StatusCode < 200 || resp.StatusCode > 299)
+			return
 		}
 		d.sb.log.Debug("webhook delivery failed", "webhook", hookID, "attempt", attempt, "err", err)
 		time.Sleep(time.Second)
 	}
+	d.webhookFailed(hookID, true)
 }

@@ -549,6 +549,9 @@ func (s *Sandbox) update(res *catalog.Resource, id int64, ch *change) (*record, 
 			s.computeAccountName(res, rec, ch)
 		}
 	}
+	if res.Type == "webhook" {
+		s.clearDisabled(res, rec)
+	}
 	if f := s.checkRules(res, rec, id, false); f != nil {
 		return nil, f
 	}

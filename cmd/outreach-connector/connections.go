@@ -28,6 +28,7 @@ type connApp struct {
 	svc   *service.Service
 	queue *jobs.Queue
 	close func()
+	live  *liveWiring
 }
 
 // openConnApp opens the app database (--db, --key-file), its connection
@@ -67,6 +68,15 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		return nil, err
 	}
 	app.svc, app.queue = svc, q
+	publicURL, err := checkPublicURLFlag(store.publicURL)
+	if err == nil {
+		app.live, err = wireWebhooks(store, credStore, conns, svc, publicURL, log.With("component", "webhooks"))
+	}
+	if err != nil {
+		q.Close()
+		closeStore()
+		return nil, err
+	}
 	app.close = func() {
 		q.Close()
 		closeStore()
@@ -109,7 +119,9 @@ docs/connections.md for the fields).`,
 	}
 	cmd.AddCommand(connAddCommand(withApp), connEditCommand(withApp), connListCommand(withApp), connShowCommand(withApp), connRunCommand(withApp),
 		connPauseCommand(withApp, true), connPauseCommand(withApp, false), connResyncCommand(withApp),
-		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp))
+		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp), connLiveCommand(withApp))
+	cmd.PersistentFlags().StringVar(&store.publicURL, "public-url", envOr(PublicURLEnv, ""),
+		"the URL serve is reached at (as serve --public-url): live connections get their webhooks at once")
 	return cmd
 }
 
@@ -369,7 +381,7 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		for _, row := range [][2]string{{"Name", conn.Name}, {"ID", conn.ID}, {"State", st.State},
 			{"Credential", dash(st.CredentialName)}, {"Direction", string(conn.Direction)},
 			{"Destination", connection.RedactedURL(conn.DestinationURL)}, {"Namespace", conn.Namespace},
-			{"Streams", streamsText}, {"Schedule", conn.Schedule.String()}, {"Next run", nextRunText(st)},
+			{"Streams", streamsText}, {"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
@@ -1015,6 +1027,7 @@ type connectionJSON struct {
 	Streams       []string `json:"streams"`
 	Schedule      string   `json:"schedule"`
 	Paused        bool     `json:"paused"`
+	Live          bool     `json:"live"`
 	NextRunAt     *string  `json:"next_run_at"`
 	StartDate     *string  `json:"start_date"`
 	PageSize      int      `json:"page_size"`
@@ -1098,7 +1111,7 @@ func toConnectionJSON(st *service.Status) connectionJSON {
 	c := st.Connection
 	v := connectionJSON{ID: c.ID, Name: c.Name, State: st.State, CredentialID: c.CredentialID, Credential: st.CredentialName,
 		Direction: string(c.Direction), Destination: connection.RedactedURL(c.DestinationURL), Namespace: c.Namespace,
-		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
+		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, Live: c.Live, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
 		QuotaShare: c.QuotaShare, NotifyURL: c.NotifyURL, ScopesNeeded: nonNil(st.ScopesNeeded), ScopesMissing: nonNil(st.ScopesMissing),
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339)}
 	if !c.StartDate.IsZero() {

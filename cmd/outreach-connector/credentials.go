@@ -304,6 +304,9 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err != nil {
 				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
 			}
+			if err := resealWebhookSecrets(c.Context(), credStore, store.keys, c.OutOrStdout()); err != nil {
+				return err
+			}
 			// Connections' destination passwords too.
 			_, sealed, err := sealConnections(c.Context(), credStore, store.keys)
 			if err != nil {

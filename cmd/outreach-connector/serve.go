@@ -37,6 +37,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		notifyURL, notifySecretFile string
 		workers                     int
 		withSandbox                 bool
+		webhookCheck                time.Duration
 		store                       storeFlags
 		proxyMaxWait                time.Duration
 	)
@@ -137,6 +138,25 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			if notifyURL != "" && len(notifySecret) == 0 {
 				log.Warn("notifications to --notify-url are not signed: give --notify-secret-file so receivers can check them")
 			}
+			// Live connections: webhooks made at PUBLIC_URL/webhooks/<id>,
+			// deliveries applied by the receiver, and the check loop.
+			live, err := wireWebhooks(&store, credStore, conns, svc, publicURL, log.With("component", "webhooks"))
+			if err != nil {
+				return err
+			}
+			if webhookCheck <= 0 {
+				return fmt.Errorf("--webhook-check %s: give how often webhooks are checked, such as 1m", webhookCheck)
+			}
+			recv, err := live.newReceiver(conns, cmd.OutOrStdout(), metrics.NewWebhooks(met), log.With("component", "webhooks"))
+			if err != nil {
+				return err
+			}
+			defer recv.Close()
+			checkCtx, stopCheck := context.WithCancel(ctx)
+			var checks sync.WaitGroup
+			checks.Go(func() { live.manager.Run(checkCtx, webhookCheck) })
+			defer checks.Wait()
+			defer stopCheck()
 			met.SetTokenReader(tokenReader(m))
 			met.SetQueueReader(q.Depth)
 			met.SetCursorReader(cursorReader(svc))
@@ -187,12 +207,12 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			if err != nil {
 				return err
 			}
-			return runServer(ctx, ln, handler, m, q, &started, log)
+			return runServer(ctx, ln, withWebhooks(handler, recv), m, q, &started, log)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8787", "address to listen on (loopback by default)")
-	f.StringVar(&publicURL, "public-url", envOr("OUTREACH_CONNECTOR_PUBLIC_URL", ""),
+	f.StringVar(&publicURL, "public-url", envOr(PublicURLEnv, ""),
 		"the URL browsers reach this server at, such as https://connector.example.com behind a TLS proxy: the OAuth callback is\nPUBLIC_URL/oauth/callback, and cookies are Secure when it is https (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")
 	f.BoolVar(&withSandbox, "sandbox", false, "also run a local Outreach sandbox, with a credential and a connection \"sandbox\" syncing it every 15m")
@@ -201,6 +221,8 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 	f.StringVar(&notifySecretFile, "notify-secret-file", envOr("OUTREACH_CONNECTOR_NOTIFY_SECRET_FILE", ""),
 		"file (mode 0600) holding the secret that signs notifications (X-Outreach-Connector-Signature: sha256=HMAC of the body)")
 	f.IntVar(&workers, "workers", jobs.DefaultWorkers, "connections this node runs at once")
+	f.DurationVar(&webhookCheck, "webhook-check", time.Minute,
+		"how often live connections' webhooks are checked at Outreach (made, re-enabled when disabled, with a catch-up run)")
 	f.DurationVar(&proxyMaxWait, "proxy-max-wait", 10*time.Second,
 		"longest a /proxy/ request waits for the Outreach user's rate-limit window (callers ask for less with X-Max-Wait); then 429 with Retry-After")
 	store.register(cmd.Flags())

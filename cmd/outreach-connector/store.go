@@ -32,6 +32,8 @@ type storeFlags struct {
 	// keys is the keyring open loaded: it seals the credentials' secrets
 	// and the connections' destination passwords.
 	keys *credential.Keyring
+	// publicURL is set by the connections commands (--public-url).
+	publicURL string
 }
 
 // The app's own state (credentials, OAuth states, sessions) lives in its

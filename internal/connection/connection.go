@@ -69,6 +69,10 @@ type Connection struct {
 	// NotifyURL receives a signed POST when a run fails, recovers, or the
 	// credential needs re-authorization; empty means the default.
 	NotifyURL string
+	// Live says Outreach pushes the connection's changes as webhooks,
+	// applied to its destination as they arrive (see Applier); scheduled
+	// runs go on beside them.
+	Live bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -519,6 +519,13 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 			return fmt.Errorf("connection %s: drop data: %w", c.Name, err)
 		}
 	}
+	if s.webhooks != nil {
+		// Its webhooks go first; those Outreach cannot delete now are
+		// forgotten with it (their deliveries are refused as unknown).
+		if err := s.webhooks.Unsubscribe(ctx, c, true); err != nil {
+			s.log.Warn("deleting a connection whose webhooks Outreach did not delete", "connection", c.Name, "err", err)
+		}
+	}
 	if err := s.opts.Store.DeleteConnection(ctx, c.ID); err != nil {
 		return fmt.Errorf("connection %s: %w", c.Name, err)
 	}

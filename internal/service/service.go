@@ -22,6 +22,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/webhooks"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
@@ -71,6 +72,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	limiters map[limiterKey]*outreach.RateLimiter
+
+	webhooks *webhooks.Manager // nil: no connection is subscribed from here (see SetWebhooks)
 }
 
 // limiterKey names the rate limiter of one Outreach user at one quota

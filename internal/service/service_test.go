@@ -25,6 +25,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -43,6 +44,8 @@ type env struct {
 	q      *jobs.Queue
 	svc    *service.Service
 	events <-chan jobs.Event
+	hooks  *sqlstore.Webhooks // the app database's webhook subscriptions
+	keys   *credential.Keyring
 	dir    string
 
 	// failOpen makes opening a destination fail (a failing run).
@@ -90,7 +93,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		credStore, e.store = db, db.Connections()
+		credStore, e.store, e.hooks = db, db.Connections(), db.Webhooks()
 		u, _ := url.Parse(dsn)
 		qopts.Schema = u.Query().Get("search_path")
 		qopts.Run = jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })
@@ -105,7 +108,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		credStore, e.store = db, db.Connections()
+		credStore, e.store, e.hooks = db, db.Connections(), db.Webhooks()
 		qopts.Run = jobs.Recorded(e.store, nil, nil, func(ctx context.Context, r *connection.Run) error { return svc.Sync(ctx, r) })
 		e.q, err = jobs.OpenSQLite(ctx, appPath, qopts)
 		if err != nil {
@@ -120,6 +123,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		}
 		e.q.Close()
 	})
+	e.keys = keys
 	e.m, err = credential.NewManager(credential.Options{Store: credStore, Keyring: keys})
 	if err != nil {
 		t.Fatal(err)

@@ -333,8 +333,8 @@ func (s *Destination) Write(ctx context.Context, st *connection.Stream, recs []c
 		for i, r := range recs {
 			rows[i] = st.Clean(r).Values
 		}
-		head := `INSERT INTO ` + s.table(st.Name) + ` (` + strings.Join(names, ", ") + `)`
-		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
+		head := `INSERT INTO ` + s.table(st.Name) + ` AS t (` + strings.Join(names, ", ") + `)`
+		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ") + notOlder(st)
 		if err := s.upsert(ctx, tx, head, tail, rows, len(st.Columns)); err != nil {
 			return fmt.Errorf("upsert into %s: %w", st.Name, err)
 		}
@@ -345,6 +345,22 @@ func (s *Destination) Write(ctx context.Context, st *connection.Stream, recs []c
 		return err
 	}
 	return tx.Commit()
+}
+
+// notOlder is the condition of an upsert that never replaces a row by an
+// older version of its record (a page read before a webhook delivery
+// applied a later change, then written after it): the row's updatedAt
+// must not be later than the incoming one. Streams without updatedAt
+// replace unconditionally.
+func notOlder(st *connection.Stream) string {
+	if st.CursorField != "updatedAt" {
+		return ""
+	}
+	if _, ok := st.Column("updatedAt"); !ok {
+		return ""
+	}
+	c := quote("updatedAt")
+	return ` WHERE excluded.` + c + ` IS NULL OR t.` + c + ` IS NULL OR t.` + c + ` <= excluded.` + c
 }
 
 // Lock implements syncer.Locker: one statement takes a free, expired or

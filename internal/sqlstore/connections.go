@@ -83,7 +83,7 @@ func normaliseDestination(raw string) string {
 }
 
 const connectionColumns = `id, name, credential_id, direction, destination_url, destination_sealed, namespace, namespace_key,
-streams, schedule, start_date, page_size, quota_share, paused, notify_url, created_at, updated_at`
+streams, schedule, start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live`
 
 func (s *Connections) connectionArgs(c *connection.Connection) ([]any, error) {
 	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
@@ -96,7 +96,7 @@ func (s *Connections) connectionArgs(c *connection.Connection) ([]any, error) {
 	}
 	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), clear, sealed, c.Namespace,
 		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
-		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt)}, nil
+		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), c.Live}, nil
 }
 
 func (s *Connections) scanConnection(row scanner) (*connection.Connection, error) {
@@ -104,7 +104,7 @@ func (s *Connections) scanConnection(row scanner) (*connection.Connection, error
 	var direction, clear, sealed, key, streams, schedule string
 	var start, created, updated int64
 	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &clear, &sealed, &c.Namespace, &key, &streams, &schedule,
-		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated)
+		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &c.Live)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, connection.ErrNotFound
 	}
@@ -160,7 +160,7 @@ func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connec
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -190,8 +190,8 @@ func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connec
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
 		destination_url = $5, destination_sealed = $6, namespace = $7, namespace_key = $8, streams = $9, schedule = $10,
-		start_date = $11, page_size = $12, quota_share = $13, paused = $14, notify_url = $15, created_at = $16, updated_at = $17
-		WHERE id = $1`, args...)
+		start_date = $11, page_size = $12, quota_share = $13, paused = $14, notify_url = $15, created_at = $16, updated_at = $17,
+		live = $18 WHERE id = $1`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -207,6 +207,9 @@ func (s *Connections) DeleteConnection(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM connection_runs WHERE connection_id = $1`, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_subscriptions WHERE connection_id = $1`, id); err != nil {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id = $1`, id)

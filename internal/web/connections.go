@@ -252,6 +252,9 @@ func connProblem(err error) problem {
 		msg := "Another connection writes to the same destination in this namespace; choose another namespace, so their rows, cursors and locks stay apart."
 		return problem{Status: http.StatusConflict, Code: "namespace_taken", Title: "Namespace taken", Message: msg,
 			Problems: []fieldProblem{{Field: connection.FieldNamespace, Message: msg}}}
+	case errors.Is(err, connection.ErrCannotApply):
+		return problem{Status: http.StatusUnprocessableEntity, Code: "cannot_be_live", Title: "Cannot be live",
+			Message: "Only connections into SQLite or PostgreSQL can be live: their destination applies each pushed change on its own.", Detail: detail}
 	case errors.Is(err, service.ErrRunning):
 		return problem{Status: http.StatusConflict, Code: "conflict", Title: "A run is in progress",
 			Message: "The connection is running. Wait for the run to end (or cancel it), then try again.", Detail: detail}
@@ -330,6 +333,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /api/connections/{id}/pause", api(s.apiConnAction(Connections.Pause)))
 	mux.Handle("POST /api/connections/{id}/resume", api(s.apiConnAction(Connections.Resume)))
 	mux.Handle("POST /api/connections/{id}/cancel", api(s.apiConnCancel))
+	s.liveRoutes(mux)
 }
 
 // connRow is a connection as the list shows it.
@@ -416,7 +420,7 @@ func connNotice(code string) string {
 	case "deleted_data":
 		return "The connection and its data were deleted."
 	}
-	return ""
+	return liveNotice(code)
 }
 
 // connForm is the New and Edit connection form as typed, so a form sent

@@ -49,6 +49,7 @@ type connectionJSON struct {
 	PageSize       int      `json:"page_size"`
 	QuotaShare     float64  `json:"quota_share"`
 	Paused         bool     `json:"paused"`
+	Live           bool     `json:"live"`
 	Namespace      string   `json:"namespace"`
 	NotifyURL      string   `json:"notify_url,omitempty"`
 	CreatedAt      *string  `json:"created_at"`
@@ -94,7 +95,7 @@ type runStreamJSON struct {
 func connToJSON(c *connection.Connection) connectionJSON {
 	return connectionJSON{ID: c.ID, Name: c.Name, CredentialID: c.CredentialID, Direction: string(c.Direction),
 		DestinationURL: connection.RedactedURL(c.DestinationURL), Streams: c.Streams, Schedule: c.Schedule.String(),
-		StartDate: ts(c.StartDate), PageSize: c.PageSize, QuotaShare: c.QuotaShare, Paused: c.Paused, Namespace: c.Namespace,
+		StartDate: ts(c.StartDate), PageSize: c.PageSize, QuotaShare: c.QuotaShare, Paused: c.Paused, Live: c.Live, Namespace: c.Namespace,
 		NotifyURL: c.NotifyURL, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
 }
 

@@ -232,3 +232,10 @@ func TestConnectionsAPIWithTheService(t *testing.T) {
 		t.Errorf("delete = %d %s", status, body)
 	}
 }
+
+// SetLive forwards the optional live toggle to the service.
+func (l *lateConns) SetLive(ctx context.Context, idOrName string, on bool) (*service.LiveResult, error) {
+	return l.Connections.(interface {
+		SetLive(context.Context, string, bool) (*service.LiveResult, error)
+	}).SetLive(ctx, idOrName, on)
+}

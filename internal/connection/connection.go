@@ -45,7 +45,9 @@ type Connection struct {
 	Name         string
 	CredentialID string
 	Direction    Direction
-	// DestinationURL is where a source connection writes: sqlite:PATH,
+	// DestinationURL is where a source connection writes (for a
+	// destination connection, where its rows come from: sqlite:PATH?query=SQL
+	// or postgres://...?query=SQL): sqlite:PATH,
 	// postgres://... (or postgresql://...) or jsonl:DIR. It may hold a
 	// password: never print it whole (see RedactedURL).
 	DestinationURL string
@@ -71,6 +73,10 @@ type Connection struct {
 	// NotifyURL receives a signed POST when a run fails, recovers, or the
 	// credential needs re-authorization; empty means the default.
 	NotifyURL string
+	// Load is what a destination connection writes into Outreach; nil for
+	// a source connection. A destination connection's rows come from its
+	// DestinationURL, a SQL query (see ValidateSourceURL).
+	Load *LoadSpec
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -113,8 +119,13 @@ func (c *Connection) Validate() error {
 	default:
 		add("connection: direction %q is unknown; use %q or %q", c.Direction, DirectionSource, DirectionDestination)
 	}
-	if err := ValidateDestinationURL(c.DestinationURL); err != nil {
+	if c.Direction == DirectionDestination {
+		errs = append(errs, c.validateLoad()...)
+	} else if err := ValidateDestinationURL(c.DestinationURL); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Direction == DirectionSource && c.Load != nil {
+		add("connection: a source connection loads nothing into Outreach; leave the load out, or make the direction %q", DirectionDestination)
 	}
 	if c.Streams != nil && len(c.Streams) == 0 {
 		add("connection: the stream list is empty; name at least one stream, or leave it out for every readable stream")

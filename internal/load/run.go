@@ -52,6 +52,11 @@ type Options struct {
 	// Requests, when set, counts the client's HTTP requests so far; the
 	// actions' summaries say how many each made.
 	Requests func() int64
+	// Holder names this run in the journal (see Holder); default a new
+	// name per Run. A service that runs one load at a time gives the same
+	// name to each run of it, so that its next run resumes the load at
+	// once after a failed one.
+	Holder string
 }
 
 // PlannedWrite is a write of the plan, for the summary.
@@ -129,7 +134,10 @@ type runner struct {
 
 func newRunner(ctx context.Context, src Source, client *outreach.Client, j Journal, opts Options) (*runner, error) {
 	r := &runner{src: src, client: client, j: j, opts: opts, cat: opts.Catalog, log: opts.Logger,
-		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}, holder: newHolder()}
+		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}, holder: opts.Holder}
+	if r.holder == "" {
+		r.holder = newHolder()
+	}
 	if r.cat == nil {
 		r.cat = catalog.Default()
 	}

@@ -54,7 +54,8 @@ func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Conn
 	now := s.now()
 	c := &connection.Connection{ID: connection.NewID(), Name: n.Name, CredentialID: rec.ID, Direction: n.Direction,
 		DestinationURL: n.DestinationURL, Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize,
-		QuotaShare: n.QuotaShare, Paused: n.Paused, Namespace: n.Namespace, NotifyURL: n.NotifyURL, CreatedAt: now, UpdatedAt: now}
+		QuotaShare: n.QuotaShare, Paused: n.Paused, Namespace: n.Namespace, NotifyURL: n.NotifyURL, CreatedAt: now, UpdatedAt: now,
+		Load: n.Load}
 	c.SetDefaults()
 	if err := s.check(c, rec); err != nil {
 		return nil, err
@@ -73,8 +74,8 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record) error 
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.Direction != connection.DirectionSource {
-		return fmt.Errorf("connection: direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.DirectionSource)
+	if c.Direction == connection.DirectionDestination {
+		return s.checkDestination(c, rec)
 	}
 	if c.Streams == nil {
 		if readable, _ := syncer.SplitByScopes(s.cat, syncer.Streams(s.cat), rec.Scopes); len(readable) == 0 {
@@ -165,6 +166,9 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	}
 	if ch.NotifyURL != nil {
 		c.NotifyURL = *ch.NotifyURL
+	}
+	if ch.Load != nil {
+		c.Load = ch.Load
 	}
 	credID := c.CredentialID
 	if ch.Credential != nil {
@@ -265,6 +269,9 @@ func (s *Service) status(ctx context.Context, c *connection.Connection, creds ma
 
 // scopes returns the read scopes c's streams need and those rec lacks.
 func (s *Service) scopes(c *connection.Connection, rec *credential.Record) (needed, missing []string) {
+	if c.Direction == connection.DirectionDestination {
+		return s.destinationScopes(c, rec)
+	}
 	all := syncer.Streams(s.cat)
 	if c.Streams == nil {
 		readable, _ := syncer.SplitByScopes(s.cat, all, rec.Scopes)
@@ -320,6 +327,9 @@ func (s *Service) Streams(ctx context.Context, idOrName string) ([]StreamStatus,
 	c, err := s.lookup(ctx, idOrName)
 	if err != nil {
 		return nil, err
+	}
+	if c.Direction == connection.DirectionDestination {
+		return nil, nil // it writes into Outreach: no stream, no cursor
 	}
 	rec, _ := s.opts.Credentials.Get(ctx, c.CredentialID)
 	var out []StreamStatus
@@ -386,6 +396,9 @@ func (s *Service) RunNow(ctx context.Context, idOrName string) (jobs.Job, error)
 func (s *Service) Resync(ctx context.Context, idOrName string, streams []string) (jobs.Job, error) {
 	c, err := s.lookup(ctx, idOrName)
 	if err != nil {
+		return jobs.Job{}, err
+	}
+	if err := destinationOnly(c, "re-sync"); err != nil {
 		return jobs.Job{}, err
 	}
 	if s.opts.Queue == nil {
@@ -496,7 +509,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 			}
 		}
 	}
-	if dropData {
+	if dropData && c.Direction != connection.DirectionDestination {
 		dst, closeDst, err := s.open(ctx, c)
 		if err != nil {
 			return err
@@ -527,6 +540,9 @@ func allHistory() time.Time { return time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
 // inspect asks c's destination for its streams' cursors and rows; false
 // when the destination cannot tell.
 func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]connection.StreamInfo, bool, error) {
+	if c.Direction == connection.DirectionDestination {
+		return nil, false, nil
+	}
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {
 		return nil, false, err

@@ -73,24 +73,32 @@ func normaliseDestination(raw string) string {
 }
 
 const connectionColumns = `id, name, credential_id, direction, destination_url, namespace, namespace_key, streams, schedule,
-start_date, page_size, quota_share, paused, notify_url, created_at, updated_at`
+start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, load_spec`
 
 func connectionArgs(c *connection.Connection) ([]any, error) {
 	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
 	if err != nil {
 		return nil, err
 	}
+	spec := ""
+	if c.Load != nil {
+		b, err := json.Marshal(c.Load)
+		if err != nil {
+			return nil, err
+		}
+		spec = string(b)
+	}
 	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), c.DestinationURL, c.Namespace,
 		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
-		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt)}, nil
+		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), spec}, nil
 }
 
 func scanConnection(row scanner) (*connection.Connection, error) {
 	var c connection.Connection
-	var direction, key, streams, schedule string
+	var direction, key, streams, schedule, spec string
 	var start, created, updated int64
 	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &c.DestinationURL, &c.Namespace, &key, &streams, &schedule,
-		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated)
+		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &spec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, connection.ErrNotFound
 	}
@@ -100,6 +108,12 @@ func scanConnection(row scanner) (*connection.Connection, error) {
 	c.Direction = connection.Direction(direction)
 	if err := json.Unmarshal([]byte(streams), &c.Streams); err != nil {
 		return nil, fmt.Errorf("connection %s: streams: %w", c.ID, err)
+	}
+	if spec != "" {
+		c.Load = &connection.LoadSpec{}
+		if err := json.Unmarshal([]byte(spec), c.Load); err != nil {
+			return nil, fmt.Errorf("connection %s: load: %w", c.ID, err)
+		}
 	}
 	if c.Schedule, err = connection.ParseSchedule(schedule); err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
@@ -143,7 +157,7 @@ func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connec
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -186,8 +200,8 @@ func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connec
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
 		destination_url = $5, namespace = $6, namespace_key = $7, streams = $8, schedule = $9, start_date = $10,
-		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16
-		WHERE id = $1`, args...)
+		page_size = $11, quota_share = $12, paused = $13, notify_url = $14, created_at = $15, updated_at = $16,
+		load_spec = $17 WHERE id = $1`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -234,6 +248,10 @@ type runStream struct {
 	Requests  int64  `json:"requests,omitempty"`
 	Deletions int64  `json:"deletions,omitempty"`
 	Error     string `json:"error,omitempty"`
+	Created   int64  `json:"created,omitempty"`
+	Updated   int64  `json:"updated,omitempty"`
+	Unchanged int64  `json:"unchanged,omitempty"`
+	Rejected  int64  `json:"rejected,omitempty"`
 }
 
 func runJSON(r *connection.Run) (streams, log string, err error) {

@@ -43,7 +43,15 @@ func warehouse(t *testing.T, dir string, n int) string {
 // the query's rows into the sandbox (one rejected, kept for the run); a
 // second run writes nothing and keeps the rejected row again.
 func TestScheduledDestinationConnectionLoadsOnceAndRerunWritesNothing(t *testing.T) {
-	e := newEnv(t, envOptions{start: true})
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
+			testScheduledDestination(t, envOptions{start: true, postgres: pg})
+		})
+	}
+}
+
+func testScheduledDestination(t *testing.T, o envOptions) {
+	e := newEnv(t, o)
 	wh := warehouse(t, e.dir, 30)
 	c, err := e.svc.Create(e.ctx, service.NewConnection{Name: "signups", Credential: "sandbox", Direction: connection.DirectionDestination,
 		DestinationURL: "sqlite:" + wh + "?query=SELECT email, first, title FROM signups WHERE plan = 'pro' ORDER BY rowid",

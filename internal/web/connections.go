@@ -294,6 +294,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /connections/{id}/resync", page(s.connResync))
 	mux.Handle("GET /connections/{id}/delete", page(s.connConfirmDelete))
 	mux.Handle("POST /connections/{id}/delete", page(s.connDelete))
+	mux.Handle("GET /connections/{id}/rejects", page(s.connRejects))
 
 	api := func(h http.HandlerFunc) http.Handler { return s.api(s.apiConnectionsOn(h)) }
 	mux.Handle("GET /api/connections", api(s.apiConnList))
@@ -413,6 +414,8 @@ type connForm struct {
 	QuotaShare   string
 	Namespace    string
 	NotifyURL    string
+	// A destination connection's load (see destination.go).
+	Dest destForm
 }
 
 // streamChoice is one checkbox of the streams list.
@@ -480,7 +483,7 @@ func readConnForm(r *http.Request) connForm {
 		Destination: strings.TrimSpace(p.Get("destination_url")), StreamsMode: p.Get("streams_mode"), Streams: p["streams"],
 		ScheduleKind: p.Get("schedule"), Every: strings.TrimSpace(p.Get("every")), Cron: strings.TrimSpace(p.Get("cron")),
 		StartDate: strings.TrimSpace(p.Get("start_date")), QuotaShare: strings.TrimSpace(p.Get("quota_share")),
-		Namespace: strings.TrimSpace(p.Get("namespace")), NotifyURL: strings.TrimSpace(p.Get("notify_url"))}
+		Namespace: strings.TrimSpace(p.Get("namespace")), NotifyURL: strings.TrimSpace(p.Get("notify_url")), Dest: readDestForm(p)}
 }
 
 // scheduleText is the schedule the form names, as the service reads it.
@@ -512,16 +515,17 @@ func problemText(err error) []string {
 // is to fix. It checks what the connection domain checks, so the form
 // comes back at once with what was typed.
 func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnection, []string) {
+	if connection.Direction(f.Direction) == connection.DirectionDestination {
+		return s.checkDestination(f, cred)
+	}
 	var problems []string
 	n := service.NewConnection{Name: f.Name, Credential: cred.ID, Direction: connection.Direction(f.Direction),
 		DestinationURL: f.Destination, Schedule: f.scheduleText(), Namespace: f.Namespace, NotifyURL: f.NotifyURL}
 	switch n.Direction {
 	case "", connection.DirectionSource:
 		n.Direction = connection.DirectionSource
-	case connection.DirectionDestination:
-		problems = append(problems, "Destination connections (writing into Outreach) come with write-back; choose Source.")
 	default:
-		problems = append(problems, fmt.Sprintf("Direction %q is unknown; choose Source.", f.Direction))
+		problems = append(problems, fmt.Sprintf("Direction %q is unknown; choose Source or Destination.", f.Direction))
 	}
 	switch f.StreamsMode {
 	case "", "readable":
@@ -634,6 +638,7 @@ func (s *Server) connShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data["Runs"] = runs
+	s.destinationData(r.Context(), data, c, runs)
 	data["Active"] = st.State == "queued" || st.State == "running"
 	if data["Active"] == true {
 		// Follow the run without JavaScript.

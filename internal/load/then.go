@@ -155,8 +155,9 @@ var ErrActionsFailed = errors.New("actions failed for some records")
 
 // loaded is a record the load wrote or matched, for the actions.
 type loaded struct {
-	id   int64
-	line int
+	id      int64
+	line    int
+	created bool // the load created it: no sequence holds it yet
 }
 
 // noteLoaded remembers the record of a row that ended created, updated or
@@ -170,7 +171,7 @@ func (r *runner) noteLoaded(e Entry) {
 	}
 	if !r.loadedSeen[e.OutreachID] {
 		r.loadedSeen[e.OutreachID] = true
-		r.loaded = append(r.loaded, loaded{id: e.OutreachID, line: e.Line})
+		r.loaded = append(r.loaded, loaded{id: e.OutreachID, line: e.Line, created: e.Status == Created})
 	}
 }
 
@@ -211,8 +212,10 @@ func (r *runner) then(ctx context.Context, aj ActionJournal, t Then, prev []Acti
 		defer func() { s.Requests = int(r.opts.Requests() - start) }()
 	}
 	lines := map[int64]int{}
+	created := map[int64]bool{}
 	for _, l := range r.loaded {
 		lines[l.id] = l.line
+		created[l.id] = l.created
 	}
 	fail := func(id int64, reason string) {
 		s.Failed++
@@ -261,7 +264,15 @@ func (r *runner) then(ctx context.Context, aj ActionJournal, t Then, prev []Acti
 		// writes it would refuse. A prospect pending in the journal and
 		// now in the sequence was enrolled by the request an earlier run
 		// sent.
-		in, _, err := actions.InSequence(ctx, r.client, seq, todo)
+		// A prospect this load created, and no earlier run of it acted
+		// on, is in no sequence: no need to ask.
+		var ask []int64
+		for _, id := range todo {
+			if _, acted := before[id]; acted || !created[id] {
+				ask = append(ask, id)
+			}
+		}
+		in, _, err := actions.InSequence(ctx, r.client, seq, ask)
 		if err != nil {
 			return s, err
 		}

@@ -202,6 +202,9 @@ func writeRejects(out io.Writer, name string, rj *service.RunRejects, asJSON boo
 func rowText(row map[string]any) string {
 	var parts []string
 	for k, v := range row {
+		if v == nil {
+			v = "" // a NULL or empty cell
+		}
 		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 	}
 	slices.Sort(parts)

@@ -281,7 +281,7 @@ func printActions(w io.Writer, actions []load.ActionSummary) {
 		if pending := a.Records - a.Done - a.Already - a.Failed; pending > 0 {
 			fmt.Fprintf(w, ", not done %d", pending)
 		}
-		fmt.Fprintf(w, ". %d requests.\n", a.Requests)
+		fmt.Fprintf(w, ". %d %s.\n", a.Requests, plural(a.Requests, "request"))
 		for i, f := range a.Failures {
 			if i == 20 {
 				fmt.Fprintf(w, "  ... %d more\n", len(a.Failures)-20)

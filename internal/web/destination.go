@@ -122,6 +122,9 @@ func rejectRows(rj *service.RunRejects) []rejectRow {
 	for _, r := range rj.Rejects {
 		var cells []string
 		for k, v := range r.Row {
+			if v == nil {
+				v = "" // a NULL or empty cell
+			}
 			cells = append(cells, k+"="+strings.TrimSpace(strings.ReplaceAll(fmt.Sprint(v), "\n", " ")))
 		}
 		slices.Sort(cells)

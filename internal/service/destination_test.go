@@ -3,6 +3,7 @@ package service_test
 import (
 	"database/sql"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,5 +159,74 @@ func TestDestinationConnectionRefusesWhatItCannotRun(t *testing.T) {
 	}
 	if cs, err := e.svc.List(e.ctx); err != nil || len(cs) != 0 {
 		t.Fatalf("refused connections were stored: %v %v", cs, err)
+	}
+}
+
+// TestDestinationRunFailsMidwayNotifiesAndTheNextRunResumes: the source's
+// query fails after 200 of 250 rows were written (SQLite raises an integer
+// overflow at row 230, while a flag is set). The run fails and notifies;
+// with the flag cleared the next run resumes the same load at once (the
+// failed run's rows are counted as done by an earlier run, not written
+// again), creates only the 50 others, and notifies the recovery.
+func TestDestinationRunFailsMidwayNotifiesAndTheNextRunResumes(t *testing.T) {
+	rc := &receiver{t: t, secret: []byte("s3cret-s3cret"), got: make(chan service.Notification, 10)}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	e := newEnv(t, envOptions{start: true, notify: hook.URL, secret: rc.secret})
+	path := filepath.Join(e.dir, "warehouse.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Exec(`CREATE TABLE flags (broken INTEGER)`)
+	db.Exec(`INSERT INTO flags VALUES (1)`)
+	db.Exec(`CREATE TABLE signups (email TEXT)`)
+	for i := range 250 {
+		db.Exec(`INSERT INTO signups VALUES ($1)`, fmt.Sprintf("mid%03d@warehouse.example", i))
+	}
+	c, err := e.svc.Create(e.ctx, service.NewConnection{Name: "midway", Credential: "sandbox", Direction: connection.DirectionDestination,
+		DestinationURL: "sqlite:" + path + "?query=SELECT email, CASE WHEN rowid = 230 AND (SELECT broken FROM flags) = 1 " +
+			"THEN abs(-9223372036854775807 - 1) END AS custom1 FROM signups ORDER BY rowid",
+		Load: &connection.LoadSpec{Type: "prospect", Mode: "upsert", Match: []string{"emails"}, Map: map[string]string{"email": "emails"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.Counters().Creates
+	r := e.runNow(c)
+	if r.Outcome != connection.Failed || !strings.Contains(r.Error, "overflow") {
+		t.Fatalf("first run: %s %q\n%s", r.Outcome, r.Error, strings.Join(r.Log, "\n"))
+	}
+	if tot := r.Totals(); tot.Created != 200 {
+		t.Fatalf("first run created %d before the query failed; want 200 (two chunks)", tot.Created)
+	}
+	select {
+	case n := <-rc.got:
+		if n.Event != service.EventRunFailed || n.Run.ID != r.ID {
+			t.Fatalf("notification %+v", n)
+		}
+	default:
+		t.Fatal("no notification of the failed run")
+	}
+	if _, err := db.Exec(`UPDATE flags SET broken = 0`); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.runNow(c)
+	if r2.Outcome != connection.Succeeded {
+		t.Fatalf("second run: %s %q\n%s", r2.Outcome, r2.Error, strings.Join(r2.Log, "\n"))
+	}
+	if tot := r2.Totals(); tot.Created != 250 || !strings.Contains(strings.Join(r2.Log, "\n"), "earlier_runs=200") {
+		t.Fatalf("second run: %+v\n%s", r2.Streams, strings.Join(r2.Log, "\n"))
+	}
+	if got := e.sb.Counters().Creates - before; got != 250 {
+		t.Fatalf("the sandbox committed %d creates over both runs; want 250", got)
+	}
+	select {
+	case n := <-rc.got:
+		if n.Event != service.EventRunRecovered || n.Run.ID != r2.ID {
+			t.Fatalf("notification %+v", n)
+		}
+	default:
+		t.Fatal("no notification of the recovery")
 	}
 }

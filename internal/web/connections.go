@@ -303,6 +303,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/connections/{id}", api(s.apiConnUpdate))
 	mux.Handle("DELETE /api/connections/{id}", api(s.apiConnDelete))
 	mux.Handle("GET /api/connections/{id}/runs", api(s.apiConnRuns))
+	mux.Handle("GET /api/connections/{id}/rejects", api(s.apiConnRejects))
 	mux.Handle("POST /api/connections/{id}/run", api(s.apiConnRun))
 	mux.Handle("POST /api/connections/{id}/resync", api(s.apiConnResync))
 	mux.Handle("POST /api/connections/{id}/pause", api(s.apiConnAction(Connections.Pause)))

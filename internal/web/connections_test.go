@@ -558,7 +558,7 @@ func TestConnectionsAPI(t *testing.T) {
 		{"POST", "/api/connections", `{"name":"api","credential":"acme"}`, 409, `"code":"name_taken"`},
 		{"POST", "/api/connections", `{"name":"","destination_url":"ftp://x","schedule":"often"}`, 422, "credential is required"},
 		{"POST", "/api/connections", `{"name":"x","credential":"nobody"}`, 404, "not_found"},
-		{"POST", "/api/connections", `{"name":"w","credential":"acme","direction":"destination"}`, 422, "write-back"},
+		{"POST", "/api/connections", `{"name":"w","credential":"acme","direction":"destination"}`, 422, "needs a source"},
 		{"STATE", "queued", "", 0, ""},
 		{"POST", "/api/connections/" + id + "/cancel", "", 200, `"name":"api"`},
 		{"STATE", "running", "", 0, ""},

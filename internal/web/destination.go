@@ -157,3 +157,48 @@ func (s *Server) connRejects(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "connection_rejects.html", sessionOf(r), map[string]any{"Title": "Rejected rows of " + c.Name,
 		"C": c, "RejectsRun": rj.Run, "Rejects": rejectRows(rj)})
 }
+
+// apiConnRejects answers GET /api/connections/{id}/rejects[?run=ID]: the
+// rows a destination connection's run (default the newest) rejected.
+func (s *Server) apiConnRejects(w http.ResponseWriter, r *http.Request) {
+	rr, ok := s.conns.(rejectsReader)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "this server keeps no rejected rows", "code": "not_found"})
+		return
+	}
+	st, err := s.conns.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiConnError(w, r, err)
+		return
+	}
+	if st.Connection.Direction != connection.DirectionDestination {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "only destination connections (a query loaded into Outreach) reject rows",
+			"code": "not_found"})
+		return
+	}
+	rj, err := rr.Rejects(r.Context(), st.Connection.ID, r.URL.Query().Get("run"), 10000)
+	if err != nil {
+		s.apiConnError(w, r, err)
+		return
+	}
+	type reject struct {
+		Line    int            `json:"line"`
+		Column  string         `json:"column"`
+		Reason  string         `json:"reason"`
+		ErrorID string         `json:"error_id,omitempty"`
+		Pointer string         `json:"pointer,omitempty"`
+		Row     map[string]any `json:"row"`
+	}
+	out := struct {
+		Run     *runJSON `json:"run"`
+		Rejects []reject `json:"rejects"`
+	}{Rejects: []reject{}}
+	if rj.Run != nil {
+		run := runToJSON(rj.Run)
+		out.Run = &run
+	}
+	for _, x := range rj.Rejects {
+		out.Rejects = append(out.Rejects, reject{Line: x.Line, Column: x.Column, Reason: x.Reason, ErrorID: x.ErrorID, Pointer: x.Pointer, Row: x.Row})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,5 +134,61 @@ func TestBrowserDestinationConnection(t *testing.T) {
 	}
 	if got := runNow(2); !strings.Contains(got, "created 0, updated 0, unchanged 12, rejected 1") {
 		t.Fatalf("second run's counts: %q", got)
+	}
+}
+
+// TestDestinationConnectionsAPIWithTheService: the JSON API creates a
+// destination connection (source_url and load), its runs carry the
+// counts, and /rejects gives the rejected rows.
+func TestDestinationConnectionsAPIWithTheService(t *testing.T) {
+	t.Parallel()
+	e, _, dest := newServiceEnv(t)
+	ce := &connEnv{env: e}
+	wh := filepath.Join(t.TempDir(), "warehouse.db")
+	db, err := sql.Open("sqlite", wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(`CREATE TABLE signups (email TEXT)`)
+	db.Exec(`INSERT INTO signups VALUES ('api1@dest.example'), ('api2@dest.example'), ('api-bad')`)
+	db.Close()
+	status, body := ce.api(t, "POST", "/api/connections", `{"name":"api-dest","credential":"sandbox","direction":"destination",
+		"source_url":"sqlite:`+wh+`?query=SELECT email FROM signups","schedule":"manual",
+		"load":{"type":"prospect","mode":"upsert","match":["emails"],"map":{"email":"emails"}}}`)
+	if status != http.StatusCreated || !strings.Contains(body, `"direction":"destination"`) || !strings.Contains(body, `"load":{"type":"prospect"`) {
+		t.Fatalf("create = %d %s", status, body)
+	}
+	for _, tt := range []struct{ body, says string }{
+		{`{"name":"d2","credential":"sandbox","direction":"destination","source_url":"postgres://u:hunter2@h/db?query=SELECT 1","load":{"type":"prospect","mode":"upsert","match":["emails"]}}`, "carries a password"},
+		{`{"name":"d3","credential":"sandbox","direction":"destination","source_url":"sqlite:` + wh + `?query=SELECT 1"}`, "needs what to load"},
+	} {
+		if status, body := ce.api(t, "POST", "/api/connections", tt.body); status != 422 || !strings.Contains(body, tt.says) || strings.Contains(body, "hunter2") {
+			t.Errorf("create %s = %d %s; want 422 saying %q", tt.body, status, body, tt.says)
+		}
+	}
+	if status, body := ce.api(t, "POST", "/api/connections/api-dest/run", ""); status != 202 {
+		t.Fatalf("run = %d %s", status, body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, body := ce.api(t, "GET", "/api/connections/api-dest/runs", "")
+		if strings.Contains(body, `"outcome":"succeeded"`) {
+			if !strings.Contains(body, `"created":2,"updated":0,"unchanged":0,"rejected":1`) {
+				t.Fatalf("runs: %s", body)
+			}
+			break
+		}
+		if strings.Contains(body, `"outcome":"failed"`) || time.Now().After(deadline) {
+			t.Fatalf("no succeeded run: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	status, body = ce.api(t, "GET", "/api/connections/api-dest/rejects", "")
+	if status != 200 || !strings.Contains(body, `"line":3`) || !strings.Contains(body, `"column":"email"`) || !strings.Contains(body, `"row":{"email":"api-bad"}`) {
+		t.Fatalf("rejects = %d %s", status, body)
+	}
+	ce.api(t, "POST", "/api/connections", `{"name":"src","credential":"sandbox","destination_url":"`+dest+`","streams":["prospects"],"schedule":"manual"}`)
+	if status, body := ce.api(t, "GET", "/api/connections/src/rejects", ""); status != 404 {
+		t.Errorf("rejects of a source connection = %d %s", status, body)
 	}
 }

@@ -409,6 +409,8 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		tw.Flush()
 		fmt.Fprintln(out, "\nStreams:")
 		switch {
+		case conn.Direction == connection.DirectionDestination:
+			fmt.Fprintln(out, "  none: it writes into Outreach (see the runs' counts, and connections rejects NAME)")
 		case streamsErr != nil:
 			fmt.Fprintf(out, "  could not read the destination: %v\n", streamsErr)
 		case len(streams) == 0:

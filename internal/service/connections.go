@@ -530,6 +530,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 	if err := s.opts.Store.DeleteConnection(ctx, c.ID); err != nil {
 		return fmt.Errorf("connection %s: %w", c.Name, err)
 	}
+	s.forgetLoad(ctx, c)
 	return nil
 }
 

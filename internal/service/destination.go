@@ -29,6 +29,8 @@ import (
 // Connections implements it.
 type WriteBackStore interface {
 	LoadJournal() load.Journal
+	// DeleteLoad removes a load and its journal (rows and actions).
+	DeleteLoad(ctx context.Context, id string) error
 	SaveRejects(ctx context.Context, connectionID, runID string, rejects []load.Rejection) error
 	Rejects(ctx context.Context, connectionID, runID string, limit int) ([]load.Rejection, error)
 }
@@ -208,6 +210,18 @@ func (s *Service) writeBack(ctx context.Context, c *connection.Connection, run *
 		return jobs.NoRetry(fmt.Errorf("connection %s: %w; change the connection", c.Name, err))
 	}
 	return err
+}
+
+// forgetLoad removes a deleted destination connection's load journal.
+func (s *Service) forgetLoad(ctx context.Context, c *connection.Connection) {
+	if c.Direction != connection.DirectionDestination {
+		return
+	}
+	if store, err := s.writeBackStore(); err == nil {
+		if err := store.DeleteLoad(ctx, loadID(c)); err != nil {
+			s.log.Warn("the deleted connection's load journal stays", "connection", c.Name, "load", loadID(c), "error", err)
+		}
+	}
 }
 
 // RunRejects is the rejected rows kept for one run of a destination

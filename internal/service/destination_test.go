@@ -11,6 +11,7 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/service"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 )
 
 // warehouse writes a SQLite file with a signups table of n good rows and
@@ -124,6 +125,17 @@ func testScheduledDestination(t *testing.T, o envOptions) {
 	}
 	if _, err := e.svc.Resync(e.ctx, c.Name, nil); err == nil || !strings.Contains(err.Error(), "writes into Outreach") {
 		t.Fatalf("resync: %v", err)
+	}
+	// Deleting the connection drops its load journal.
+	journal := e.store.(service.WriteBackStore).LoadJournal().(*sqlstore.Loads)
+	if _, rows, err := journal.Get(e.ctx, "conn_"+c.ID); err != nil || len(rows) != 31 {
+		t.Fatalf("the connection's journal: %d rows, %v; want 31", len(rows), err)
+	}
+	if err := e.svc.Delete(e.ctx, c.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, rows, err := journal.Get(e.ctx, "conn_"+c.ID); err == nil || len(rows) != 0 {
+		t.Fatalf("the deleted connection's journal remains: %d rows, %v", len(rows), err)
 	}
 }
 

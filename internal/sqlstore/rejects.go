@@ -19,6 +19,25 @@ func (s *Connections) LoadJournal() load.Journal {
 	return &Loads{db: s.db, isUnique: s.isUnique, now: time.Now}
 }
 
+// DeleteLoad removes load id and its journal (rows and actions), in one
+// transaction; no error when there is none.
+func (s *Connections) DeleteLoad(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, table := range []string{"load_actions", "load_rows"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE load_id = $1`, id); err != nil {
+			return fmt.Errorf("delete load %s: %w", id, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM loads WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete load %s: %w", id, err)
+	}
+	return tx.Commit()
+}
+
 // SaveRejects replaces the rejected rows kept for run runID of connection
 // connectionID (at most MaxRejectsKept, by line), and drops those of runs
 // no longer in the history, in one transaction.

@@ -63,8 +63,8 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 
 // sync does the run's work: credential → client → streams → engine.
 func (s *Service) sync(ctx context.Context, c *connection.Connection, run *connection.Run, rl *runLog, log *slog.Logger) error {
-	if c.Direction != connection.DirectionSource {
-		return jobs.NoRetry(fmt.Errorf("connection %s: direction %s does not run yet", c.Name, c.Direction))
+	if c.Direction == connection.DirectionDestination {
+		return s.writeBack(ctx, c, run, rl, log)
 	}
 	rec, err := s.opts.Credentials.Get(ctx, c.CredentialID)
 	if err != nil {

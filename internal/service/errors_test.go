@@ -37,7 +37,7 @@ func TestRefusalsAreTyped(t *testing.T) {
 	}
 	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "x", Direction: connection.DirectionDestination, DestinationURL: "sqlite:x.db"})
 	if !errors.As(err, &inv) || !slices.ContainsFunc(inv.Problems, func(p connection.FieldError) bool { return p.Field == connection.FieldCredential }) ||
-		!slices.ContainsFunc(inv.Problems, func(p connection.FieldError) bool { return p.Field == connection.FieldDirection }) {
+		!slices.ContainsFunc(inv.Problems, func(p connection.FieldError) bool { return p.Field == connection.FieldLoad }) {
 		t.Fatalf("create without a credential, direction destination: %v", err)
 	}
 

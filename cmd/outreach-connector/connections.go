@@ -122,6 +122,7 @@ docs/connections.md for the fields).`,
 		connHistoryCommand(withApp), connCancelCommand(withApp), connDeleteCommand(withApp), connLiveCommand(withApp))
 	cmd.PersistentFlags().StringVar(&store.publicURL, "public-url", envOr(PublicURLEnv, ""),
 		"the URL serve is reached at (as serve --public-url): live connections get their webhooks at once")
+	cmd.AddCommand(connRejectsCommand(withApp))
 	return cmd
 }
 
@@ -132,6 +133,7 @@ func connAddCommand(withApp connAppRun) *cobra.Command {
 		n                                   service.NewConnection
 		streams, every, cron, start, notify string
 		asJSON                              bool
+		dest                                destinationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME --credential C --to URL",
@@ -139,24 +141,31 @@ func connAddCommand(withApp connAppRun) *cobra.Command {
 		Long: `Adds a source connection: the credential's Outreach synced into the destination --to (sqlite:PATH,
 postgres://..., jsonl:DIR), in its own namespace there (a table prefix on SQLite, a schema on
 PostgreSQL, a subdirectory for JSON Lines; defaulted from the name). Without --every or --cron it runs
-only when asked (connections run NAME).`,
+only when asked (connections run NAME).
+
+With --direction destination it adds a destination connection, the scheduled form of load: each run
+writes the rows of --from (sqlite:PATH?query=SQL or postgres://...?query=SQL) into Outreach records of
+--type, --mode create, update or upsert, matched by --match, mapped by --map, then --then actions; only
+what changed is written, rejected rows are kept per run (connections rejects NAME), and a run stopped at
+any instant resumes without writing a row twice.`,
 		Example: `  outreach-connector connections add acme --credential main --to sqlite:outreach.db --every 15m
+  outreach-connector connections add signups --credential main --direction destination --from "sqlite:/data/warehouse.db?query=SELECT email, first_name FROM signups" --type prospect --mode upsert --match emails --map email=emails --map first_name=firstName --every 15m
   outreach-connector connections add eu --credential eu --to postgres://user@db/analytics --cron "0 */6 * * *" --streams prospects,accounts --quota-limit 0.5`,
 		Args: exactArgs("NAME"),
 	}
 	cmd.RunE = withApp(false, func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error {
 		f := c.Flags()
 		n.Name = args[0]
-		n.Direction = connection.DirectionSource
-		switch {
-		case every != "" && cron != "":
+		if err := dest.apply(f, &n); err != nil {
+			return err
+		}
+		schedule, given, err := scheduleFlags(every, cron, false)
+		if err != nil {
 			return errors.New("give one schedule: --every or --cron")
-		case every != "":
-			n.Schedule = "every " + every
-		case cron != "":
-			n.Schedule = "cron " + cron
-		default:
-			n.Schedule = "manual"
+		}
+		n.Schedule = "manual"
+		if given {
+			n.Schedule = schedule
 		}
 		if f.Changed("streams") {
 			list, err := streamList(streams)
@@ -185,8 +194,13 @@ only when asked (connections run NAME).`,
 		if asJSON {
 			return writeJSON(out, toConnectionJSON(st))
 		}
-		fmt.Fprintf(out, "Added connection %s (%s): credential %s into %s, namespace %s, %s.\n", conn.Name, conn.ID,
-			dash(st.CredentialName), connection.RedactedURL(conn.DestinationURL), conn.Namespace, scheduleText(st))
+		if conn.Direction == connection.DirectionDestination {
+			fmt.Fprintf(out, "Added destination connection %s (%s): the rows of %s into Outreach %s with credential %s, %s.\n", conn.Name, conn.ID,
+				connection.RedactedURL(conn.DestinationURL), loadText(conn), dash(st.CredentialName), scheduleText(st))
+		} else {
+			fmt.Fprintf(out, "Added connection %s (%s): credential %s into %s, namespace %s, %s.\n", conn.Name, conn.ID,
+				dash(st.CredentialName), connection.RedactedURL(conn.DestinationURL), conn.Namespace, scheduleText(st))
+		}
 		if len(st.ScopesMissing) > 0 {
 			fmt.Fprintf(out, "Credential %s lacks scopes its streams need: %s. Give it those scopes and authorize it again, or choose other --streams.\n",
 				dash(st.CredentialName), strings.Join(st.ScopesMissing, " "))
@@ -207,8 +221,8 @@ only when asked (connections run NAME).`,
 	f.StringVar(&notify, "notify-url", "", "http(s) URL that receives a signed POST when a run fails or recovers (default: none, or serve's)")
 	f.BoolVar(&n.Paused, "paused", false, "add it paused: no scheduled run until resumed")
 	f.BoolVar(&asJSON, "json", false, "print the new connection as JSON")
+	dest.register(f)
 	cmd.MarkFlagRequired("credential")
-	cmd.MarkFlagRequired("to")
 	return cmd
 }
 
@@ -252,24 +266,11 @@ it). The namespace stays: to change it, add a new connection.`,
 			}
 			ch.Streams = list
 		}
-		schedules := 0
-		for _, given := range []bool{every != "", cron != "", manual} {
-			if given {
-				schedules++
-			}
+		schedule, given, err := scheduleFlags(every, cron, manual)
+		if err != nil {
+			return err
 		}
-		var schedule string
-		switch {
-		case schedules > 1:
-			return errors.New("give one schedule: --every, --cron or --manual")
-		case every != "":
-			schedule = "every " + every
-		case cron != "":
-			schedule = "cron " + cron
-		case manual:
-			schedule = "manual"
-		}
-		if schedules == 1 {
+		if given {
 			ch.Schedule = &schedule
 		}
 		if f.Changed("page-size") {
@@ -395,8 +396,8 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 		for _, row := range [][2]string{{"Name", conn.Name}, {"ID", conn.ID}, {"State", st.State},
 			{"Credential", dash(st.CredentialName)}, {"Direction", string(conn.Direction)},
-			{"Destination", connection.RedactedURL(conn.DestinationURL)}, {"Namespace", conn.Namespace},
-			{"Streams", streamsText}, {"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
+			{destinationLabel(conn), connection.RedactedURL(conn.DestinationURL)}, {"Namespace", conn.Namespace},
+			{streamsLabel(conn), streamsTextOf(conn, streamsText)}, {"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
@@ -405,6 +406,8 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		tw.Flush()
 		fmt.Fprintln(out, "\nStreams:")
 		switch {
+		case conn.Direction == connection.DirectionDestination:
+			fmt.Fprintln(out, "  none: it writes into Outreach (see the runs' counts, and connections rejects NAME)")
 		case streamsErr != nil:
 			fmt.Fprintf(out, "  could not read the destination: %v\n", streamsErr)
 		case len(streams) == 0:
@@ -840,6 +843,29 @@ On a terminal it asks first; elsewhere it needs --yes.`,
 	return cmd
 }
 
+// scheduleFlags reads --every, --cron and --manual into a schedule the
+// service takes; given is false when none is set, and more than one is
+// an error.
+func scheduleFlags(every, cron string, manual bool) (schedule string, given bool, err error) {
+	var set []string
+	if every != "" {
+		set = append(set, "every "+every)
+	}
+	if cron != "" {
+		set = append(set, "cron "+cron)
+	}
+	if manual {
+		set = append(set, "manual")
+	}
+	switch len(set) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return set[0], true, nil
+	}
+	return "", false, errors.New("give one schedule: --every, --cron or --manual")
+}
+
 // refusal is a command the service refused: nothing was changed, and
 // the message says what to fix.
 type refusal struct{ err error }
@@ -991,8 +1017,12 @@ func writeRunsTable(out io.Writer, runs []*connection.Run, indent string) error 
 		if !r.EndedAt.IsZero() {
 			secs = fmt.Sprintf("%.1f", r.EndedAt.Sub(r.StartedAt).Seconds())
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%d\t%s\n", indent, when(r.StartedAt), r.Trigger, r.Attempt, outcomeText(r.Outcome), secs,
-			r.Totals().Records, dash(truncate(oneLine(r.Error), 80)))
+		records := fmt.Sprint(r.Totals().Records)
+		if counts := loadCounts(r); counts != "" {
+			records = counts
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, when(r.StartedAt), r.Trigger, r.Attempt, outcomeText(r.Outcome), secs,
+			records, dash(truncate(oneLine(r.Error), 80)))
 	}
 	return tw.Flush()
 }
@@ -1066,6 +1096,11 @@ type streamStatJSON struct {
 	Requests  int64  `json:"requests"`
 	Deletions int64  `json:"deletions"`
 	Error     string `json:"error"`
+	// A destination connection's rows (its stream is the type written).
+	Created   *int64 `json:"created,omitempty"`
+	Updated   *int64 `json:"updated,omitempty"`
+	Unchanged *int64 `json:"unchanged,omitempty"`
+	Rejected  *int64 `json:"rejected,omitempty"`
 }
 
 type jobJSON struct {
@@ -1122,8 +1157,12 @@ func toRunJSON(r *connection.Run, withLog bool) runJSON {
 		EndedAt: jsonTime(r.EndedAt), Outcome: outcomeText(r.Outcome), Error: r.Error, Records: r.Totals().Records,
 		Streams: []streamStatJSON{}}
 	for _, s := range r.Streams {
-		v.Streams = append(v.Streams, streamStatJSON{Stream: s.Stream, Records: s.Records, Pages: s.Pages, Requests: s.Requests,
-			Deletions: s.Deletions, Error: s.Error})
+		js := streamStatJSON{Stream: s.Stream, Records: s.Records, Pages: s.Pages, Requests: s.Requests,
+			Deletions: s.Deletions, Error: s.Error}
+		if s.Created+s.Updated+s.Unchanged+s.Rejected > 0 {
+			js.Created, js.Updated, js.Unchanged, js.Rejected = &s.Created, &s.Updated, &s.Unchanged, &s.Rejected
+		}
+		v.Streams = append(v.Streams, js)
 	}
 	if withLog {
 		v.Log = nonNil(r.Log)

@@ -158,7 +158,7 @@ See docs/proxy.md.`,
 
 	revoke := &cobra.Command{
 		Use:   "revoke NAME",
-		Short: "Revoke a key: the proxy refuses it from the next request on",
+		Short: "Revoke a key: a running serve refuses it within 2 seconds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := logger()

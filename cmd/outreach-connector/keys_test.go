@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -63,6 +66,23 @@ func TestKeysAndProxyThroughServe(t *testing.T) {
 	}
 	if out, _, _ := keys("list"); !strings.Contains(out, "svc") || !strings.Contains(out, "active") || strings.Contains(out, key) {
 		t.Fatalf("keys list: %s", out)
+	}
+	// A signed-in admin's session may call the proxy without a key.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.PostForm(s.base+"/signin", url.Values{"token": {s.token}, "next": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = browser.Get(s.base + "/proxy/sandbox/prospects/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"type":"prospect"`) {
+		t.Fatalf("signed-in session: %d %s", resp.StatusCode, body)
 	}
 	if _, errOut, code := keys("revoke", "svc"); code != 0 {
 		t.Fatalf("revoke: %s", errOut)

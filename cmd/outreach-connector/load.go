@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ func (e *exitCodeError) ExitCode() int { return e.code }
 func newLoadCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	var (
 		credName, from, mode, match, rejects, loadID string
-		maps                                         []string
+		maps, thens                                  []string
+		mailbox                                      string
 		dryRun                                       bool
 		quota                                        float64
 		store                                        storeFlags
@@ -55,9 +57,15 @@ resolved by looking the record up before anything is sent again.
 
 Columns go to the attribute of their own name unless --map says otherwise: --map col=attribute,
 --map col=owner.email (a relationship by a lookup), --map col=account.id, --map col=Tier (a custom field
-by its label), --map col= (skip the column).`,
+by its label), --map col= (skip the column).
+
+After the rows, --then acts on the loaded records (created, updated or unchanged; never rejected):
+add-to-sequence:SEQUENCE with --mailbox MAILBOX enrols prospects (prospects already in the sequence are
+skipped and counted), assign-owner:EMAIL and add-tags:a,b change them. One request per record or one of
+Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a rerun does not act twice.`,
 		Example: `  outreach-connector load prospect --credential main --from csv:signups.csv --mode upsert --match emails --map email=emails
   outreach-connector load account --credential main --from "sqlite:warehouse.db?query=SELECT domain, name, tier AS custom1 FROM accounts" --mode upsert --match domain --dry-run
+  outreach-connector load prospect --credential main --from csv:signups.csv --mode upsert --match emails --then add-to-sequence:'Welcome series' --mailbox sdr@example.com
   outreach-connector load prospect --credential main --from jsonl:people.jsonl --mode update --match emails --map owner=owner.email --rejects rejects.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,6 +98,17 @@ by its label), --map col= (skip the column).`,
 				if a = strings.TrimSpace(a); a != "" {
 					matchAttrs = append(matchAttrs, a)
 				}
+			}
+			var then []load.Then
+			for _, s := range thens {
+				t, err := load.ParseThen(s, mailbox)
+				if err != nil {
+					return err
+				}
+				then = append(then, t)
+			}
+			if mailbox != "" && !slices.ContainsFunc(then, func(t load.Then) bool { return t.Kind == load.ThenAddToSequence }) {
+				return errors.New("--mailbox is the mailbox of --then add-to-sequence:SEQUENCE; give that too, or leave --mailbox out")
 			}
 			if credName == "" {
 				return errors.New("name a credential with --credential (see `credentials list`)")
@@ -145,7 +164,8 @@ by its label), --map col= (skip the column).`,
 					"unchanged", s.Unchanged, "rejected", s.Rejected, "requests", limiter.Sent())
 			}
 			sum, err := load.Run(ctx, src, client, journal.Loads(), load.Options{Type: args[0], Mode: m, Match: matchAttrs, Map: mapping,
-				DryRun: dryRun, LoadID: loadID, Catalog: cat, Logger: log.With("component", "load"), Progress: progress})
+				DryRun: dryRun, LoadID: loadID, Catalog: cat, Logger: log.With("component", "load"), Progress: progress,
+				Then: then, Requests: limiter.Sent})
 			if sum == nil {
 				return err
 			}
@@ -159,7 +179,7 @@ by its label), --map col= (skip the column).`,
 			switch {
 			case err == nil:
 				return nil
-			case errors.Is(err, load.ErrRowsRejected):
+			case errors.Is(err, load.ErrRowsRejected) || errors.Is(err, load.ErrActionsFailed):
 				return &exitCodeError{code: 2, err: err}
 			case ctx.Err() != nil:
 				fmt.Fprintf(out, "Interrupted: run the same command again to resume load %s; rows done are not written again.\n", sum.LoadID)
@@ -177,6 +197,8 @@ by its label), --map col= (skip the column).`,
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan (create, update, unchanged, reject, first diffs) and write nothing")
 	f.StringVar(&rejects, "rejects", "", "write rejected rows here: CSV, or JSON Lines when the path ends in .jsonl")
 	f.Float64Var(&quota, "quota-limit", 1, "share of the user's hourly rate limit this load may use, in (0, 1]")
+	f.StringArrayVar(&thens, "then", nil, "after the rows, act on the loaded records: add-to-sequence:SEQUENCE (id or name; needs --mailbox), assign-owner:EMAIL, add-tags:TAG,TAG; repeat for several")
+	f.StringVar(&mailbox, "mailbox", "", "the mailbox (id or email) add-to-sequence enrols prospects with")
 	f.StringVar(&loadID, "load-id", "", "name the load in the journal (default: derived from type, source, mode and match, so the same command resumes)")
 	store.register(f)
 	return cmd
@@ -246,4 +268,26 @@ func printLoadSummary(w io.Writer, s *load.Summary, requests int64, allRejects b
 		fmt.Fprintf(w, "; %d unknown outcomes resolved by lookup", s.Resolved)
 	}
 	fmt.Fprintln(w, ".")
+	printActions(w, s.Actions)
+}
+
+// printActions prints what each --then did.
+func printActions(w io.Writer, actions []load.ActionSummary) {
+	for _, a := range actions {
+		fmt.Fprintf(w, "Then %s: %d %s: done %d, already %d, failed %d", a.Action, a.Records, plural(a.Records, "record"), a.Done, a.Already, a.Failed)
+		if a.FromEarlierRuns > 0 {
+			fmt.Fprintf(w, " (%d by an earlier run)", a.FromEarlierRuns)
+		}
+		if pending := a.Records - a.Done - a.Already - a.Failed; pending > 0 {
+			fmt.Fprintf(w, ", not done %d", pending)
+		}
+		fmt.Fprintf(w, ". %d %s.\n", a.Requests, plural(a.Requests, "request"))
+		for i, f := range a.Failures {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... %d more\n", len(a.Failures)-20)
+				break
+			}
+			fmt.Fprintf(w, "  line %d, record %d: %s\n", f.Line, f.ID, f.Reason)
+		}
+	}
 }

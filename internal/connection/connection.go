@@ -43,7 +43,9 @@ type Connection struct {
 	Name         string
 	CredentialID string
 	Direction    Direction
-	// DestinationURL is where a source connection writes: sqlite:PATH,
+	// DestinationURL is where a source connection writes (for a
+	// destination connection, where its rows come from: sqlite:PATH?query=SQL
+	// or postgres://...?query=SQL): sqlite:PATH,
 	// postgres://... (or postgresql://...) or jsonl:DIR. It may hold a
 	// password: never print it whole (see RedactedURL).
 	DestinationURL string
@@ -73,6 +75,10 @@ type Connection struct {
 	// applied to its destination as they arrive (see Applier); scheduled
 	// runs go on beside them.
 	Live bool
+	// Load is what a destination connection writes into Outreach; nil for
+	// a source connection. A destination connection's rows come from its
+	// DestinationURL, a SQL query (see ValidateSourceURL).
+	Load *LoadSpec
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -115,7 +121,14 @@ func (c *Connection) Validate() error {
 	default:
 		add(FieldDirection, "direction %q is unknown; use %q or %q", c.Direction, DirectionSource, DirectionDestination)
 	}
-	check(ValidateDestinationURL(c.DestinationURL))
+	if c.Direction == DirectionDestination {
+		errs = append(errs, c.validateLoad()...)
+	} else {
+		check(ValidateDestinationURL(c.DestinationURL))
+	}
+	if c.Direction == DirectionSource && c.Load != nil {
+		add(FieldLoad, "a source connection loads nothing into Outreach; leave the load out, or make the direction %q", DirectionDestination)
+	}
 	if c.Streams != nil && len(c.Streams) == 0 {
 		add(FieldStreams, "the stream list is empty; name at least one stream, or leave it out for every readable stream")
 	}

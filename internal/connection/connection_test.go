@@ -3,6 +3,7 @@ package connection
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,26 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	if strings.Contains(msg, "hunter2") {
 		t.Errorf("error shows the password:\n%s", msg)
+	}
+	// Each problem names its field.
+	fields := map[string]int{}
+	for _, p := range FieldErrorsOf(err) {
+		fields[p.Field]++
+		if strings.HasPrefix(p.Message, "connection:") || p.Message == "" {
+			t.Errorf("message of %s: %q", p.Field, p.Message)
+		}
+	}
+	want := map[string]int{FieldName: 1, FieldCredential: 1, FieldDirection: 1, FieldDestination: 1, FieldStreams: 2,
+		FieldPageSize: 1, FieldQuotaShare: 1, FieldNamespace: 1, FieldNotifyURL: 1}
+	if !maps.Equal(fields, want) {
+		t.Errorf("problems by field = %v, want %v", fields, want)
+	}
+	if _, err := ParseSchedule("5s"); len(FieldErrorsOf(err)) != 1 || FieldErrorsOf(err)[0].Field != FieldSchedule {
+		t.Errorf("ParseSchedule(5s): %v, want a FieldError of the schedule", err)
+	}
+	if (&Connection{Name: "ok", CredentialID: "c", Direction: DirectionSource, DestinationURL: "sqlite:x.db", QuotaShare: 1,
+		Namespace: "ok"}).Validate() != nil {
+		t.Error("a valid connection is refused (or a nil FieldErrors is not nil)")
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 	FieldQuotaShare  = "quota_share"
 	FieldNamespace   = "namespace"
 	FieldNotifyURL   = "notify_url"
+	FieldLoad        = "load"
 )
 
 // FieldError is what is wrong with one field of a connection: the field,

@@ -62,6 +62,10 @@ type StreamStats struct {
 	Requests  int64
 	Deletions int64
 	Error     string
+	// Created, Updated, Unchanged and Rejected count the rows a
+	// destination connection's run loaded into Outreach (its stream is the
+	// type it writes); zero for source runs.
+	Created, Updated, Unchanged, Rejected int64
 }
 
 // Stream returns the stats of stream, adding an entry when missing.
@@ -83,6 +87,10 @@ func (r *Run) Totals() StreamStats {
 		t.Pages += s.Pages
 		t.Requests += s.Requests
 		t.Deletions += s.Deletions
+		t.Created += s.Created
+		t.Updated += s.Updated
+		t.Unchanged += s.Unchanged
+		t.Rejected += s.Rejected
 	}
 	return t
 }

@@ -183,6 +183,13 @@ func newHolder() string {
 	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(b)
 }
 
+// Holder names a run of this process in the journal as Run does
+// (host/pid/name): a dead process's runs can be taken over at once.
+func Holder(name string) string {
+	host, _ := os.Hostname()
+	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + name
+}
+
 // holderGone reports whether holder names a process of this host that no
 // longer runs.
 func holderGone(holder string) bool {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/outreach-connector/outreach-connector/internal/actions"
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
@@ -43,6 +44,19 @@ type Options struct {
 	Logger    *slog.Logger
 	// Progress is called after each chunk with the summary so far.
 	Progress func(Summary)
+	// Then are actions run on the loaded records (created, updated or
+	// unchanged) once every row is done, journaled like the rows.
+	Then []Then
+	// ActionOptions tune the actions (bulk or one by one, batch polls).
+	ActionOptions *actions.Options
+	// Requests, when set, counts the client's HTTP requests so far; the
+	// actions' summaries say how many each made.
+	Requests func() int64
+	// Holder names this run in the journal (see Holder); default a new
+	// name per Run. A service that runs one load at a time gives the same
+	// name to each run of it, so that its next run resumes the load at
+	// once after a failed one.
+	Holder string
 }
 
 // PlannedWrite is a write of the plan, for the summary.
@@ -79,8 +93,10 @@ type Summary struct {
 	ReadRequests  int            `json:"read_requests"`
 	WriteRequests int            `json:"write_requests"`
 	Diffs         []PlannedWrite `json:"diffs,omitempty"`
-	Rejections    []Rejection    `json:"-"`
-	Columns       []string       `json:"-"`
+	// Actions account for Options.Then, in order.
+	Actions    []ActionSummary `json:"actions,omitempty"`
+	Rejections []Rejection     `json:"-"`
+	Columns    []string        `json:"-"`
 }
 
 // Run loads the rows of src into Outreach through client, journaling in
@@ -110,11 +126,18 @@ type runner struct {
 	// lookups caches relationship lookups: type \x00 attr \x00 value → ids.
 	lookups map[string][]int64
 	holder  string // this process, in the journal
+	// loaded are the records rows ended created, updated or unchanged
+	// with, in source order, for the actions.
+	loaded     []loaded
+	loadedSeen map[int64]bool
 }
 
 func newRunner(ctx context.Context, src Source, client *outreach.Client, j Journal, opts Options) (*runner, error) {
 	r := &runner{src: src, client: client, j: j, opts: opts, cat: opts.Catalog, log: opts.Logger,
-		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}, holder: newHolder()}
+		done: map[string]Entry{}, seen: map[string]int{}, lookups: map[string][]int64{}, holder: opts.Holder}
+	if r.holder == "" {
+		r.holder = newHolder()
+	}
 	if r.cat == nil {
 		r.cat = catalog.Default()
 	}
@@ -144,6 +167,11 @@ func newRunner(ctx context.Context, src Source, client *outreach.Client, j Journ
 		return nil, configErr("unknown type %q; the types Outreach lets you write are %s", opts.Type, strings.Join(names, ", "))
 	}
 	r.res = res
+	for _, t := range opts.Then {
+		if err := t.check(res.Type); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case opts.Mode == "":
 		return nil, configErr("--mode: give create, update or upsert")
@@ -224,6 +252,13 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	slices.SortStableFunc(r.sum.Rejections, func(a, b Rejection) int { return a.Line - b.Line })
+	// The actions run before the load is finished in the journal: a load
+	// stopped while acting resumes, and its journal says which records
+	// were acted on.
+	thenErr := r.thenAll(ctx)
+	if thenErr != nil && !errors.Is(thenErr, ErrActionsFailed) {
+		return &r.sum, thenErr
+	}
 	if !r.opts.DryRun {
 		b, _ := json.Marshal(r.sum)
 		if err := r.j.Finish(ctx, r.opts.LoadID, r.holder, string(b)); err != nil {
@@ -231,9 +266,10 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	if r.sum.Rejected > 0 {
-		return &r.sum, fmt.Errorf("%d of %d %s: %w", r.sum.Rejected, r.sum.Rows, plural(r.sum.Rows, "row"), ErrRowsRejected)
+		err := fmt.Errorf("%d of %d %s: %w", r.sum.Rejected, r.sum.Rows, plural(r.sum.Rows, "row"), ErrRowsRejected)
+		return &r.sum, errors.Join(err, thenErr)
 	}
-	return &r.sum, nil
+	return &r.sum, thenErr
 }
 
 func plural(n int, word string) string {
@@ -360,6 +396,7 @@ func (r *runner) chunk(ctx context.Context, rows []Row) error {
 		if e, ok := r.done[p.key]; ok && e.Status.Final() {
 			r.sum.FromEarlierRuns++
 			r.count(e.Status)
+			r.noteLoaded(e)
 			if e.Status == Rejected {
 				var rej Rejection
 				json.Unmarshal([]byte(e.Detail), &rej)
@@ -435,7 +472,9 @@ func (r *runner) chunk(ctx context.Context, rows []Row) error {
 				st, r.sum.Resolved = Updated, r.sum.Resolved+1
 			}
 			r.count(st)
-			record = append(record, Entry{Key: p.key, Line: p.row.Line, Action: ActionNone, Status: st, OutreachID: rec.ID, Attempts: prev.Attempts})
+			e := Entry{Key: p.key, Line: p.row.Line, Action: ActionNone, Status: st, OutreachID: rec.ID, Attempts: prev.Attempts}
+			r.noteLoaded(e)
+			record = append(record, e)
 			continue
 		}
 		writes = append(writes, write{p: p, action: ActionUpdate, id: rec.ID, attrs: attrs, rels: rels, changes: changes, created: ours})
@@ -529,6 +568,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 				return fmt.Errorf("journal: %w", err)
 			}
 			r.done[p.key] = e
+			r.noteLoaded(e)
 			r.count(st)
 			return nil
 		}
@@ -576,6 +616,7 @@ func (r *runner) write(ctx context.Context, p *planned, action Action, id int64,
 				return fmt.Errorf("journal: %w", err)
 			}
 			r.done[p.key] = e
+			r.noteLoaded(e)
 			r.count(st)
 			return nil
 		}

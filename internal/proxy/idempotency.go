@@ -18,6 +18,9 @@ type Stored struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Started is when the claim was made; Begin sets it with InProgress,
+	// so that a claim whose process died can be told from a running one.
+	Started time.Time
 }
 
 // Claim is what Begin finds for an (owner, key).
@@ -30,7 +33,8 @@ const (
 	Claimed Claim = iota + 1
 	// Done: an answer is kept (returned with it).
 	Done
-	// InProgress: another request with the key has not finished.
+	// InProgress: another request with the key has not finished (the
+	// Stored returned holds only Started).
 	InProgress
 	// Mismatch: the key was used for another request (method, path or
 	// body differ).

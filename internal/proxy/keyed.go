@@ -61,6 +61,22 @@ func (p *Proxy) idempotent(ctx context.Context, w http.ResponseWriter, r *http.R
 		w.Write(kept.Body)
 		return
 	case InProgress:
+		if now.Sub(kept.Started) > keyedTimeout+time.Minute {
+			// The process that claimed the key stopped before Outreach's
+			// answer was kept: whether the write happened is unknown, and
+			// every repeat is told so rather than risk writing twice.
+			rec := newRecorder()
+			writeError(rec, http.StatusBadGateway, "outcomeUnknown", "Bad Gateway",
+				"The first request with this Idempotency-Key stopped before Outreach's answer was kept; it may or may not have been done. Look the record up, then use a new key.")
+			st := &Stored{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
+			if err := p.opts.Idempotency.Finish(r.Context(), owner, key, st); err != nil && !errors.Is(err, ErrIdempotencyLost) {
+				p.log.Error("proxy: keep the answer of an idempotency key", "err", err)
+			}
+			copyHeader(w.Header(), st.Header)
+			w.WriteHeader(st.Status)
+			w.Write(st.Body)
+			return
+		}
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusConflict, "idempotencyKeyInUse", "Conflict",
 			"A request with this Idempotency-Key is still running (or its process stopped before Outreach answered); repeat it later.")

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,18 +193,18 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		ex.caller = "session"
 	}
 	rec, err := p.credential(r.Context(), credName)
+	if err != nil && !errors.Is(err, credential.ErrNotFound) {
+		p.log.Error("proxy: read credential", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "storeUnavailable", "Service Unavailable", "The app database does not answer; try again.")
+		return
+	}
 	if err != nil || (key != nil && !key.Allows(rec.ID)) {
 		if key != nil {
 			writeError(w, http.StatusForbidden, "credentialNotAllowed", "Forbidden",
 				fmt.Sprintf("This API key may not use credential %q; create a key with --credentials naming it.", credName))
 			return
 		}
-		if errors.Is(err, credential.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "credentialNotFound", "Not Found", fmt.Sprintf("No credential is named %q.", credName))
-			return
-		}
-		p.log.Error("proxy: read credential", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "storeUnavailable", "Service Unavailable", "The app database does not answer; try again.")
+		writeError(w, http.StatusNotFound, "credentialNotFound", "Not Found", fmt.Sprintf("No credential is named %q.", credName))
 		return
 	}
 	ex.credential = rec.Name
@@ -275,7 +276,8 @@ func splitPath(escaped string) (cred, rest string, ok bool) {
 		return "", "", false
 	}
 	cred, rest, _ = strings.Cut(s, "/")
-	if cred == "" {
+	cred, err := url.PathUnescape(cred)
+	if err != nil || cred == "" {
 		return "", "", false
 	}
 	for _, seg := range strings.Split(rest, "/") {
@@ -459,8 +461,7 @@ func (p *Proxy) writeForwardError(w http.ResponseWriter, ex *exchange, err error
 	writeError(w, st, id, title, detail)
 }
 
-// forwardProblem maps an error of Forward to our answer; sent reports
-// whether Outreach may have received the request.
+// forwardProblem maps an error of Forward to our answer.
 func forwardProblem(err error) (status int, id, title, detail string) {
 	var rl *outreach.RateLimitError
 	var to *outreach.AttemptTimeoutError

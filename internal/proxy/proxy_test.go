@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,8 +20,11 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
+	"github.com/outreach-connector/outreach-connector/internal/postgres"
+	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/internal/proxy"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -33,7 +38,7 @@ type env struct {
 	sb       *sandbox.Sandbox
 	upstream *httptest.Server
 	srv      *httptest.Server
-	db       *sqlite.DB
+	db       appDB
 	m        *credential.Manager
 	sales    *credential.Record
 	support  *credential.Record
@@ -70,7 +75,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// appDB is the app database, SQLite or PostgreSQL.
+type appDB interface {
+	credential.Store
+	APIKeys() *sqlstore.APIKeys
+	Idempotency() *sqlstore.Idempotency
+	Close() error
+}
+
 type envOptions struct {
+	// postgres: the app database on PostgreSQL (skipped when unreachable).
+	postgres  bool
 	rateLimit int
 	maxWait   time.Duration
 	// quiet: no recording of upstream headers, the access log discarded
@@ -103,7 +118,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.upstream.Close)
-	e.db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "app.db"))
+	if o.postgres {
+		e.db, err = postgres.Open(ctx, pgtest.DSN(t))
+	} else {
+		e.db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "app.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +418,17 @@ func TestBadMaxWait(t *testing.T) {
 // the caller, sent again: one record is created, and the repeat gets the
 // first answer, marked replayed, without a second call to Outreach.
 func TestIdempotentRepeatAfterDroppedAnswer(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	for _, pg := range []bool{false, true} {
+		name := "sqlite"
+		if pg {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) { idempotentRepeatAfterDroppedAnswer(t, envOptions{postgres: pg}) })
+	}
+}
+
+func idempotentRepeatAfterDroppedAnswer(t *testing.T, o envOptions) {
+	e := newEnv(t, o)
 	k := e.key("writer", e.sales.ID)
 	body := `{"data":{"type":"prospect","attributes":{"firstName":"Grace","lastName":"Hopper"}}}`
 	e.drop.Store(true)
@@ -578,5 +607,168 @@ func TestAccessLogRedacted(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"caller":"logged"`) || !strings.Contains(logs, `"credential":"sales"`) || !strings.Contains(logs, "filter") {
 		t.Errorf("the log lacks caller, credential or path:\n%s", logs)
+	}
+}
+
+// A key whose first request's process stopped before Outreach's answer was
+// kept (a pending claim older than a keyed write may run) is answered 502
+// "outcome unknown", kept, and Outreach is not called.
+func TestIdempotentClaimOfAStoppedProcess(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("writer", e.sales.ID)
+	secretKey, err := e.db.APIKeys().KeyByHash(t.Context(), proxy.HashKey(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"data":{"type":"prospect","attributes":{"firstName":"Barbara"}}}`
+	// The claim as a stopped process left it: same request, 10 minutes ago.
+	long := time.Now().Add(-10 * time.Minute)
+	claim, _, err := e.db.Idempotency().Begin(t.Context(), secretKey.ID, "b1", proxy.Fingerprint("POST", "prospects", []byte(body)), long, long.Add(proxy.IdempotencyTTL))
+	if err != nil || claim != proxy.Claimed {
+		t.Fatal(claim, err)
+	}
+	writes := e.sb.Counters().WriteRequests
+	for range 2 {
+		a := e.must("POST", "/proxy/sales/prospects", body, bearer(k), "Idempotency-Key: b1")
+		if a.status != 502 || !strings.Contains(string(a.body), "outcomeUnknown") {
+			t.Fatalf("repeat of a stopped claim: %d %s", a.status, a.body)
+		}
+	}
+	if n := e.sb.Counters().WriteRequests - writes; n != 0 {
+		t.Fatalf("Outreach was called %d times", n)
+	}
+}
+
+// Bodies stream both ways: Outreach receives the start of a request body
+// before the caller has sent the rest, and the caller reads the start of an
+// answer before Outreach has sent the rest. (HTTP clients and servers
+// buffer a few KiB, so the halves are 64 KiB each and half of one is
+// awaited.)
+func TestBodiesStream(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("streamer", e.sales.ID)
+	const half = 64 << 10
+	gotFirst, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	defer letGo()
+	e.hold = func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/upload"):
+			buf := make([]byte, half/2)
+			if _, err := io.ReadFull(r.Body, buf); err != nil || buf[0] != 'a' {
+				t.Errorf("upload starts %q, %v", buf[:8], err)
+			}
+			close(gotFirst)
+			rest, _ := io.ReadAll(r.Body)
+			fmt.Fprint(w, len(buf)+len(rest))
+			return true
+		case strings.HasSuffix(r.URL.Path, "/download"):
+			w.Write(bytes.Repeat([]byte("a"), half))
+			w.(http.Flusher).Flush()
+			<-release
+			w.Write(bytes.Repeat([]byte("b"), half))
+			return true
+		}
+		return false
+	}
+	const bound = time.Minute // a bound on waiting for an event; reaching it fails
+	// Upload: the second half is written only once Outreach has read half
+	// of the first.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+"/proxy/sales/upload", pr)
+	req.Header.Set("Authorization", "Bearer "+k)
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	pw.Write(bytes.Repeat([]byte("a"), half))
+	select {
+	case <-gotFirst:
+	case <-time.After(bound):
+		pw.CloseWithError(errors.New("gave up"))
+		t.Fatal("Outreach did not get the start of the body before its end was sent: the proxy buffers request bodies")
+	}
+	pw.Write(bytes.Repeat([]byte("b"), half))
+	pw.Close()
+	if got := <-done; got != strconv.Itoa(2*half) {
+		t.Fatalf("upload answer %q", got)
+	}
+	// Download: the caller reads half of the first half while Outreach
+	// holds the second.
+	req, _ = http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/proxy/sales/download", nil)
+	req.Header.Set("Authorization", "Bearer "+k)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var timedOut atomic.Bool
+	read := make(chan struct{})
+	go func() {
+		select {
+		case <-read:
+		case <-time.After(bound):
+			timedOut.Store(true)
+		}
+		letGo()
+	}()
+	first := make([]byte, half/2)
+	_, err = io.ReadFull(resp.Body, first)
+	close(read)
+	if err != nil || first[0] != 'a' || timedOut.Load() {
+		t.Fatalf("first half: %v, timed out %v: the proxy buffers answers", err, timedOut.Load())
+	}
+	rest, _ := io.ReadAll(resp.Body)
+	if len(rest) != half+half/2 || rest[len(rest)-1] != 'b' {
+		t.Fatalf("the rest is %d bytes", len(rest))
+	}
+}
+
+// When another process spends the user's window behind the proxy's back,
+// Outreach answers the proxy 429 once: the caller gets our 429 with
+// Retry-After, not Outreach's, and the next request does not reach
+// Outreach.
+func TestWindowSpentElsewhere(t *testing.T) {
+	e := newEnv(t, envOptions{rateLimit: 8})
+	k := e.key("k", e.sales.ID)
+	if a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k)); a.status != 200 {
+		t.Fatalf("first: %d", a.status)
+	}
+	// Another process: a client with a limiter of its own, until the
+	// window is spent.
+	other, err := outreach.NewClient(outreach.WithBaseURL(e.sales.APIBaseURL), outreach.WithTokenSource(e.m.TokenSource(e.sales.ID)),
+		outreach.WithRateLimiter(outreach.NewRateLimiter(outreach.RateLimiterOptions{MaxWait: -1})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err := other.Do(t.Context(), "GET", "prospects/2", nil)
+		var rl *outreach.RateLimitError
+		if errors.As(err, &rl) {
+			break
+		}
+		if err != nil || i > 20 {
+			t.Fatalf("the other process: %v after %d requests", err, i)
+		}
+	}
+	limited := e.sb.Counters().RateLimited
+	for range 2 {
+		a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k), "X-Max-Wait: 1s")
+		if a.status != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(string(a.body), "rateLimited") {
+			t.Fatalf("after the window was spent elsewhere: %d %v %s; want our 429", a.status, a.header, a.body)
+		}
+	}
+	if n := e.sb.Counters().RateLimited - limited; n > 1 {
+		t.Fatalf("Outreach answered the proxy %d 429s; want at most the one that taught it", n)
 	}
 }

@@ -53,7 +53,8 @@ func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Conn
 	now := s.now()
 	c := &connection.Connection{ID: connection.NewID(), Name: n.Name, Direction: n.Direction,
 		DestinationURL: n.DestinationURL, Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize,
-		QuotaShare: n.QuotaShare, Paused: n.Paused, Namespace: n.Namespace, NotifyURL: n.NotifyURL, CreatedAt: now, UpdatedAt: now}
+		QuotaShare: n.QuotaShare, Paused: n.Paused, Namespace: n.Namespace, NotifyURL: n.NotifyURL, CreatedAt: now, UpdatedAt: now,
+		Load: n.Load}
 	if rec != nil {
 		c.CredentialID = rec.ID
 	}
@@ -78,11 +79,11 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record, schedE
 		problems = []connection.FieldError{{Field: connection.FieldSchedule, Message: schedErr.Error()}}
 	}
 	problems = append(problems, connection.FieldErrorsOf(c.Validate())...)
-	if c.Direction == connection.DirectionDestination {
-		problems = append(problems, connection.FieldError{Field: connection.FieldDirection, Message: fmt.Sprintf(
-			"direction %q is not supported yet; only %q (Outreach into a destination) runs", c.Direction, connection.DirectionSource)})
-	}
-	if rec != nil {
+	if rec != nil && c.Direction == connection.DirectionDestination && c.Load != nil {
+		if err := s.checkDestination(c, rec); err != nil {
+			problems = append(problems, connection.FieldError{Field: connection.FieldLoad, Message: strings.TrimPrefix(err.Error(), "connection: ")})
+		}
+	} else if rec != nil && c.Direction != connection.DirectionDestination {
 		problems = append(problems, s.checkStreams(c, rec)...)
 	}
 	return invalid(problems)
@@ -100,34 +101,19 @@ func (s *Service) checkStreams(c *connection.Connection, rec *credential.Record)
 		}
 		return nil
 	}
-	all := syncer.Streams(s.cat)
-	var picked []*connection.Stream
-	var unknown []string
-	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
-		switch {
-		case i >= 0:
-			picked = append(picked, all[i])
-		case !isCustomName(name):
-			unknown = append(unknown, name)
-		}
-		// A name that may be a custom object is checked by the run, which
-		// discovers the org's custom objects.
-	}
+	// A name that may be a custom object is checked by the run, which
+	// discovers the org's custom objects.
+	picked, unknown := pickStreams(s.cat, c.Streams)
+	unknown = slices.DeleteFunc(unknown, isCustomName)
 	if len(unknown) > 0 {
 		var names []string
-		for _, st := range all {
+		for _, st := range syncer.Streams(s.cat) {
 			names = append(names, st.Name)
 		}
 		return problem("unknown stream %s; the streams are %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
 	}
-	if _, unreadable := syncer.SplitByScopes(s.cat, picked, rec.Scopes); len(unreadable) > 0 {
-		var lines []string
-		for _, u := range unreadable {
-			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
-		}
-		return problem("credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out",
-			rec.Name, strings.Join(lines, ", "))
+	if text := unreadableText(s.cat, picked, rec.Scopes); text != "" {
+		return problem("credential %s cannot read %s; give it those scopes and authorize it again, or leave those streams out", rec.Name, text)
 	}
 	return nil
 }
@@ -179,6 +165,9 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	}
 	if ch.NotifyURL != nil {
 		c.NotifyURL = *ch.NotifyURL
+	}
+	if ch.Load != nil {
+		c.Load = ch.Load
 	}
 	credID := c.CredentialID
 	if ch.Credential != nil {
@@ -282,17 +271,15 @@ func (s *Service) status(ctx context.Context, c *connection.Connection, creds ma
 
 // scopes returns the read scopes c's streams need and those rec lacks.
 func (s *Service) scopes(c *connection.Connection, rec *credential.Record) (needed, missing []string) {
+	if c.Direction == connection.DirectionDestination {
+		return s.destinationScopes(c, rec)
+	}
 	all := syncer.Streams(s.cat)
 	if c.Streams == nil {
 		readable, _ := syncer.SplitByScopes(s.cat, all, rec.Scopes)
 		return syncer.ScopesToRead(s.cat, readable), nil
 	}
-	var picked []*connection.Stream
-	for _, name := range c.Streams {
-		if i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name }); i >= 0 {
-			picked = append(picked, all[i])
-		}
-	}
+	picked, _ := pickStreams(s.cat, c.Streams)
 	_, unreadable := syncer.SplitByScopes(s.cat, picked, rec.Scopes)
 	for _, u := range unreadable {
 		if len(u.Scopes) > 0 && !slices.Contains(missing, u.Scopes[0]) {
@@ -337,6 +324,9 @@ func (s *Service) Streams(ctx context.Context, idOrName string) ([]StreamStatus,
 	c, err := s.lookup(ctx, idOrName)
 	if err != nil {
 		return nil, err
+	}
+	if c.Direction == connection.DirectionDestination {
+		return nil, nil // it writes into Outreach: no stream, no cursor
 	}
 	rec, _ := s.opts.Credentials.Get(ctx, c.CredentialID)
 	var out []StreamStatus
@@ -403,6 +393,9 @@ func (s *Service) RunNow(ctx context.Context, idOrName string) (jobs.Job, error)
 func (s *Service) Resync(ctx context.Context, idOrName string, streams []string) (jobs.Job, error) {
 	c, err := s.lookup(ctx, idOrName)
 	if err != nil {
+		return jobs.Job{}, err
+	}
+	if err := destinationOnly(c, "re-sync"); err != nil {
 		return jobs.Job{}, err
 	}
 	if s.opts.Queue == nil {
@@ -504,7 +497,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 	var drop connection.Dropper
 	closeDst := func() error { return nil }
 	defer func() { closeDst() }()
-	if dropData {
+	if dropData && c.Direction != connection.DirectionDestination {
 		// Refuse before anything changes when the data cannot be dropped.
 		var dst connection.Destination
 		if dst, closeDst, err = s.open(ctx, c); err != nil {
@@ -549,6 +542,7 @@ func (s *Service) Delete(ctx context.Context, idOrName string, dropData bool) er
 	if err := s.opts.Store.DeleteConnection(ctx, c.ID); err != nil {
 		return fmt.Errorf("connection %s: %w", c.Name, err)
 	}
+	s.forgetLoad(ctx, c)
 	return nil
 }
 
@@ -559,6 +553,9 @@ func allHistory() time.Time { return time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
 // inspect asks c's destination for its streams' cursors and rows; false
 // when the destination cannot tell.
 func (s *Service) inspect(ctx context.Context, c *connection.Connection) ([]connection.StreamInfo, bool, error) {
+	if c.Direction == connection.DirectionDestination {
+		return nil, false, nil
+	}
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {
 		return nil, false, err

@@ -63,8 +63,8 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 
 // sync does the run's work: credential → client → streams → engine.
 func (s *Service) sync(ctx context.Context, c *connection.Connection, run *connection.Run, rl *runLog, log *slog.Logger) error {
-	if c.Direction != connection.DirectionSource {
-		return jobs.NoRetry(fmt.Errorf("connection %s: direction %s does not run yet", c.Name, c.Direction))
+	if c.Direction == connection.DirectionDestination {
+		return s.writeBack(ctx, c, run, rl, log)
 	}
 	rec, err := s.opts.Credentials.Get(ctx, c.CredentialID)
 	if err != nil {
@@ -156,26 +156,13 @@ func (s *Service) pick(cat *catalog.Catalog, c *connection.Connection, rec *cred
 		}
 		return readable, nil
 	}
-	var picked []*connection.Stream
-	var unknown []string
-	for _, name := range c.Streams {
-		i := slices.IndexFunc(all, func(st *connection.Stream) bool { return st.Name == name })
-		if i < 0 {
-			unknown = append(unknown, name)
-			continue
-		}
-		picked = append(picked, all[i])
-	}
+	picked, unknown := pickStreams(cat, c.Streams)
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("connection %s: unknown stream %s (a custom object the org no longer has?); change the connection's streams",
 			c.Name, strings.Join(unknown, ", "))
 	}
-	if _, unreadable := syncer.SplitByScopes(cat, picked, rec.Scopes); len(unreadable) > 0 {
-		var lines []string
-		for _, u := range unreadable {
-			lines = append(lines, fmt.Sprintf("%s needs scope %s", u.Stream.Name, strings.Join(u.Scopes, " or ")))
-		}
-		return nil, fmt.Errorf("credential %s cannot read %s; give it those scopes and authorize it again", rec.Name, strings.Join(lines, ", "))
+	if text := unreadableText(cat, picked, rec.Scopes); text != "" {
+		return nil, fmt.Errorf("credential %s cannot read %s; give it those scopes and authorize it again", rec.Name, text)
 	}
 	return picked, nil
 }

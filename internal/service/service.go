@@ -132,6 +132,9 @@ type NewConnection struct {
 	Namespace      string
 	NotifyURL      string
 	Paused         bool
+	// Load is what a destination connection writes into Outreach (its
+	// rows come from DestinationURL, a SQL query); nil for a source.
+	Load *connection.LoadSpec
 }
 
 // Changes to a connection; nil fields stay as they are.
@@ -145,6 +148,8 @@ type Changes struct {
 	NotifyURL      *string
 	// Credential moves the connection to another credential (id or name).
 	Credential *string
+	// Load replaces a destination connection's load.
+	Load *connection.LoadSpec
 }
 
 // Status is a connection with what the UI and `connections list` show.

@@ -83,7 +83,7 @@ func normaliseDestination(raw string) string {
 }
 
 const connectionColumns = `id, name, credential_id, direction, destination_url, destination_sealed, namespace, namespace_key,
-streams, schedule, start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live`
+streams, schedule, start_date, page_size, quota_share, paused, notify_url, created_at, updated_at, live, load_spec`
 
 func (s *Connections) connectionArgs(c *connection.Connection) ([]any, error) {
 	streams, err := json.Marshal(c.Streams) // nil stays null: every readable stream
@@ -94,17 +94,25 @@ func (s *Connections) connectionArgs(c *connection.Connection) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec := ""
+	if c.Load != nil {
+		b, err := json.Marshal(c.Load)
+		if err != nil {
+			return nil, err
+		}
+		spec = string(b)
+	}
 	return []any{c.ID, c.Name, c.CredentialID, string(c.Direction), clear, sealed, c.Namespace,
 		NamespaceKey(c.DestinationURL, c.Namespace), string(streams), c.Schedule.String(), ms(c.StartDate), c.PageSize,
-		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), c.Live}, nil
+		c.QuotaShare, c.Paused, c.NotifyURL, ms(c.CreatedAt), ms(c.UpdatedAt), c.Live, spec}, nil
 }
 
 func (s *Connections) scanConnection(row scanner) (*connection.Connection, error) {
 	var c connection.Connection
-	var direction, clear, sealed, key, streams, schedule string
+	var direction, clear, sealed, key, streams, schedule, spec string
 	var start, created, updated int64
 	err := row.Scan(&c.ID, &c.Name, &c.CredentialID, &direction, &clear, &sealed, &c.Namespace, &key, &streams, &schedule,
-		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &c.Live)
+		&start, &c.PageSize, &c.QuotaShare, &c.Paused, &c.NotifyURL, &created, &updated, &c.Live, &spec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, connection.ErrNotFound
 	}
@@ -117,6 +125,12 @@ func (s *Connections) scanConnection(row scanner) (*connection.Connection, error
 	c.Direction = connection.Direction(direction)
 	if err := json.Unmarshal([]byte(streams), &c.Streams); err != nil {
 		return nil, fmt.Errorf("connection %s: streams: %w", c.ID, err)
+	}
+	if spec != "" {
+		c.Load = &connection.LoadSpec{}
+		if err := json.Unmarshal([]byte(spec), c.Load); err != nil {
+			return nil, fmt.Errorf("connection %s: load: %w", c.ID, err)
+		}
 	}
 	if c.Schedule, err = connection.ParseSchedule(schedule); err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.ID, err)
@@ -160,7 +174,7 @@ func (s *Connections) CreateConnection(ctx context.Context, c *connection.Connec
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -191,7 +205,7 @@ func (s *Connections) UpdateConnection(ctx context.Context, c *connection.Connec
 	res, err := s.db.ExecContext(ctx, `UPDATE connections SET name = $2, credential_id = $3, direction = $4,
 		destination_url = $5, destination_sealed = $6, namespace = $7, namespace_key = $8, streams = $9, schedule = $10,
 		start_date = $11, page_size = $12, quota_share = $13, paused = $14, notify_url = $15, created_at = $16, updated_at = $17,
-		live = $18 WHERE id = $1`, args...)
+		live = $18, load_spec = $19 WHERE id = $1`, args...)
 	if err != nil {
 		return s.writeError(ctx, err, c)
 	}
@@ -230,6 +244,10 @@ type runStream struct {
 	Requests  int64  `json:"requests,omitempty"`
 	Deletions int64  `json:"deletions,omitempty"`
 	Error     string `json:"error,omitempty"`
+	Created   int64  `json:"created,omitempty"`
+	Updated   int64  `json:"updated,omitempty"`
+	Unchanged int64  `json:"unchanged,omitempty"`
+	Rejected  int64  `json:"rejected,omitempty"`
 }
 
 func runJSON(r *connection.Run) (streams, log string, err error) {

@@ -55,6 +55,9 @@ func (j *Loads) Begin(ctx context.Context, l load.LoadInfo) (bool, []load.Entry,
 		if _, err := tx.ExecContext(ctx, `DELETE FROM load_rows WHERE load_id = $1`, l.ID); err != nil {
 			return false, nil, err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM load_actions WHERE load_id = $1`, l.ID); err != nil {
+			return false, nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE loads SET status = 'running', runs = 1, summary = '', started_at = $2, finished_at = 0,
 			type = $3, mode = $4, match_attrs = $5, source = $6, holder = $7, heartbeat_at = $2 WHERE id = $1`,
 			l.ID, now.UnixMilli(), l.Type, string(l.Mode), match, l.Source, l.Holder); err != nil {

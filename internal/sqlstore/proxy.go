@@ -123,8 +123,9 @@ func (s *Idempotency) Begin(ctx context.Context, owner, key, fp string, now, exp
 	var gotFP, state, header string
 	var status int
 	var body []byte
-	err = s.db.QueryRowContext(ctx, `SELECT fingerprint, state, status, header, body FROM proxy_idempotency WHERE owner = $1 AND idem_key = $2`,
-		owner, key).Scan(&gotFP, &state, &status, &header, &body)
+	var created int64
+	err = s.db.QueryRowContext(ctx, `SELECT fingerprint, state, status, header, body, created_at FROM proxy_idempotency WHERE owner = $1 AND idem_key = $2`,
+		owner, key).Scan(&gotFP, &state, &status, &header, &body, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Abandoned between our insert and read: try once more.
 		return s.Begin(ctx, owner, key, fp, now, expires)
@@ -136,7 +137,7 @@ func (s *Idempotency) Begin(ctx context.Context, owner, key, fp string, now, exp
 	case gotFP != fp:
 		return proxy.Mismatch, nil, nil
 	case state != "done":
-		return proxy.InProgress, nil, nil
+		return proxy.InProgress, &proxy.Stored{Started: fromMS(created)}, nil
 	}
 	st := &proxy.Stored{Status: status, Body: body, Header: http.Header{}}
 	if header != "" {

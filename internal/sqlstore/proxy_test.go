@@ -79,8 +79,8 @@ func TestIdempotency(t *testing.T) {
 			if c, _ := begin("k1", "fp", now); c != proxy.Claimed {
 				t.Fatalf("first Begin: %v", c)
 			}
-			if c, _ := begin("k1", "fp", now); c != proxy.InProgress {
-				t.Fatalf("Begin while pending: %v", c)
+			if c, st := begin("k1", "fp", now.Add(time.Minute)); c != proxy.InProgress || !st.Started.Equal(now) {
+				t.Fatalf("Begin while pending: %v %+v; want in progress since the claim", c, st)
 			}
 			if err := s.Finish(ctx, "key_1", "k1", &proxy.Stored{Status: 201, Header: http.Header{"Content-Type": {"application/vnd.api+json"}}, Body: []byte(`{"data":{}}`)}); err != nil {
 				t.Fatal(err)

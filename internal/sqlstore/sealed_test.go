@@ -44,6 +44,20 @@ func rawDestination(t *testing.T, db appDB, id string) (clear, sealed string) {
 
 const secretURL = "postgres://u:hunter2@db.example:5432/warehouse?sslmode=disable"
 
+// withSecretConnection creates connection name into secretURL in db, with
+// a store that seals by new keys.
+func withSecretConnection(t *testing.T, db appDB, name string) (appDB, *credential.Keyring, *sqlstore.Connections, *connection.Connection) {
+	t.Helper()
+	keys := testKeys(t)
+	s := db.ConnectionsSealedBy(keys)
+	c := newConn(t, db, name)
+	c.DestinationURL = secretURL
+	if err := s.CreateConnection(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return db, keys, s, c
+}
+
 // A destination URL's password is stored sealed, the URL in clear only
 // redacted; the store gives the whole URL back, and a store without the
 // key refuses with ErrSealed rather than a URL without its password.
@@ -51,14 +65,7 @@ func TestDestinationPasswordSealed(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
-			keys := testKeys(t)
-			s := db.ConnectionsSealedBy(keys)
-			c := newConn(t, db, "secret")
-			c.DestinationURL = secretURL
-			if err := s.CreateConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
+			db, _, s, c := withSecretConnection(t, b.open(t), "secret")
 			plain := newConn(t, db, "plain")
 			plain.DestinationURL = "sqlite:./plain.db"
 			if err := db.Connections().CreateConnection(ctx, plain); err != nil {
@@ -124,14 +131,7 @@ func TestSealDestinationsMigratesAndRotates(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.open(t)
-			keys := testKeys(t)
-			s := db.ConnectionsSealedBy(keys)
-			c := newConn(t, db, "legacy")
-			c.DestinationURL = secretURL
-			if err := s.CreateConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
+			db, keys, s, c := withSecretConnection(t, b.open(t), "legacy")
 			// As an earlier version stored it: the whole URL in clear.
 			if _, err := db.DB().ExecContext(ctx, `UPDATE connections SET destination_url = $2, destination_sealed = '' WHERE id = $1`,
 				c.ID, secretURL); err != nil {

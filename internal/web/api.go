@@ -109,11 +109,7 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	out := make([]credentialJSON, len(recs))
-	for i, rec := range recs {
-		out[i] = toJSON(rec)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": mapAll(recs, toJSON)})
 }
 
 func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request) {

@@ -320,6 +320,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /connections/{id}/resync", page(s.connResync))
 	mux.Handle("GET /connections/{id}/delete", page(s.connConfirmDelete))
 	mux.Handle("POST /connections/{id}/delete", page(s.connDelete))
+	mux.Handle("GET /connections/{id}/rejects", page(s.connRejects))
 
 	api := func(h http.HandlerFunc) http.Handler { return s.api(s.apiConnectionsOn(h)) }
 	mux.Handle("GET /api/connections", api(s.apiConnList))
@@ -328,6 +329,7 @@ func (s *Server) connectionRoutes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/connections/{id}", api(s.apiConnUpdate))
 	mux.Handle("DELETE /api/connections/{id}", api(s.apiConnDelete))
 	mux.Handle("GET /api/connections/{id}/runs", api(s.apiConnRuns))
+	mux.Handle("GET /api/connections/{id}/rejects", api(s.apiConnRejects))
 	mux.Handle("POST /api/connections/{id}/run", api(s.apiConnRun))
 	mux.Handle("POST /api/connections/{id}/resync", api(s.apiConnResync))
 	mux.Handle("POST /api/connections/{id}/pause", api(s.apiConnAction(Connections.Pause)))
@@ -440,6 +442,8 @@ type connForm struct {
 	QuotaShare   string
 	Namespace    string
 	NotifyURL    string
+	// A destination connection's load (see destination.go).
+	Dest destForm
 }
 
 // streamChoice is one checkbox of the streams list.
@@ -514,7 +518,7 @@ func readConnForm(r *http.Request) connForm {
 		Destination: strings.TrimSpace(p.Get("destination_url")), StreamsMode: p.Get("streams_mode"), Streams: p["streams"],
 		ScheduleKind: p.Get("schedule"), Every: strings.TrimSpace(p.Get("every")), Cron: strings.TrimSpace(p.Get("cron")),
 		StartDate: strings.TrimSpace(p.Get("start_date")), QuotaShare: strings.TrimSpace(p.Get("quota_share")),
-		Namespace: strings.TrimSpace(p.Get("namespace")), NotifyURL: strings.TrimSpace(p.Get("notify_url"))}
+		Namespace: strings.TrimSpace(p.Get("namespace")), NotifyURL: strings.TrimSpace(p.Get("notify_url")), Dest: readDestForm(p)}
 }
 
 // scheduleText is the schedule the form names, as the service reads it.
@@ -536,15 +540,16 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 	add := func(field, format string, args ...any) {
 		problems = append(problems, fieldProblemOf(field, fmt.Sprintf(format, args...)))
 	}
+	if connection.Direction(f.Direction) == connection.DirectionDestination {
+		return s.checkDestination(f, cred)
+	}
 	n := service.NewConnection{Name: f.Name, Credential: cred.ID, Direction: connection.Direction(f.Direction),
 		DestinationURL: f.Destination, Schedule: f.scheduleText(), Namespace: f.Namespace, NotifyURL: f.NotifyURL}
 	switch n.Direction {
 	case "", connection.DirectionSource:
 		n.Direction = connection.DirectionSource
-	case connection.DirectionDestination:
-		add(connection.FieldDirection, "Destination connections (writing into Outreach) come with write-back; choose Source.")
 	default:
-		add(connection.FieldDirection, "Direction %q is unknown; choose Source.", f.Direction)
+		add(connection.FieldDirection, "Direction %q is unknown; choose Source or Destination.", f.Direction)
 	}
 	switch f.StreamsMode {
 	case "", "readable":
@@ -587,11 +592,30 @@ func (s *Server) check(f connForm, cred *credential.Record) (service.NewConnecti
 		}
 		n.QuotaShare = q
 	}
-	c := connection.Connection{Name: n.Name, CredentialID: cred.ID, Direction: connection.DirectionSource, DestinationURL: n.DestinationURL,
-		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, QuotaShare: n.QuotaShare, Namespace: n.Namespace, NotifyURL: n.NotifyURL}
-	c.SetDefaults()
-	problems = append(problems, fieldProblems(c.Validate())...)
+	// The direction was checked above, with the form's words.
+	source := n
+	source.Direction = connection.DirectionSource
+	problems = append(problems, draftProblems(source, cred.ID, sched)...)
 	return n, problems
+}
+
+// draftProblems are what the connection domain finds wrong with the
+// connection n would create, of credential credID, on schedule sched.
+func draftProblems(n service.NewConnection, credID string, sched connection.Schedule) []fieldProblem {
+	c := connection.Connection{Name: n.Name, CredentialID: credID, Direction: n.Direction, DestinationURL: n.DestinationURL,
+		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize, QuotaShare: n.QuotaShare,
+		Namespace: n.Namespace, NotifyURL: n.NotifyURL, Load: n.Load}
+	c.SetDefaults()
+	return fieldProblems(c.Validate())
+}
+
+// mapAll converts every element of in with f.
+func mapAll[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // formProblems are what a refused create or edit says on the form: the
@@ -664,6 +688,7 @@ func (s *Server) connShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data["Runs"] = runs
+	s.destinationData(r.Context(), data, c, runs)
 	data["Active"] = st.State == "queued" || st.State == "running"
 	if data["Active"] == true {
 		// Follow the run without JavaScript.

@@ -61,6 +61,9 @@ type connectionJSON struct {
 	ScopesMissing  []string `json:"scopes_missing,omitempty"`
 	// StreamStates, on GET of one connection.
 	StreamStates []streamJSON `json:"stream_states,omitempty"`
+	// Load is a destination connection's load (its rows come from
+	// destination_url, a SQL query).
+	Load *connection.LoadSpec `json:"load,omitempty"`
 }
 
 type streamJSON struct {
@@ -90,13 +93,18 @@ type runStreamJSON struct {
 	Requests  int64  `json:"requests"`
 	Deletions int64  `json:"deletions"`
 	Error     string `json:"error,omitempty"`
+	// A destination connection's rows (its stream is the type written).
+	Created   *int64 `json:"created,omitempty"`
+	Updated   *int64 `json:"updated,omitempty"`
+	Unchanged *int64 `json:"unchanged,omitempty"`
+	Rejected  *int64 `json:"rejected,omitempty"`
 }
 
 func connToJSON(c *connection.Connection) connectionJSON {
 	return connectionJSON{ID: c.ID, Name: c.Name, CredentialID: c.CredentialID, Direction: string(c.Direction),
 		DestinationURL: connection.RedactedURL(c.DestinationURL), Streams: c.Streams, Schedule: c.Schedule.String(),
 		StartDate: ts(c.StartDate), PageSize: c.PageSize, QuotaShare: c.QuotaShare, Paused: c.Paused, Live: c.Live, Namespace: c.Namespace,
-		NotifyURL: c.NotifyURL, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt)}
+		NotifyURL: c.NotifyURL, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), Load: c.Load}
 }
 
 func statusToJSON(st *service.Status) connectionJSON {
@@ -120,8 +128,12 @@ func runToJSON(r *connection.Run) runJSON {
 		j.Log = []string{}
 	}
 	for _, st := range r.Streams {
-		j.Streams = append(j.Streams, runStreamJSON{Stream: st.Stream, Records: st.Records, Pages: st.Pages, Requests: st.Requests,
-			Deletions: st.Deletions, Error: st.Error})
+		js := runStreamJSON{Stream: st.Stream, Records: st.Records, Pages: st.Pages, Requests: st.Requests,
+			Deletions: st.Deletions, Error: st.Error}
+		if st.Created+st.Updated+st.Unchanged+st.Rejected > 0 {
+			js.Created, js.Updated, js.Unchanged, js.Rejected = &st.Created, &st.Updated, &st.Unchanged, &st.Rejected
+		}
+		j.Streams = append(j.Streams, js)
 	}
 	return j
 }
@@ -147,11 +159,7 @@ func (s *Server) apiConnList(w http.ResponseWriter, r *http.Request) {
 		s.apiConnError(w, r, err)
 		return
 	}
-	out := make([]connectionJSON, len(statuses))
-	for i, st := range statuses {
-		out[i] = statusToJSON(st)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+	writeJSON(w, http.StatusOK, map[string]any{"connections": mapAll(statuses, statusToJSON)})
 }
 
 func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
@@ -168,14 +176,21 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 		Namespace      string   `json:"namespace"`
 		NotifyURL      string   `json:"notify_url"`
 		Paused         bool     `json:"paused"`
+		// A destination connection's source (or destination_url) and load.
+		SourceURL string               `json:"source_url"`
+		Load      *connection.LoadSpec `json:"load"`
 	}
 	if !s.decodeBody(w, r, &body) {
 		return
 	}
 	n := service.NewConnection{Name: body.Name, Credential: body.Credential, Direction: connection.Direction(body.Direction),
 		DestinationURL: body.DestinationURL, Streams: body.Streams, Schedule: body.Schedule, PageSize: body.PageSize,
-		QuotaShare: body.QuotaShare, Namespace: body.Namespace, NotifyURL: body.NotifyURL, Paused: body.Paused}
-	if n.DestinationURL == "" {
+		QuotaShare: body.QuotaShare, Namespace: body.Namespace, NotifyURL: body.NotifyURL, Paused: body.Paused, Load: body.Load}
+	dest := n.Direction == connection.DirectionDestination
+	if dest && body.SourceURL != "" {
+		n.DestinationURL = body.SourceURL
+	}
+	if n.DestinationURL == "" && !dest {
 		n.DestinationURL = DefaultDestination
 	}
 	var problems []fieldProblem
@@ -197,22 +212,17 @@ func (s *Server) apiConnCreate(w http.ResponseWriter, r *http.Request) {
 			s.apiConnError(w, r, err)
 			return
 		}
-		problems = append(problems, s.checkStreams(n.Streams, cred)...)
-	}
-	if n.Direction == connection.DirectionDestination {
-		problems = append(problems, fieldProblemOf(connection.FieldDirection,
-			"destination connections (writing into Outreach) come with write-back; use direction \"source\""))
+		if !dest {
+			problems = append(problems, s.checkStreams(n.Streams, cred)...)
+		}
 	}
 	sched, err := connection.ParseSchedule(n.Schedule)
 	problems = append(problems, fieldProblems(err)...)
-	c := connection.Connection{Name: n.Name, CredentialID: n.Credential, Direction: n.Direction, DestinationURL: n.DestinationURL,
-		Streams: n.Streams, Schedule: sched, StartDate: n.StartDate, PageSize: n.PageSize, QuotaShare: n.QuotaShare,
-		Namespace: n.Namespace, NotifyURL: n.NotifyURL}
-	if c.CredentialID == "" {
-		c.CredentialID = "-" // said above
+	credID := n.Credential
+	if credID == "" {
+		credID = "-" // said above
 	}
-	c.SetDefaults()
-	problems = append(problems, fieldProblems(c.Validate())...)
+	problems = append(problems, draftProblems(n, credID, sched)...)
 	if len(problems) > 0 {
 		s.apiInvalid(w, r, problems)
 		return
@@ -238,10 +248,9 @@ func (s *Server) apiConnShow(w http.ResponseWriter, r *http.Request) {
 	}
 	j := statusToJSON(st)
 	if streams, err := s.conns.Streams(r.Context(), st.Connection.ID); err == nil {
-		j.StreamStates = make([]streamJSON, len(streams))
-		for i, ss := range streams {
-			j.StreamStates[i] = streamJSON{Stream: ss.Stream, Cursor: ss.Cursor, Rows: ss.Rows, LastError: ss.LastError}
-		}
+		j.StreamStates = mapAll(streams, func(ss service.StreamStatus) streamJSON {
+			return streamJSON{Stream: ss.Stream, Cursor: ss.Cursor, Rows: ss.Rows, LastError: ss.LastError}
+		})
 	} else {
 		s.log.Warn("read a connection's streams", "connection", st.Connection.Name, "err", err)
 	}
@@ -331,11 +340,7 @@ func (s *Server) apiConnRuns(w http.ResponseWriter, r *http.Request) {
 		s.apiConnError(w, r, err)
 		return
 	}
-	out := make([]runJSON, len(runs))
-	for i, run := range runs {
-		out[i] = runToJSON(run)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	writeJSON(w, http.StatusOK, map[string]any{"runs": mapAll(runs, runToJSON)})
 }
 
 func (s *Server) apiConnRun(w http.ResponseWriter, r *http.Request) {

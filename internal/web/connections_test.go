@@ -234,7 +234,7 @@ func TestNewConnectionFormFromACredential(t *testing.T) {
 	}
 	for _, want := range []string{
 		`value="sqlite:./outreach.db"`, // the default destination
-		`value="destination" id="direction-destination" disabled`, "coming with write-back",
+		`value="destination" id="direction-destination" >`, `id="source_url"`, `id="load_match"`,
 		`value="readable" id="streams-readable" checked`,
 		// Streams the credential reads are ticked; accounts through accounts.all.
 		`value="prospects" data-read="prospects.read" data-all="prospects.all" data-readable="true" checked`,
@@ -286,7 +286,10 @@ func TestNewConnectionBadInputKeepsWhatWasTyped(t *testing.T) {
 		{"bad date", map[string][]string{"start_date": {"yesterday"}}, []string{"Start date &#34;yesterday&#34; is not a date"}, []string{`value="yesterday"`}},
 		{"unreadable stream", map[string][]string{"streams_mode": {"ticked"}, "streams": {"prospects", "calls"}},
 			[]string{"acme cannot read calls needs calls.read or calls.all", "Edit the credential"}, []string{`data-scope="calls.read"`}},
-		{"destination direction", map[string][]string{"direction": {"destination"}}, []string{"come with write-back"}, nil},
+		{"destination direction without a source", map[string][]string{"direction": {"destination"}, "load_type": {"prospect"}},
+			[]string{"A destination connection needs a source", "Name the match attributes"}, []string{`value="prospect"`, `value="destination" id="direction-destination" checked`}},
+		{"destination source with a password", map[string][]string{"direction": {"destination"}, "source_url": {"postgres://u:hunter2@127.0.0.1/wh?query=SELECT 1"},
+			"load_type": {"prospect"}, "load_match": {"emails"}}, []string{"carries a password"}, nil},
 		{"postgres without database", map[string][]string{"destination_url": {"postgres://u:hunter2@127.0.0.1:5432"}}, []string{"names no database"}, nil},
 	}
 	for _, tt := range tests {
@@ -555,7 +558,7 @@ func TestConnectionsAPI(t *testing.T) {
 		{"POST", "/api/connections", `{"name":"api","credential":"acme"}`, 409, `"code":"name_taken"`},
 		{"POST", "/api/connections", `{"name":"","destination_url":"ftp://x","schedule":"often"}`, 422, "credential is required"},
 		{"POST", "/api/connections", `{"name":"x","credential":"nobody"}`, 404, "not_found"},
-		{"POST", "/api/connections", `{"name":"w","credential":"acme","direction":"destination"}`, 422, "write-back"},
+		{"POST", "/api/connections", `{"name":"w","credential":"acme","direction":"destination"}`, 422, "needs a source"},
 		{"STATE", "queued", "", 0, ""},
 		{"POST", "/api/connections/" + id + "/cancel", "", 200, `"name":"api"`},
 		{"STATE", "running", "", 0, ""},

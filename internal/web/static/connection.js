@@ -81,3 +81,21 @@
   });
   update();
 })();
+
+// Shows the fields of the chosen direction of a new connection: a source
+// connection's destination and streams, or a destination connection's
+// query and load. Without it both show, and the server reads the ones
+// the direction needs.
+(function () {
+  var src = document.getElementById("source-fields");
+  var dst = document.getElementById("destination-fields");
+  if (!src || !dst) return;
+  function update() {
+    var d = document.querySelector("input[name=direction]:checked");
+    var dest = d && d.value === "destination";
+    src.hidden = dest;
+    dst.hidden = !dest;
+  }
+  document.querySelectorAll("input[name=direction]").forEach(function (r) { r.addEventListener("change", update); });
+  update();
+})();

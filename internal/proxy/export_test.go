@@ -1,0 +1,4 @@
+package proxy
+
+// Fingerprint is fingerprint, for tests.
+var Fingerprint = fingerprint

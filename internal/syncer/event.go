@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func ParseDelivery(body []byte) (*Delivery, error) {
 	var raw struct {
 		Data *struct {
 			Type          string                     `json:"type"`
-			ID            json.Number                `json:"id"`
+			ID            json.RawMessage            `json:"id"`
 			Attributes    map[string]json.RawMessage `json:"attributes"`
 			Relationships map[string]json.RawMessage `json:"relationships"`
 		} `json:"data"`
@@ -56,9 +57,9 @@ func ParseDelivery(body []byte) (*Delivery, error) {
 	if raw.Data == nil || raw.Data.Type == "" {
 		return nil, fmt.Errorf("%w: no data.type", ErrMalformed)
 	}
-	id, err := raw.Data.ID.Int64()
-	if err != nil || id <= 0 {
-		return nil, fmt.Errorf("%w: data.id %q is not a record id", ErrMalformed, raw.Data.ID)
+	id, ok := recordID(raw.Data.ID)
+	if !ok {
+		return nil, fmt.Errorf("%w: data.id %.40s is not a record id", ErrMalformed, raw.Data.ID)
 	}
 	typ, action, ok := strings.Cut(raw.Meta.EventName, ".")
 	if !ok || typ != raw.Data.Type || action == "" {
@@ -168,4 +169,18 @@ func flatRelationship(raw json.RawMessage) (outreach.Relationship, error) {
 		return outreach.Relationship{}, fmt.Errorf("id %q is not a record id", flat.ID)
 	}
 	return outreach.ToOne(flat.Type, id), nil
+}
+
+// recordID reads a record id: a JSON number (integral, as 42 or 42.0) or
+// a string of digits.
+func recordID(raw json.RawMessage) (int64, bool) {
+	text := strings.Trim(string(bytes.TrimSpace(raw)), `"`)
+	if id, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return id, id > 0
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != float64(int64(f)) || f <= 0 {
+		return 0, false
+	}
+	return int64(f), true
 }

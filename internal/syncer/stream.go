@@ -62,8 +62,14 @@ func streamOf(r *catalog.Resource) *connection.Stream {
 	}
 	s.Columns = append(s.Columns, connection.Column{Name: "id", Type: connection.ColInteger})
 	used := map[string]bool{"id": true, connection.ExtrasColumn: true, connection.DeletedColumn: true}
+	for _, name := range secretAttributes(r.Type) {
+		if s.Skip == nil {
+			s.Skip = map[string]bool{}
+		}
+		s.Skip[name] = true
+	}
 	for _, a := range r.Attributes {
-		if a.WriteOnly {
+		if a.WriteOnly || s.Skip[a.Name] {
 			continue
 		}
 		used[connection.CleanText(a.Name)] = true
@@ -111,4 +117,15 @@ func columnType(a catalog.Attribute) connection.ColumnType {
 		return connection.ColJSON
 	}
 	return connection.ColString
+}
+
+// secretAttributes are attributes a sync never copies: a webhook's
+// signing secret and cleanup token, which Outreach shows to the app that
+// made the webhook (this connector, for a live connection's webhooks);
+// in a destination anyone who reads it could forge deliveries.
+func secretAttributes(typ string) []string {
+	if typ == "webhook" {
+		return []string{"secret", "cleanupToken"}
+	}
+	return nil
 }

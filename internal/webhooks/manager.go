@@ -17,10 +17,13 @@ import (
 	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
-// Resources are the resource types Outreach delivers webhooks for (its
-// webhooks documentation); other streams follow by scheduled runs only.
-var Resources = []string{"account", "call", "emailAddress", "mailing", "opportunity", "opportunityProspectRole", "prospect",
-	"sequence", "sequenceState", "task", "user"}
+// Resources returns the resource types Outreach delivers webhooks for
+// (its webhooks documentation); other streams follow by scheduled runs
+// only.
+func Resources() []string {
+	return []string{"account", "call", "emailAddress", "mailing", "opportunity", "opportunityProspectRole", "prospect",
+		"sequence", "sequenceState", "task", "user"}
+}
 
 // ErrNoPublicURL is the error of Subscribe when the manager has no public
 // URL to give Outreach: `serve --public-url` subscribes the connection at
@@ -86,9 +89,10 @@ func (m *Manager) ResourcesOf(c *connection.Connection) []string {
 	for _, s := range syncer.Streams(m.o.Catalog) {
 		byName[s.Name] = s.Type
 	}
+	hooked := Resources()
 	var out []string
 	for _, name := range c.Streams {
-		if t, ok := byName[name]; ok && slices.Contains(Resources, t) && !slices.Contains(out, t) {
+		if t, ok := byName[name]; ok && slices.Contains(hooked, t) && !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
@@ -105,7 +109,7 @@ func (m *Manager) Subscribe(ctx context.Context, c *connection.Connection) error
 	}
 	resources := m.ResourcesOf(c)
 	if len(resources) == 0 {
-		return fmt.Errorf("connection %s: none of its streams has webhooks at Outreach (they exist for %s)", c.Name, strings.Join(Resources, ", "))
+		return fmt.Errorf("connection %s: none of its streams has webhooks at Outreach (they exist for %s)", c.Name, strings.Join(Resources(), ", "))
 	}
 	have, err := m.o.Store.Subscriptions(ctx, c.ID)
 	if err != nil {

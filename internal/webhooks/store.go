@@ -11,8 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
@@ -90,7 +89,7 @@ func Reseal(ctx context.Context, st Store, keys *credential.Keyring) (int, error
 	for _, s := range subs {
 		plain, err := open(keys, s)
 		if err != nil {
-			return n, errors.New("webhook " + strconv.FormatInt(s.WebhookID, 10) + " of connection " + s.ConnectionID + ": " + err.Error())
+			return n, fmt.Errorf("webhook %d of connection %s: %w", s.WebhookID, s.ConnectionID, err)
 		}
 		if s.Secret, err = keys.Seal(plain, aad(s.ConnectionID)); err != nil {
 			return n, err

@@ -106,7 +106,7 @@ func TestLoadThenEnrolsOnceAndSkipsEnrolled(t *testing.T) {
 	b.WriteString("not-an-email,Bad\n")
 	writeFile(t, filepath.Join(e.dir, "people.csv"), b.String())
 	args := []string{"load", "prospect", "--credential", "main", "--from", "csv:people.csv", "--mode", "upsert", "--match", "emails",
-		"--map", "email=emails", "--then", "add-to-sequence:" + seqName, "--mailbox", boxEmail}
+		"--map", "email=emails", "--then", "add-to-sequence:" + seqName, "--mailbox", boxEmail, "--then", "add-tags:then-test"}
 
 	out, errOut, code := e.run(args...)
 	t.Logf("%s%s", out, errOut)
@@ -115,6 +115,9 @@ func TestLoadThenEnrolsOnceAndSkipsEnrolled(t *testing.T) {
 	}
 	want := fmt.Sprintf("Then add-to-sequence:%s: 60 records: done %d, already %d, failed 0.", seqName, 60-already, already)
 	if !strings.Contains(out, want) {
+		t.Fatalf("summary lacks %q", want)
+	}
+	if want := "Then add-tags:then-test: 60 records: done 60, already 0, failed 0."; !strings.Contains(out, want) {
 		t.Fatalf("summary lacks %q", want)
 	}
 	after := statesOf(t, client, seq)
@@ -145,6 +148,9 @@ func TestLoadThenEnrolsOnceAndSkipsEnrolled(t *testing.T) {
 		t.Fatalf("rerun: exit %d; want 2", code)
 	}
 	if want := fmt.Sprintf("Then add-to-sequence:%s: 60 records: done 0, already 60, failed 0.", seqName); !strings.Contains(out, want) {
+		t.Fatalf("rerun summary lacks %q", want)
+	}
+	if want := "Then add-tags:then-test: 60 records: done 0, already 60, failed 0."; !strings.Contains(out, want) {
 		t.Fatalf("rerun summary lacks %q", want)
 	}
 	if w := e.sb.Counters().WriteRequests - writes; w != 0 {

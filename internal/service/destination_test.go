@@ -75,8 +75,10 @@ func testScheduledDestination(t *testing.T, o envOptions) {
 		t.Fatal(err)
 	}
 	before := e.sb.Counters()
-	if n, err := e.q.Tick(e.ctx); err != nil || n != 1 {
-		t.Fatalf("tick: %d runs queued, %v; want 1", n, err)
+	// The queue's own scheduler ticks once as it starts: either tick may
+	// queue the run, and only one does (a due time is claimed once).
+	if n, err := e.q.Tick(e.ctx); err != nil || n > 1 {
+		t.Fatalf("tick: %d runs queued, %v; want at most 1", n, err)
 	}
 	e.finished(c.ID)
 	runs, err := e.svc.History(e.ctx, c.Name, 5)

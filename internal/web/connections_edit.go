@@ -22,6 +22,9 @@ func formOf(c *connection.Connection) connForm {
 	if c.Streams != nil {
 		f.StreamsMode = "ticked"
 	}
+	if l := c.Load; l != nil {
+		f.Dest = destFormOf(c)
+	}
 	if !c.StartDate.IsZero() {
 		f.StartDate = c.StartDate.UTC().Format("2006-01-02")
 	}
@@ -76,7 +79,7 @@ func (s *Server) connEdit(w http.ResponseWriter, r *http.Request) {
 		s.renderConnEdit(w, r, http.StatusUnprocessableEntity, c, f, cred, problems)
 		return
 	}
-	ch := service.Changes{Name: &n.Name, Schedule: &n.Schedule, QuotaShare: &n.QuotaShare, NotifyURL: &n.NotifyURL}
+	ch := service.Changes{Name: &n.Name, Schedule: &n.Schedule, QuotaShare: &n.QuotaShare, NotifyURL: &n.NotifyURL, Load: n.Load}
 	// The form shows the URL without its password: sent back unchanged,
 	// the stored one stays.
 	if n.DestinationURL != connection.RedactedURL(c.DestinationURL) {

@@ -202,3 +202,16 @@ func (s *Server) apiConnRejects(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// destFormOf is the destination part of the form of an existing
+// destination connection.
+func destFormOf(c *connection.Connection) destForm {
+	l := c.Load
+	var maps []string
+	for col, to := range l.Map {
+		maps = append(maps, col+"="+to)
+	}
+	slices.Sort(maps)
+	return destForm{Source: connection.RedactedURL(c.DestinationURL), Type: l.Type, Mode: l.Mode, Match: strings.Join(l.Match, ","),
+		Map: strings.Join(maps, "\n"), Then: strings.Join(l.Then, "\n"), Mailbox: l.Mailbox}
+}

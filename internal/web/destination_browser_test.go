@@ -135,6 +135,25 @@ func TestBrowserDestinationConnection(t *testing.T) {
 	if got := runNow(2); !strings.Contains(got, "created 0, updated 0, unchanged 12, rejected 1") {
 		t.Fatalf("second run's counts: %q", got)
 	}
+	// Edit: the destination fields come prefilled; a schedule set keeps the load.
+	err = chromedp.Do(ctx, chromedp.Navigate(where), chromedp.WaitVisible("#edit"), chromedp.Click("#edit"), chromedp.WaitVisible("#source_url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("load_map").value + "|" + document.getElementById("load_match").value`)); err != nil ||
+		v != "email=emails\nfirst=firstName|emails" {
+		t.Fatalf("the edit form's load: %q %v", v, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.getElementById("every").value = ""; 0`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#schedule-every"), chromedp.SendKeys("#every", "1h"), chromedp.Click("#save"),
+		chromedp.WaitVisible("#run-now")); err != nil {
+		t.Fatal(err)
+	}
+	if sched, load := text("#schedule"), text("#load"); !strings.Contains(sched, "every 1h") || !strings.Contains(load, "prospect records, upsert matched by emails") {
+		t.Fatalf("after the edit: schedule %q, load %q\n%s", sched, load, text("main"))
+	}
 }
 
 // TestDestinationConnectionsAPIWithTheService: the JSON API creates a

@@ -89,7 +89,8 @@
 (function () {
   var src = document.getElementById("source-fields");
   var dst = document.getElementById("destination-fields");
-  if (!src || !dst) return;
+  // Editing: the direction is fixed and the page shows its fields only.
+  if (!src || !dst || !document.querySelector("input[name=direction]")) return;
   function update() {
     var d = document.querySelector("input[name=direction]:checked");
     var dest = d && d.value === "destination";

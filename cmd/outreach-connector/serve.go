@@ -38,6 +38,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		workers                     int
 		withSandbox                 bool
 		store                       storeFlags
+		nodes                       nodeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -107,7 +108,12 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
 			var svc *service.Service
+			qopts, err := nodes.options()
+			if err != nil {
+				return err
+			}
 			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,
+				ID: qopts.ID, RunTimeout: qopts.RunTimeout, RescueAfter: qopts.RescueAfter, TimeScale: qopts.TimeScale,
 				Run: jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
 					return svc.Sync(ctx, run)
 				})})
@@ -116,7 +122,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			defer q.Close()
 			svc, err = service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(cmd.OutOrStdout()),
-				Logger: log.With("component", "service"), NotifyURL: notifyURL, NotifySecret: notifySecret,
+				Logger: log.With("component", "service"), NotifyURL: notifyURL, NotifySecret: notifySecret, SharedBudget: sharedBudget(credStore, log),
 				ObserveRequests: func(cred, user string, share float64) func(outreach.RequestEvent) {
 					if user != "" {
 						met.SetQuotaShare(user, share)
@@ -193,6 +199,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 	f.StringVar(&notifySecretFile, "notify-secret-file", envOr("OUTREACH_CONNECTOR_NOTIFY_SECRET_FILE", ""),
 		"file (mode 0600) holding the secret that signs notifications (X-Outreach-Connector-Signature: sha256=HMAC of the body)")
 	f.IntVar(&workers, "workers", jobs.DefaultWorkers, "connections this node runs at once")
+	nodes.register(f)
 	store.register(cmd.Flags())
 	return cmd
 }

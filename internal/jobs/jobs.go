@@ -87,6 +87,11 @@ type Options struct {
 	RescueAfter time.Duration
 	// SchedulerInterval is how often this node looks for due connections.
 	SchedulerInterval time.Duration
+	// TimeScale, for tests only, makes schedules run TimeScale times
+	// faster than they say ("every 1m" at 10 is due every 6 s) and the
+	// scheduler tick as often; 0 or 1 is real time. Every node of one
+	// database must use the same scale.
+	TimeScale int
 
 	// testOnly skips River's start-up jitter (tests only).
 	testOnly bool
@@ -114,8 +119,11 @@ func (o *Options) setDefaults() error {
 	if o.RescueAfter == 0 {
 		o.RescueAfter = o.RunTimeout + rescueMargin
 	}
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
 	if o.SchedulerInterval == 0 {
-		o.SchedulerInterval = DefaultSchedulerInterval
+		o.SchedulerInterval = DefaultSchedulerInterval / time.Duration(o.TimeScale)
 	}
 	switch {
 	case o.Workers < 0:

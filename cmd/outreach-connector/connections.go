@@ -47,6 +47,10 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	app := &connApp{log: log}
 	var opts jobs.Options
 	opts.Logger = log.With("component", "jobs")
+	if opts.TimeScale, err = testTimeScale(); err != nil {
+		closeStore()
+		return nil, err
+	}
 	if work {
 		// The run function needs the service, which needs the queue: the
 		// closure reads app.svc, set below before the queue starts.

@@ -52,14 +52,22 @@ func (n *nodeFlags) options() (jobs.Options, error) {
 	if n.rescueAfter != 0 && n.rescueAfter <= n.runTimeout {
 		return o, fmt.Errorf("--rescue-after %s must be longer than --run-timeout %s, or live runs would be taken for dead and run twice", n.rescueAfter, n.runTimeout)
 	}
-	if v := os.Getenv(TimeScaleEnv); v != "" {
-		scale, err := strconv.Atoi(v)
-		if err != nil || scale < 1 {
-			return o, fmt.Errorf("%s=%q: give a whole number, at least 1", TimeScaleEnv, v)
-		}
-		o.TimeScale = scale
+	scale, err := testTimeScale()
+	o.TimeScale = scale
+	return o, err
+}
+
+// testTimeScale reads TimeScaleEnv; 0 when unset.
+func testTimeScale() (int, error) {
+	v := os.Getenv(TimeScaleEnv)
+	if v == "" {
+		return 0, nil
 	}
-	return o, nil
+	scale, err := strconv.Atoi(v)
+	if err != nil || scale < 1 {
+		return 0, fmt.Errorf("%s=%q: give a whole number, at least 1", TimeScaleEnv, v)
+	}
+	return scale, nil
 }
 
 // sharedBudget is the Outreach users' rate budget kept in the app

@@ -18,13 +18,16 @@ import (
 type SharedBudget interface {
 	// Take asks for n more requests of user in window, which may use at
 	// most limit requests in all, and returns how many it grants (0 to n).
+	// A limit of 0 means the caller does not know it yet: the last limit
+	// given for the window applies.
 	// A zero window means the caller does not know the current window:
 	// Take then uses the newest window recorded for user that has not yet
-	// reset, and reports it as resetAt. When there is none, resetAt is zero
+	// reset at now (Outreach's time, as well as the caller knows it), and
+	// reports it as resetAt. When there is none, resetAt is zero
 	// and Take grants 1 to one caller at a time (for a while): that caller
 	// may send one request to learn the window; the others ask again
 	// shortly. Otherwise resetAt is window.
-	Take(ctx context.Context, user string, window time.Time, n, limit int) (granted int, resetAt time.Time, err error)
+	Take(ctx context.Context, user string, window, now time.Time, n, limit int) (granted int, resetAt time.Time, err error)
 }
 
 // DefaultSharedBatch is how many permits a limiter takes from a
@@ -44,7 +47,8 @@ type sharedState struct {
 	window    time.Time     // the window the permits belong to (server clock)
 	permits   int           // left of those taken for window
 	exhausted time.Time     // a window the budget refused more of
-	skew      time.Duration // local clock minus the server's, from the last answer
+	skew      time.Duration // local clock minus the server's: the least seen
+	skewKnown bool
 	fetching  bool          // one Take at a time
 	retryAt   time.Time     // when to ask again for a window another caller is learning
 	probe     bool          // the budget let this limiter learn the window
@@ -81,12 +85,16 @@ func (l *RateLimiter) sharedDecide(now time.Time, known bool) sharedDecision {
 	switch {
 	case !s.window.IsZero() && s.exhausted.Equal(s.window):
 		return sharedReset
+	case !s.window.IsZero() && s.skewKnown && !now.Before(s.window.Add(s.skew-sharedGuard)):
+		// Too near the window's end: a request sent now could arrive in
+		// the next window, which its permit does not count in.
+		return sharedReset
 	case s.permits > 0:
 		s.permits--
 		return sharedSend
 	case s.fetching:
 		return sharedWait
-	case !known && s.window.IsZero() && (l.limit == 0 || s.probe):
+	case !known && s.window.IsZero() && s.probe:
 		// The window is unknown everywhere (or its limit here): one
 		// request learns it.
 		return sharedProbe
@@ -111,9 +119,10 @@ func (l *RateLimiter) fetchPermits(ctx context.Context) {
 	window := s.window
 	allowed := int(float64(l.limit) * l.quota)
 	batch := s.batch
+	serverNow := l.now().Add(-s.skew)
 	l.mu.Unlock()
 
-	granted, resetAt, err := s.budget.Take(ctx, s.user, window, batch, allowed)
+	granted, resetAt, err := s.budget.Take(ctx, s.user, window, serverNow, batch, allowed)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -138,6 +147,10 @@ func (l *RateLimiter) fetchPermits(ctx context.Context) {
 	l.notify()
 }
 
+// sharedGuard is how long before a window's reset (by its whole-second
+// X-RateLimit-Reset) a limiter stops using the window's permits.
+const sharedGuard = time.Second
+
 // probePoll is how soon a limiter asks again for a window that another
 // caller is learning.
 const probePoll = 50 * time.Millisecond
@@ -157,7 +170,7 @@ func (l *RateLimiter) settleProbes() {
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := s.budget.Take(ctx, s.user, window, owed, noLimit); err != nil {
+	if _, _, err := s.budget.Take(ctx, s.user, window, time.Time{}, owed, noLimit); err != nil {
 		l.mu.Lock()
 		if s.owedIn.Equal(window) {
 			s.owed += owed
@@ -180,7 +193,11 @@ func (l *RateLimiter) sharedAnswered(ri rateInfo, now time.Time) {
 		}
 	}
 	if !ri.window.IsZero() {
-		s.skew = now.Sub(ri.server)
+		// Date has whole seconds and answers take time, so each sample
+		// exceeds the true offset: the least is the best estimate.
+		if d := now.Sub(ri.server); !s.skewKnown || d < s.skew {
+			s.skew, s.skewKnown = d, true
+		}
 	}
 }
 

@@ -19,12 +19,12 @@ type memBudget struct {
 	lease time.Time // until when a caller learns the window
 }
 
-func (b *memBudget) Take(_ context.Context, _ string, window time.Time, n, limit int) (int, time.Time, error) {
+func (b *memBudget) Take(_ context.Context, _ string, window, now time.Time, n, limit int) (int, time.Time, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if window.IsZero() {
 		for w := range b.used {
-			if w.After(time.Now()) && w.After(window) {
+			if w.After(now) && w.After(window) {
 				window = w
 			}
 		}

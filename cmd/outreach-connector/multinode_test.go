@@ -89,7 +89,7 @@ func newCluster(t *testing.T, limit int, window time.Duration, prospects int) *c
 	if v := os.Getenv(SharedBudgetEnv); v != "" {
 		c.env = append(c.env, SharedBudgetEnv+"="+v) // to show the tests fail without it
 	}
-	sb := command(t, c.dir, "sandbox", "--addr", "127.0.0.1:0", "--prospects", fmt.Sprint(prospects), "--seed", "7",
+	sb := command(t, c.dir, "sandbox", "--addr", "127.0.0.1:0", "--mint-interval", "0", "--prospects", fmt.Sprint(prospects), "--seed", "7",
 		"--rate-limit", fmt.Sprint(limit), "--rate-window", window.String(), "--faults", `{"latency_ms":40,"latency_jitter_ms":20}`)
 	out, err := sb.StdoutPipe()
 	if err != nil {
@@ -138,7 +138,6 @@ func newCluster(t *testing.T, limit int, window time.Duration, prospects int) *c
 		Refresh string `json:"refresh_token"`
 	}
 	c.sandboxJSON("POST", "/_sandbox/tokens", `{"user":1}`, &tok)
-	c.sandboxJSON("POST", "/_sandbox/clock/advance?by=1m", "", nil) // one grant a minute per user and app
 	secret := filepath.Join(c.dir, "secret")
 	refresh := filepath.Join(c.dir, "refresh")
 	os.WriteFile(secret, []byte(got["secret"]), 0o600)
@@ -254,6 +253,14 @@ func (c *cluster) waitFor(what string, limit time.Duration, cond func() bool) {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, n := range c.nodes {
+				if !n.done {
+					// Go prints every goroutine's stack on SIGQUIT: where it waits.
+					n.cmd.Process.Signal(syscall.SIGQUIT)
+					<-n.exited
+					n.done = true
+				}
+			}
 			var logs strings.Builder
 			for _, n := range c.nodes {
 				fmt.Fprintf(&logs, "--- %s\n%s\n", n.name, tail(n.logs.String(), 30))
@@ -465,10 +472,10 @@ func (c *cluster) checkBudget(share int) {
 func TestThreeNodes(t *testing.T) {
 	t.Parallel()
 	const (
-		limit     = 100
-		window    = 2 * time.Second
+		limit     = 120
+		window    = 5 * time.Second
 		quota     = 0.5
-		share     = 50 // limit × quota
+		share     = 60 // limit × quota
 		prospects = 60
 	)
 	c := newCluster(t, limit, window, prospects)

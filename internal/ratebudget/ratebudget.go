@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// unlimited is a limit that counts requests already sent, whatever the
+// window's limit (outreach's noLimit).
+const unlimited = 1<<31 - 1
+
 // keep is how long rows of past windows are kept.
 const keep = 24 * time.Hour
 
@@ -25,7 +29,7 @@ type Budget struct {
 }
 
 // New returns the budget kept in db, which holds the app migrations. now
-// tells the time (nil: time.Now); it decides which windows have reset.
+// tells the time (nil: time.Now), for leases and clean-up.
 func New(db *sql.DB, now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
@@ -36,7 +40,7 @@ func New(db *sql.DB, now func() time.Time) *Budget {
 // Take implements outreach.SharedBudget: one statement grants up to n of
 // what is left of limit in user's window and counts it, atomically (a row
 // lock on PostgreSQL, the write lock on SQLite).
-func (b *Budget) Take(ctx context.Context, user string, window time.Time, n, limit int) (int, time.Time, error) {
+func (b *Budget) Take(ctx context.Context, user string, window, now time.Time, n, limit int) (int, time.Time, error) {
 	if user == "" || n <= 0 {
 		return 0, window, nil
 	}
@@ -44,7 +48,7 @@ func (b *Budget) Take(ctx context.Context, user string, window time.Time, n, lim
 		// The newest window of user that has not yet reset, if any.
 		var w int64
 		err := b.db.QueryRowContext(ctx, `SELECT window_reset FROM outreach_rate_budget WHERE outreach_user = $1 AND window_reset > $2
-			ORDER BY window_reset DESC LIMIT 1`, user, b.now().UnixMilli()).Scan(&w)
+			ORDER BY window_reset DESC LIMIT 1`, user, now.UnixMilli()).Scan(&w)
 		if errors.Is(err, sql.ErrNoRows) {
 			return b.claimProbe(ctx, user)
 		}
@@ -65,14 +69,16 @@ func (b *Budget) Take(ctx context.Context, user string, window time.Time, n, lim
 			return 0, window, fmt.Errorf("ratebudget: %w", err)
 		}
 	}
-	// Every SET expression reads the row as it was before the update.
+	// Every SET expression reads the row as it was before the update. A
+	// limit of 0 (the caller does not know it) is the last one given.
+	lim := `(CASE WHEN CAST($4 AS BIGINT) > 0 THEN CAST($4 AS BIGINT) ELSE share_limit END)`
+	n64 := `CAST($3 AS BIGINT)`
 	var granted int64
 	err = b.db.QueryRowContext(ctx, `UPDATE outreach_rate_budget SET
-		granted = CASE WHEN used + CAST($3 AS BIGINT) <= CAST($4 AS BIGINT) THEN CAST($3 AS BIGINT)
-			WHEN used < CAST($4 AS BIGINT) THEN CAST($4 AS BIGINT) - used ELSE 0 END,
-		used = CASE WHEN used + CAST($3 AS BIGINT) <= CAST($4 AS BIGINT) THEN used + CAST($3 AS BIGINT)
-			WHEN used < CAST($4 AS BIGINT) THEN CAST($4 AS BIGINT) ELSE used END
-		WHERE outreach_user = $1 AND window_reset = $2 RETURNING granted`, user, w, int64(n), int64(limit)).Scan(&granted)
+		granted = CASE WHEN used + `+n64+` <= `+lim+` THEN `+n64+` WHEN used < `+lim+` THEN `+lim+` - used ELSE 0 END,
+		used = CASE WHEN used + `+n64+` <= `+lim+` THEN used + `+n64+` WHEN used < `+lim+` THEN `+lim+` ELSE used END,
+		share_limit = CASE WHEN CAST($4 AS BIGINT) > 0 AND CAST($4 AS BIGINT) < CAST($5 AS BIGINT) THEN CAST($4 AS BIGINT) ELSE share_limit END
+		WHERE outreach_user = $1 AND window_reset = $2 RETURNING granted`, user, w, int64(n), int64(limit), int64(unlimited)).Scan(&granted)
 	if err != nil {
 		return 0, window, fmt.Errorf("ratebudget: %w", err)
 	}

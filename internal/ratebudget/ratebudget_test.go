@@ -60,7 +60,7 @@ func TestTakeNeverGrantsMoreThanTheLimit(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range 40 {
 				wg.Go(func() {
-					g, reset, err := b[i%2].Take(ctx, "u1", window, 3, 50)
+					g, reset, err := b[i%2].Take(ctx, "u1", window, now, 3, 50)
 					if err != nil {
 						t.Error(err)
 						return
@@ -81,30 +81,30 @@ func TestTakeNeverGrantsMoreThanTheLimit(t *testing.T) {
 				t.Errorf("used %d, %v", used, err)
 			}
 			// Another user has a budget of its own.
-			if g, _, err := b[1].Take(ctx, "u2", window, 3, 50); err != nil || g != 3 {
+			if g, _, err := b[1].Take(ctx, "u2", window, now, 3, 50); err != nil || g != 3 {
 				t.Errorf("u2: granted %d, %v", g, err)
 			}
 			// Requests already sent are counted whatever the limit.
-			if g, _, err := b[1].Take(ctx, "u1", window, 2, 1<<31-1); err != nil || g != 2 {
+			if g, _, err := b[1].Take(ctx, "u1", window, now, 2, 1<<31-1); err != nil || g != 2 {
 				t.Errorf("counting sent requests: granted %d, %v", g, err)
 			}
 			// A caller that does not know the window is given the open one.
-			g, reset, err := b[1].Take(ctx, "u2", time.Time{}, 2, 50)
+			g, reset, err := b[1].Take(ctx, "u2", time.Time{}, now, 2, 50)
 			if err != nil || g != 2 || !reset.Equal(window) {
 				t.Errorf("zero window: granted %d in %v, %v", g, reset, err)
 			}
 			// When no window is known, one caller at a time may learn it.
-			if g, reset, err := b[0].Take(ctx, "u3", time.Time{}, 2, 50); err != nil || g != 1 || !reset.IsZero() {
+			if g, reset, err := b[0].Take(ctx, "u3", time.Time{}, now, 2, 50); err != nil || g != 1 || !reset.IsZero() {
 				t.Errorf("no window known: granted %d in %v, %v; want a probe", g, reset, err)
 			}
-			if g, reset, err := b[1].Take(ctx, "u3", time.Time{}, 2, 50); err != nil || g != 0 || !reset.IsZero() {
+			if g, reset, err := b[1].Take(ctx, "u3", time.Time{}, now, 2, 50); err != nil || g != 0 || !reset.IsZero() {
 				t.Errorf("no window known, another is learning it: granted %d in %v, %v", g, reset, err)
 			}
 			past := now.Add(-time.Minute)
-			if _, _, err := b[0].Take(ctx, "u4", past, 1, 50); err != nil {
+			if _, _, err := b[0].Take(ctx, "u4", past, now, 1, 50); err != nil {
 				t.Fatal(err)
 			}
-			if g, reset, err := b[0].Take(ctx, "u4", time.Time{}, 2, 50); err != nil || g != 1 || !reset.IsZero() {
+			if g, reset, err := b[0].Take(ctx, "u4", time.Time{}, now, 2, 50); err != nil || g != 1 || !reset.IsZero() {
 				t.Errorf("a window that has reset: granted %d in %v, %v", g, reset, err)
 			}
 		})

@@ -4,7 +4,8 @@
 -- node made for one Outreach user in one rate-limit window, named by the
 -- window's reset on Outreach's clock (Unix milliseconds), so that all nodes
 -- together stay within a connection's quota share (internal/ratebudget).
--- granted is the grant of the last update, read back by RETURNING.
+-- granted is the grant of the last update, read back by RETURNING, and share_limit
+-- the limit the last taker gave, for a taker that does not know it yet.
 ALTER TABLE connection_runs ADD COLUMN due_at BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE outreach_rate_budget (
@@ -12,5 +13,6 @@ CREATE TABLE outreach_rate_budget (
     window_reset  BIGINT NOT NULL,
     used          BIGINT NOT NULL DEFAULT 0,
     granted       BIGINT NOT NULL DEFAULT 0,
+    share_limit   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (outreach_user, window_reset)
 );

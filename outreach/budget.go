@@ -49,13 +49,13 @@ type sharedState struct {
 	exhausted time.Time     // a window the budget refused more of
 	skew      time.Duration // local clock minus the server's: the least seen
 	skewKnown bool
-	fetching  bool          // one Take at a time
-	retryAt   time.Time     // when to ask again for a window another caller is learning
-	probe     bool          // the budget let this limiter learn the window
-	probes    int           // requests sent without a permit, not yet answered
-	owed      int           // of those, answered and not yet counted
-	owedIn    time.Time     // the window they were answered in
-	err       error         // the last Take's error, for the next acquire
+	fetching  bool      // one Take at a time
+	retryAt   time.Time // when to ask again for a window another caller is learning
+	probe     bool      // the budget let this limiter learn the window
+	probes    int       // requests sent without a permit, not yet answered
+	owed      int       // of those, answered and not yet counted
+	owedIn    time.Time // the window they were answered in
+	err       error     // the last Take's error, for the next acquire
 }
 
 // sharedDecision is what acquire does next when a SharedBudget is set.

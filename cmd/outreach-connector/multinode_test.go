@@ -574,3 +574,68 @@ func TestThreeNodes(t *testing.T) {
 	c.checkData(db, namespaces, "prospects", "accounts")
 	c.checkBudget(share)
 }
+
+// TestRestartOfTheOnlyNode stops the only node (SIGTERM) and starts it
+// again once a due time has passed while it was down: that due time runs
+// once, at start, and no due time is skipped or run twice.
+func TestRestartOfTheOnlyNode(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1000, 5*time.Second, 20)
+	db := c.db()
+	for _, name := range []string{"r0", "r1"} {
+		c.cli("connections", "add", name, "--credential", "main", "--to", c.dsn, "--streams", "prospects", "--every", "1m")
+	}
+	var l listed
+	if err := json.Unmarshal([]byte(c.cli("connections", "list", "--json")), &l); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, conn := range l.Connections {
+		ids = append(ids, conn.ID)
+	}
+	succeeded := func() map[string]int {
+		out := map[string]int{}
+		for _, r := range runs(t, db) {
+			if r.outcome == "succeeded" && r.due != 0 {
+				out[r.conn]++
+			}
+		}
+		return out
+	}
+	n := c.start("solo")
+	up := time.Now()
+	c.waitFor("two scheduled runs of each connection", 60*time.Second, func() bool {
+		s := succeeded()
+		return s[ids[0]] >= 2 && s[ids[1]] >= 2
+	})
+	n.stop(t)
+	// A due time passes while no node is up (next_due is on the
+	// schedules' scaled clock).
+	var missed int64
+	c.waitFor("a due time while the node is down", 30*time.Second, func() bool {
+		return db.QueryRow(`SELECT MIN(next_due) FROM connection_schedules`).Scan(&missed) == nil &&
+			missed < time.Now().UnixMilli()*testScale
+	})
+	missed /= testScale
+	before := succeeded()
+	c.start("solo")
+	c.waitFor("the missed due time and two more of each connection", 60*time.Second, func() bool {
+		s := succeeded()
+		return s[ids[0]] >= before[ids[0]]+3 && s[ids[1]] >= before[ids[1]]+3
+	})
+	ran := 0
+	for _, r := range runs(t, db) {
+		if r.due == missed && r.outcome == "succeeded" {
+			ran++
+		}
+	}
+	if ran != 1 {
+		t.Errorf("the due time %s, missed while the node was down, ran %d times; want once", time.UnixMilli(missed).UTC(), ran)
+	}
+	t.Logf("%d due times ran, each once", c.checkEveryDueOnce(db, ids, up))
+	for _, nd := range c.nodes {
+		if !nd.done {
+			nd.stop(t)
+		}
+	}
+}

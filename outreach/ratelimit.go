@@ -2,6 +2,7 @@ package outreach
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,9 @@ type rateInfo struct {
 	limit, remaining int
 	reset            time.Time
 	ok               bool // the headers were present and parsed
+	// window names the window by its reset on the server's clock (from
+	// X-RateLimit-Reset; zero without it); server is the answer's time.
+	window, server time.Time
 }
 
 // serverNow is the server's time when it answered: the answer's Date
@@ -48,6 +52,7 @@ func rateFromHeaders(h http.Header, now time.Time) rateInfo {
 	ri.limit, ri.remaining, ri.ok = limit, remaining, true
 	if reset := parseReset(h.Get("X-RateLimit-Reset"), srv); !reset.IsZero() {
 		ri.reset = now.Add(reset.Sub(srv))
+		ri.window, ri.server = reset.Truncate(time.Second), srv
 	} else {
 		if d, ok := parseRetryAfter(h.Get("Retry-After"), srv); ok {
 			ri.reset = now.Add(d)
@@ -125,6 +130,13 @@ type RateLimiterOptions struct {
 	// a caller can say why nothing moves. It runs on the waiting goroutine,
 	// outside the limiter's lock, and must return quickly.
 	OnWait func(RateWait)
+	// Shared, when set, is the budget of User shared with other processes
+	// (SharedBudget): every request also needs a permit from it, taken
+	// SharedBatch (default DefaultSharedBatch) at a time; when it grants
+	// none, requests wait for the window to reset.
+	Shared      SharedBudget
+	User        string
+	SharedBatch int
 }
 
 // RateWait describes a wait for Outreach's rate-limit window to reset.
@@ -160,6 +172,8 @@ type RateLimiter struct {
 	resetWaiters int
 	waitStart    time.Time
 	announced    time.Time // the reset last told to onWait
+	window       time.Time // the known window's reset on the server's clock
+	shared       sharedState
 }
 
 // NewRateLimiter returns a limiter.
@@ -173,6 +187,10 @@ func NewRateLimiter(opts RateLimiterOptions) *RateLimiter {
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	l.shared = sharedState{budget: opts.Shared, user: opts.User, batch: opts.SharedBatch}
+	if l.shared.batch <= 0 {
+		l.shared.batch = DefaultSharedBatch
 	}
 	return l
 }
@@ -202,15 +220,26 @@ func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) err
 			l.mu.Unlock()
 			return &RateLimitError{Limit: int(l.budget), Reason: "budget"}
 		}
+		if err := l.shared.err; err != nil {
+			l.shared.err = nil
+			l.mu.Unlock()
+			return fmt.Errorf("outreach: the rate budget shared with other processes: %w", err)
+		}
 		var wait time.Duration
 		resetWait := false
+		d := sharedProbe // without a shared budget: as always
 		switch {
 		case !l.known:
+			if d = l.sharedGate(now, false); d != sharedProbe {
+				break
+			}
 			// One probe at a time until an answer tells the window, but no
 			// longer than an attempt may take.
 			overdue := probeBound > 0 && !now.Before(l.probeSince.Add(probeBound))
 			if l.inFlight == 0 || overdue {
 				l.probeSince = now
+				l.shared.probes++
+				l.shared.probe = false
 				l.take()
 				l.mu.Unlock()
 				return nil
@@ -222,13 +251,33 @@ func (l *RateLimiter) acquire(ctx context.Context, probeBound time.Duration) err
 			allowed := int(float64(l.limit) * l.quota)
 			used := l.limit - l.remaining + l.inFlight
 			if used < allowed {
-				l.take()
-				l.mu.Unlock()
-				return nil
+				if d = l.sharedGate(now, true); d == sharedProbe {
+					l.take()
+					l.mu.Unlock()
+					return nil
+				}
+				break
 			}
 			if l.inFlight == 0 {
 				wait, resetWait = l.reset.Sub(now), true
 			}
+		}
+		switch d {
+		case sharedSend:
+			l.take()
+			l.mu.Unlock()
+			return nil
+		case sharedFetch:
+			l.mu.Unlock()
+			l.fetchPermits(ctx)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		case sharedReset:
+			wait, resetWait = l.sharedResetWait(now), true
+		case sharedLater:
+			wait = l.shared.retryAt.Sub(now)
 		}
 		if resetWait && wait > 0 && (maxWait < 0 || wait > maxWait) {
 			err := &RateLimitError{Limit: l.limit, Remaining: l.remaining, Reset: l.reset, Reason: "quota"}
@@ -315,9 +364,13 @@ func (l *RateLimiter) notify() {
 // release ends a request. h is the answer's header, nil when there was no
 // answer; status is its status code.
 func (l *RateLimiter) release(h http.Header, status int) {
+	defer l.settleProbes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inFlight--
+	if h == nil || !rateFromHeaders(h, l.now()).ok {
+		l.sharedAnswered(rateInfo{}, l.now())
+	}
 	if h != nil {
 		now := l.now()
 		if ri := rateFromHeaders(h, now); ri.ok {
@@ -334,8 +387,9 @@ func (l *RateLimiter) release(h http.Header, status int) {
 				l.remaining = ri.remaining
 			}
 			if !l.known || ri.reset.After(l.reset) {
-				l.reset = ri.reset
+				l.reset, l.window = ri.reset, ri.window
 			}
+			l.sharedAnswered(ri, now)
 			l.limit, l.known = ri.limit, true
 			if status == http.StatusTooManyRequests {
 				l.remaining = 0

@@ -48,6 +48,10 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 	app := &connApp{log: log}
 	var opts jobs.Options
 	opts.Logger = log.With("component", "jobs")
+	if opts.TimeScale, err = testTimeScale(); err != nil {
+		closeStore()
+		return nil, err
+	}
 	if work {
 		// The run function needs the service, which needs the queue: the
 		// closure reads app.svc, set below before the queue starts.
@@ -61,7 +65,7 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		return nil, err
 	}
 	svc, err := service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(stdout),
-		Logger: log.With("component", "connections"), Stdout: stdout})
+		Logger: log.With("component", "connections"), Stdout: stdout, SharedBudget: sharedBudget(credStore, log)})
 	if err != nil {
 		q.Close()
 		closeStore()
@@ -1011,7 +1015,7 @@ func jobStateText(state string) string {
 
 func writeRunsTable(out io.Writer, runs []*connection.Run, indent string) error {
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintf(tw, "%sSTARTED\tTRIGGER\tATTEMPT\tOUTCOME\tSECONDS\tRECORDS\tERROR\n", indent)
+	fmt.Fprintf(tw, "%sSTARTED\tTRIGGER\tATTEMPT\tOUTCOME\tSECONDS\tRECORDS\tERROR\tDUE\n", indent)
 	for _, r := range runs {
 		secs := "—"
 		if !r.EndedAt.IsZero() {
@@ -1021,8 +1025,12 @@ func writeRunsTable(out io.Writer, runs []*connection.Run, indent string) error 
 		if counts := loadCounts(r); counts != "" {
 			records = counts
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, when(r.StartedAt), r.Trigger, r.Attempt, outcomeText(r.Outcome), secs,
-			records, dash(truncate(oneLine(r.Error), 80)))
+		due := "—"
+		if !r.DueAt.IsZero() {
+			due = when(r.DueAt)
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", indent, when(r.StartedAt), r.Trigger, r.Attempt, outcomeText(r.Outcome), secs,
+			records, dash(truncate(oneLine(r.Error), 80)), due)
 	}
 	return tw.Flush()
 }
@@ -1087,6 +1095,8 @@ type runJSON struct {
 	Records   int64            `json:"records"`
 	Streams   []streamStatJSON `json:"streams"`
 	Log       []string         `json:"log,omitempty"`
+	// DueAt is the due time a scheduled run fulfils; null for others.
+	DueAt *string `json:"due_at"`
 }
 
 type streamStatJSON struct {
@@ -1156,6 +1166,10 @@ func toRunJSON(r *connection.Run, withLog bool) runJSON {
 	v := runJSON{ID: r.ID, Trigger: string(r.Trigger), Attempt: r.Attempt, StartedAt: r.StartedAt.UTC().Format(time.RFC3339),
 		EndedAt: jsonTime(r.EndedAt), Outcome: outcomeText(r.Outcome), Error: r.Error, Records: r.Totals().Records,
 		Streams: []streamStatJSON{}}
+	if !r.DueAt.IsZero() {
+		due := r.DueAt.UTC().Format(time.RFC3339Nano)
+		v.DueAt = &due
+	}
 	for _, s := range r.Streams {
 		js := streamStatJSON{Stream: s.Stream, Records: s.Records, Pages: s.Pages, Requests: s.Requests,
 			Deletions: s.Deletions, Error: s.Error}

@@ -26,6 +26,7 @@ func newSandboxCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		keepRotated, legacyCount      bool
 		strictMedia, strictSort       bool
 		expireDev, production         bool
+		mintInterval                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -55,6 +56,12 @@ deterministic for a seed; --scale sets the size of the org.`,
 				MutationsPerSecond: mutations, BatchItemsPerSecond: batchItemsPerSecond, KeepRotatedRefreshTokens: keepRotated, CountByDefault: legacyCount,
 				RedirectURI: redirect, Logger: log, StrictMediaType: strictMedia, StrictSort: strictSort,
 				ExpireDevelopmentGrants: expireDev}
+			if cmd.Flags().Changed("mint-interval") {
+				opts.MintInterval = mintInterval
+				if mintInterval == 0 {
+					opts.MintInterval = -1
+				}
+			}
 			if production {
 				app := sandbox.DefaultApp(seed, redirect)
 				app.Production = true
@@ -124,6 +131,7 @@ deterministic for a seed; --scale sets the size of the org.`,
 	f.BoolVar(&strictMedia, "strict-media-type", false, "answer 415 unless every API request, reads included, says Content-Type: application/vnd.api+json (as documented)")
 	f.BoolVar(&strictSort, "strict-sort", false, "refuse sort on attributes the OpenAPI document does not badge sortable")
 	f.BoolVar(&expireDev, "expire-development-grants", false, "expire a development app's grants a week (sandbox clock) after each authorization, as Outreach does for users outside the owning org")
+	f.DurationVar(&mintInterval, "mint-interval", time.Minute, "at most one token grant per user and app in this time, as Outreach allows (0: no limit, for tests)")
 	f.BoolVar(&production, "production-app", false, "register the app as a published (production) app: no development warning, no weekly expiry")
 	return cmd
 }

@@ -40,6 +40,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		webhookCheck                time.Duration
 		store                       storeFlags
 		proxyMaxWait                time.Duration
+		nodes                       nodeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -109,7 +110,12 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
 			var svc *service.Service
+			qopts, err := nodes.options()
+			if err != nil {
+				return err
+			}
 			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,
+				ID: qopts.ID, RunTimeout: qopts.RunTimeout, RescueAfter: qopts.RescueAfter, TimeScale: qopts.TimeScale,
 				Run: jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
 					return svc.Sync(ctx, run)
 				})})
@@ -118,7 +124,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			defer q.Close()
 			svc, err = service.New(service.Options{Store: conns, Queue: q, Credentials: m, Open: openConnectionDestination(cmd.OutOrStdout()),
-				Logger: log.With("component", "service"), NotifyURL: notifyURL, NotifySecret: notifySecret,
+				Logger: log.With("component", "service"), NotifyURL: notifyURL, NotifySecret: notifySecret, SharedBudget: sharedBudget(credStore, log),
 				ObserveRequests: func(cred, user string, share float64) func(outreach.RequestEvent) {
 					if user != "" {
 						met.SetQuotaShare(user, share)
@@ -225,6 +231,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 		"how often live connections' webhooks are checked at Outreach (made, re-enabled when disabled, with a catch-up run)")
 	f.DurationVar(&proxyMaxWait, "proxy-max-wait", 10*time.Second,
 		"longest a /proxy/ request waits for the Outreach user's rate-limit window (callers ask for less with X-Max-Wait); then 429 with Retry-After")
+	nodes.register(f)
 	store.register(cmd.Flags())
 	return cmd
 }

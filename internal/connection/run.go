@@ -46,7 +46,9 @@ type Run struct {
 	Attempt   int
 	StartedAt time.Time
 	EndedAt   time.Time // zero while running
-	Outcome   Outcome
+	// DueAt is the due time a scheduled run fulfils; zero for other runs.
+	DueAt   time.Time
+	Outcome Outcome
 	// Error is the run's error, if it failed; never a secret.
 	Error   string
 	Streams []StreamStats

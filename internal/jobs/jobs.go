@@ -87,6 +87,11 @@ type Options struct {
 	RescueAfter time.Duration
 	// SchedulerInterval is how often this node looks for due connections.
 	SchedulerInterval time.Duration
+	// TimeScale, for tests only, makes schedules run TimeScale times
+	// faster than they say ("every 1m" at 10 is due every 6 s) and the
+	// scheduler tick as often; 0 or 1 is real time. Every node of one
+	// database must use the same scale.
+	TimeScale int
 
 	// testOnly skips River's start-up jitter (tests only).
 	testOnly bool
@@ -114,8 +119,11 @@ func (o *Options) setDefaults() error {
 	if o.RescueAfter == 0 {
 		o.RescueAfter = o.RunTimeout + rescueMargin
 	}
+	if o.TimeScale <= 0 {
+		o.TimeScale = 1
+	}
 	if o.SchedulerInterval == 0 {
-		o.SchedulerInterval = DefaultSchedulerInterval
+		o.SchedulerInterval = DefaultSchedulerInterval / time.Duration(o.TimeScale)
 	}
 	switch {
 	case o.Workers < 0:
@@ -183,6 +191,12 @@ type runWorker struct {
 	run     RunFunc
 	clock   Clock
 	backoff func(int) time.Duration
+
+	// failed holds the jobs whose attempt failed here and await NextRetry.
+	// NextRetry of any other job is River's rescuer retrying the job of a
+	// dead node: that run resumes at once, as its node, not the run, failed.
+	mu     sync.Mutex
+	failed map[int64]bool
 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
@@ -202,10 +216,25 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// committed state, without spending an attempt.
 		return river.JobSnooze(0)
 	}
+	if err != nil {
+		w.mu.Lock()
+		if w.failed == nil {
+			w.failed = map[int64]bool{}
+		}
+		w.failed[job.ID] = true
+		w.mu.Unlock()
+	}
 	return err
 }
 
 func (w *runWorker) NextRetry(job *river.Job[RunArgs]) time.Time {
+	w.mu.Lock()
+	failedHere := w.failed[job.ID]
+	delete(w.failed, job.ID)
+	w.mu.Unlock()
+	if !failedHere {
+		return w.clock.Now() // rescued from a dead node
+	}
 	return w.clock.Now().Add(w.backoff(job.Attempt))
 }
 

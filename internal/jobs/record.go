@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 )
@@ -25,6 +26,28 @@ type SyncFunc func(ctx context.Context, run *connection.Run) error
 // (trigger, attempt, start) before sync is called, finished (end, outcome,
 // error, stats, log) after. A run of a connection the store no longer has
 // is not retried (NoRetry) and leaves no record.
+// dueDone reports whether a run of connection id for the due time due
+// already succeeded (never for a zero due time).
+func dueDone(ctx context.Context, store connection.Store, id string, due time.Time) (bool, error) {
+	if due.IsZero() {
+		return false, nil
+	}
+	runs, err := store.ListRuns(ctx, id, dueLookBack)
+	if err != nil {
+		return false, fmt.Errorf("read the runs of connection %s: %w", id, err)
+	}
+	for _, r := range runs {
+		if r.Outcome == connection.Succeeded && r.DueAt.Equal(due) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dueLookBack is how many recent runs dueDone reads: a duplicate follows
+// the run it repeats closely.
+const dueLookBack = 20
+
 func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync SyncFunc) RunFunc {
 	if clock == nil {
 		clock = systemClock{}
@@ -35,13 +58,21 @@ func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync Syn
 	return func(ctx context.Context, id string, trigger connection.Trigger) error {
 		run := &connection.Run{ID: connection.NewID(), ConnectionID: id, Trigger: trigger, Attempt: 1, StartedAt: clock.Now()}
 		if j, ok := JobFromContext(ctx); ok {
-			run.Attempt = j.Attempt
+			run.Attempt, run.DueAt = j.Attempt, j.DueAt
 		}
 		if _, err := store.GetConnection(ctx, id); err != nil {
 			if errors.Is(err, connection.ErrNotFound) {
 				return NoRetry(fmt.Errorf("connection %s no longer exists", id))
 			}
 			return err
+		}
+		if done, err := dueDone(ctx, store, id, run.DueAt); err != nil {
+			return err
+		} else if done {
+			// A node died after the run succeeded and before its job was
+			// marked complete: the due time is fulfilled; do not run it again.
+			logger.Info("jobs: this due time already ran; completing without running", "connection", id, "due", run.DueAt)
+			return nil
 		}
 		if err := store.StartRun(ctx, run); err != nil {
 			return fmt.Errorf("record run start: %w", err)

@@ -75,3 +75,50 @@ func TestRecordedRuns(t *testing.T) {
 		}
 	})
 }
+
+// A node that dies between a scheduled run's success and River marking its
+// job complete leaves the job to be rescued: the rescued attempt finds the
+// due time already fulfilled and completes without running it again. A
+// run for another due time, or a failed one for the same, runs.
+func TestRecordedSkipsADueTimeThatAlreadySucceeded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := connectiontest.NewMemStore()
+	c := connectiontest.NewConnection("acme")
+	if err := store.CreateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	syncs := 0
+	fail := true
+	run := Recorded(store, &offsetClock{}, nil, func(context.Context, *connection.Run) error {
+		syncs++
+		if fail {
+			return errors.New("upstream 503")
+		}
+		return nil
+	})
+	attempt := func(due time.Time, n int) error {
+		return run(context.WithValue(ctx, jobKey{}, Job{ID: 7, ConnectionID: c.ID, Trigger: connection.Scheduled, DueAt: due, Attempt: n}), c.ID, connection.Scheduled)
+	}
+	if err := attempt(due, 1); err == nil || syncs != 1 {
+		t.Fatalf("a failing first attempt: %v, %d syncs", err, syncs)
+	}
+	fail = false
+	if err := attempt(due, 2); err != nil || syncs != 2 {
+		t.Fatalf("the retry after a failure must run: %v, %d syncs", err, syncs)
+	}
+	if err := attempt(due, 3); err != nil || syncs != 2 {
+		t.Fatalf("the same due time again after success: %v, %d syncs; want no sync", err, syncs)
+	}
+	if err := attempt(due.Add(15*time.Minute), 1); err != nil || syncs != 3 {
+		t.Fatalf("the next due time: %v, %d syncs; want a sync", err, syncs)
+	}
+	runs, err := store.ListRuns(ctx, c.ID, 10)
+	if err != nil || len(runs) != 3 {
+		t.Fatalf("%d runs recorded (%v); want 3, none for the skipped attempt", len(runs), err)
+	}
+	if !runs[0].DueAt.Equal(due.Add(15*time.Minute)) || !runs[1].DueAt.Equal(due) {
+		t.Errorf("due times recorded: %v, %v", runs[0].DueAt, runs[1].DueAt)
+	}
+}

@@ -29,6 +29,7 @@ func (q *Queue) Schedule(ctx context.Context, id string, s connection.Schedule, 
 	if s.IsManual() {
 		return q.Unschedule(ctx, id)
 	}
+	now = q.scaled(now)
 	text := s.String()
 	if _, err := q.eng.exec(ctx, `UPDATE `+q.table()+` SET schedule = $1, next_due = $2 WHERE connection_id = $3 AND schedule <> $1`,
 		text, ms(s.Next(now, now)), id); err != nil {
@@ -60,7 +61,7 @@ func (q *Queue) NextDue(ctx context.Context, id string) (time.Time, bool, error)
 	if len(rows) == 0 {
 		return time.Time{}, false, nil
 	}
-	return time.UnixMilli(rows[0].nextDue).UTC(), true, nil
+	return q.unscaled(time.UnixMilli(rows[0].nextDue).UTC()), true, nil
 }
 
 // Tick queues a run for every connection due at the clock's now and
@@ -71,7 +72,7 @@ func (q *Queue) NextDue(ctx context.Context, id string) (time.Time, bool, error)
 // run queued or running, that run stands for this due time (coalesced).
 // Tick returns how many runs it inserted.
 func (q *Queue) Tick(ctx context.Context) (int, error) {
-	now := q.opts.Clock.Now()
+	now := q.scaled(q.opts.Clock.Now())
 	due, err := q.eng.queryDue(ctx, `SELECT connection_id, schedule, next_due FROM `+q.table()+` WHERE next_due <= $1 ORDER BY next_due LIMIT `+fmt.Sprint(dueBatch), ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("jobs: scheduler: %w", err)
@@ -87,17 +88,17 @@ func (q *Queue) Tick(ctx context.Context) (int, error) {
 		last := time.UnixMilli(d.nextDue).UTC()
 		next := s.Next(last, now)
 		ok, res, err := q.eng.claim(ctx, d.id, d.schedule, d.nextDue, ms(next),
-			RunArgs{ConnectionID: d.id, Trigger: connection.Scheduled, DueAt: last})
+			RunArgs{ConnectionID: d.id, Trigger: connection.Scheduled, DueAt: q.unscaled(last)})
 		switch {
 		case err != nil:
 			return inserted, fmt.Errorf("jobs: scheduler: queue %s: %w", d.id, err)
 		case !ok:
 			continue // another node took it
 		case res.UniqueSkippedAsDuplicate:
-			q.opts.Logger.Info("jobs: a run is already queued or running; it covers this due time", "connection", d.id, "due", last, "job", res.Job.ID)
+			q.opts.Logger.Info("jobs: a run is already queued or running; it covers this due time", "connection", d.id, "due", q.unscaled(last), "job", res.Job.ID)
 		default:
 			inserted++
-			q.opts.Logger.Debug("jobs: queued scheduled run", "connection", d.id, "due", last, "next", next, "job", res.Job.ID)
+			q.opts.Logger.Debug("jobs: queued scheduled run", "connection", d.id, "due", q.unscaled(last), "next", q.unscaled(next), "job", res.Job.ID)
 		}
 	}
 	return inserted, nil
@@ -118,6 +119,22 @@ func (q *Queue) scheduleLoop(ctx context.Context, done chan<- struct{}) {
 		case <-t.C:
 		}
 	}
+}
+
+// scaled and unscaled convert between real time and the schedules' time,
+// which runs TimeScale times faster (tests).
+func (q *Queue) scaled(t time.Time) time.Time {
+	if q.opts.TimeScale <= 1 {
+		return t
+	}
+	return time.UnixMilli(t.UnixMilli() * int64(q.opts.TimeScale)).UTC()
+}
+
+func (q *Queue) unscaled(t time.Time) time.Time {
+	if q.opts.TimeScale <= 1 {
+		return t
+	}
+	return time.UnixMilli(t.UnixMilli() / int64(q.opts.TimeScale)).UTC()
 }
 
 // table is connection_schedules, qualified by the schema when set.

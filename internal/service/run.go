@@ -175,7 +175,11 @@ func (s *Service) limiter(user string, share float64) *outreach.RateLimiter {
 	k := limiterKey{user, share}
 	l, ok := s.limiters[k]
 	if !ok {
-		l = outreach.NewRateLimiter(outreach.RateLimiterOptions{QuotaLimit: share})
+		opts := outreach.RateLimiterOptions{QuotaLimit: share}
+		if s.opts.SharedBudget != nil && user != "" {
+			opts.Shared, opts.User = s.opts.SharedBudget, user
+		}
+		l = outreach.NewRateLimiter(opts)
 		s.limiters[k] = l
 	}
 	return l

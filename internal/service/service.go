@@ -60,6 +60,11 @@ type Options struct {
 	NotifyTimeout time.Duration
 	// Concurrency is how many streams of one run sync at once (default 4).
 	Concurrency int
+	// SharedBudget, when set, is where every run's rate limiter takes its
+	// permits, per Outreach user and window, so that runs on every node
+	// sharing it stay within their quota share together
+	// (internal/ratebudget on the app database).
+	SharedBudget outreach.SharedBudget
 }
 
 // Service is safe for concurrent use.

@@ -269,7 +269,7 @@ func runJSON(r *connection.Run) (streams, log string, err error) {
 	return string(b), string(l), nil
 }
 
-const runColumns = `id, connection_id, run_trigger, attempt, started_at, ended_at, outcome, error_message, streams, log`
+const runColumns = `id, connection_id, run_trigger, attempt, started_at, ended_at, outcome, error_message, streams, log, due_at`
 
 // StartRun implements connection.Store; ErrNotFound when the connection
 // does not exist.
@@ -278,8 +278,8 @@ func (s *Connections) StartRun(ctx context.Context, r *connection.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO connection_runs (`+runColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO connection_runs (`+runColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log, ms(r.DueAt))
 	if isForeignKey(err) {
 		return fmt.Errorf("run of connection %s: %w", r.ConnectionID, connection.ErrNotFound)
 	}
@@ -301,8 +301,8 @@ func (s *Connections) FinishRun(ctx context.Context, r *connection.Run) error {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE connection_runs SET run_trigger = $3, attempt = $4, started_at = $5, ended_at = $6,
-		outcome = $7, error_message = $8, streams = $9, log = $10 WHERE id = $1 AND connection_id = $2`,
-		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log)
+		outcome = $7, error_message = $8, streams = $9, log = $10, due_at = $11 WHERE id = $1 AND connection_id = $2`,
+		r.ID, r.ConnectionID, string(r.Trigger), r.Attempt, ms(r.StartedAt), ms(r.EndedAt), string(r.Outcome), r.Error, streams, log, ms(r.DueAt))
 	if err != nil {
 		return err
 	}
@@ -330,12 +330,12 @@ func (s *Connections) ListRuns(ctx context.Context, connectionID string, limit i
 func scanRun(row scanner) (*connection.Run, error) {
 	var r connection.Run
 	var trigger, outcome, streams, log string
-	var started, ended int64
-	if err := row.Scan(&r.ID, &r.ConnectionID, &trigger, &r.Attempt, &started, &ended, &outcome, &r.Error, &streams, &log); err != nil {
+	var started, ended, due int64
+	if err := row.Scan(&r.ID, &r.ConnectionID, &trigger, &r.Attempt, &started, &ended, &outcome, &r.Error, &streams, &log, &due); err != nil {
 		return nil, err
 	}
 	r.Trigger, r.Outcome = connection.Trigger(trigger), connection.Outcome(outcome)
-	r.StartedAt, r.EndedAt = fromMS(started), fromMS(ended)
+	r.StartedAt, r.EndedAt, r.DueAt = fromMS(started), fromMS(ended), fromMS(due)
 	var st []runStream
 	if err := json.Unmarshal([]byte(streams), &st); err != nil {
 		return nil, fmt.Errorf("run %s: streams: %w", r.ID, err)

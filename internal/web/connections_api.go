@@ -83,6 +83,7 @@ type runJSON struct {
 	Error     string          `json:"error,omitempty"`
 	Records   int64           `json:"records"`
 	Streams   []runStreamJSON `json:"streams"`
+	DueAt     *string         `json:"due_at"` // the due time a scheduled run fulfils
 	Log       []string        `json:"log"`
 }
 
@@ -120,7 +121,7 @@ func statusToJSON(st *service.Status) connectionJSON {
 
 func runToJSON(r *connection.Run) runJSON {
 	j := runJSON{ID: r.ID, Trigger: string(r.Trigger), Attempt: r.Attempt, StartedAt: ts(r.StartedAt), EndedAt: ts(r.EndedAt),
-		Outcome: string(r.Outcome), Error: r.Error, Records: r.Totals().Records, Streams: []runStreamJSON{}, Log: r.Log}
+		Outcome: string(r.Outcome), Error: r.Error, Records: r.Totals().Records, Streams: []runStreamJSON{}, Log: r.Log, DueAt: ts(r.DueAt)}
 	if r.Outcome == connection.Running {
 		j.Outcome = "running"
 	}

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"

@@ -457,7 +457,7 @@ func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt i
 		}
 		return nil, fmt.Errorf("outreach: %s %s: %w", r.method, ev.URL, err)
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := readBody(resp)
 	resp.Body.Close()
 	c.limiter.release(resp.Header, resp.StatusCode)
 	ev.StatusCode, ev.Duration = resp.StatusCode, time.Since(start)
@@ -494,4 +494,16 @@ func redactedURL(u *url.URL) string {
 	c := *u
 	c.RawQuery = q.Encode()
 	return c.String()
+}
+
+// readBody reads an answer's body whole, into a buffer made the size the
+// answer announces (pages are megabytes: growing a buffer to that size
+// costs copies and cleared memory).
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength <= 0 || resp.ContentLength > 1<<30 {
+		return io.ReadAll(resp.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, resp.ContentLength+bytes.MinRead))
+	_, err := buf.ReadFrom(resp.Body)
+	return buf.Bytes(), err
 }

@@ -263,18 +263,32 @@ func (p *pager) failed(failures int) {
 // URL, rather than reading the same pages forever. The iteration stops
 // after yielding an error.
 func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter.Seq2[*Page, error] {
-	return func(yield func(*Page, error) bool) {
+	return pages(c, ctx, path, opts, func(b []byte, size int) (*Page, string, error) {
+		page, err := DecodePage(b)
+		if err != nil {
+			return nil, "", err
+		}
+		page.PageSize = size
+		return page, page.Next, nil
+	})
+}
+
+// pages iterates over the pages of a collection (see Pages), each decoded
+// by decode, which also returns links.next.
+func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions, decode func(b []byte, size int) (P, string, error)) iter.Seq2[P, error] {
+	return func(yield func(P, error) bool) {
+		var none P
 		if opts == nil {
 			opts = &ListOptions{}
 		}
 		q, err := opts.query()
 		if err != nil {
-			yield(nil, err)
+			yield(none, err)
 			return
 		}
 		u, err := c.resolve(path)
 		if err != nil {
-			yield(nil, err)
+			yield(none, err)
 			return
 		}
 		if u.RawQuery != "" {
@@ -288,9 +302,9 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 		p := newPager(size, opts.MaxPageSize)
 		seen := map[string]bool{pageKey(u): true}
 		for u != nil {
-			page, next, err := c.fetchPage(ctx, u, p)
+			page, next, err := fetchPage(c, ctx, u, p, decode)
 			if err != nil {
-				yield(nil, err)
+				yield(none, err)
 				return
 			}
 			if !yield(page, nil) {
@@ -299,7 +313,7 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 			if next != nil {
 				key := pageKey(next)
 				if seen[key] {
-					yield(nil, fmt.Errorf("outreach: %s: links.next leads back to a page already read (%s); stopping instead of reading it again", path, safeURL(next)))
+					yield(none, fmt.Errorf("outreach: %s: links.next leads back to a page already read (%s); stopping instead of reading it again", path, safeURL(next)))
 					return
 				}
 				seen[key] = true
@@ -345,7 +359,8 @@ func safeURL(u *url.URL) string {
 
 // fetchPage gets one page at the pager's size: a 500 or 502 is tried once
 // more at the same size, and a second one halves the size.
-func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *url.URL, error) {
+func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, decode func([]byte, int) (P, string, error)) (P, *url.URL, error) {
+	var none P
 	failures := 0 // at the current size
 	for {
 		q := u.Query()
@@ -366,25 +381,24 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *u
 				continue
 			}
 			if err := c.sleep(ctx, c.backoff(1)); err != nil {
-				return nil, nil, err
+				return none, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return none, nil, err
 		}
-		page, err := DecodePage(resp.body)
+		page, nextLink, err := decode(resp.body, p.size)
 		if err != nil {
-			return nil, nil, err
+			return none, nil, err
 		}
-		page.PageSize = p.size
 		p.succeeded()
-		if page.Next == "" {
+		if nextLink == "" {
 			return page, nil, nil
 		}
-		next, err := c.resolve(page.Next)
+		next, err := c.resolve(nextLink)
 		if err != nil {
-			return nil, nil, fmt.Errorf("outreach: links.next: %w", err)
+			return none, nil, fmt.Errorf("outreach: links.next: %w", err)
 		}
 		return page, next, nil
 	}

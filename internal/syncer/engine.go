@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"sync"
@@ -192,7 +193,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	cursor := st.Cursor
 	hiText := hi.Format(outreach.TimeFormat)
 	total := -1
-	for page, err := range e.client.Pages(ctx, s.Path, list) {
+	for page, err := range e.ahead(ctx, s, list, conv) {
 		if err != nil {
 			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
 			return res
@@ -200,13 +201,13 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 		if page.Count != nil {
 			total = *page.Count
 		}
-		recs := make([]connection.Record, 0, len(page.Resources))
-		for _, r := range page.Resources {
-			rec, err := conv.convert(r)
-			if err != nil {
-				res.Err = fmt.Errorf("%s: %w", s.Name, err)
-				return res
-			}
+		all, err := conv.convertPage(page.Rows)
+		if err != nil {
+			res.Err = fmt.Errorf("%s: %w", s.Name, err)
+			return res
+		}
+		recs := all[:0]
+		for _, rec := range all {
 			if s.Replication == connection.Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
 				continue // beyond the window: the next run reads it
 			}
@@ -242,6 +243,60 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	}
 	log.Info("stream synced", "records", res.Records, "pages", res.Pages, "deleted", res.Deleted)
 	return res
+}
+
+// ahead iterates over the stream's pages decoded against the converter's
+// layout, fetching and decoding the next page while the caller converts
+// and writes this one: one page ahead, no more, so memory stays that of
+// two pages. The fetching goroutine is ahead's own: it stops when the
+// caller stops iterating (or ctx ends), and ahead waits for it before
+// returning. Errors come in order, after the pages before them.
+func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach.ListOptions, conv *converter) iter.Seq2[*outreach.RowPage, error] {
+	return func(yield func(*outreach.RowPage, error) bool) {
+		type fetched struct {
+			page *outreach.RowPage
+			err  error
+			end  bool // every page was read
+		}
+		ctx, stop := context.WithCancel(ctx)
+		next := make(chan fetched) // unbuffered: the fetcher holds at most one page
+		var wg sync.WaitGroup
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+		wg.Go(func() {
+			defer close(next)
+			for page, err := range e.client.RowPages(ctx, s.Path, list, conv.layout) {
+				select {
+				case next <- fetched{page: page, err: err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+			select {
+			case next <- fetched{end: true}:
+			case <-ctx.Done():
+			}
+		})
+		for f := range next {
+			if f.end {
+				return
+			}
+			if !yield(f.page, f.err) || f.err != nil {
+				return
+			}
+		}
+		// The fetcher stopped without saying it read everything: ctx ended.
+		err := context.Cause(ctx)
+		if err == nil {
+			err = errors.New("reading pages stopped early")
+		}
+		yield(nil, err)
+	}
 }
 
 // reconcile lists the ids Outreach has now (no attributes: a sparse

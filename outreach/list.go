@@ -106,6 +106,11 @@ type ListOptions struct {
 	// a size remembered from an earlier run (the last Page.PageSize) and
 	// MaxPageSize to the size wanted, to start where that run settled.
 	MaxPageSize int
+	// GrowAfter is how many pages in a row must succeed below MaxPageSize
+	// before the size doubles; 0 means 4. A caller that remembers a size
+	// settled below the wanted one (pages above it failed) sets it higher,
+	// so growing back is tried rarely.
+	GrowAfter int
 	// Count asks for meta.count on the first page (Page.Count); later
 	// pages do not ask, as counting costs Outreach a query per page.
 	Count bool
@@ -216,8 +221,11 @@ type pager struct {
 	grown   bool // size was grown into and no page succeeded at it yet
 }
 
-func newPager(size, ceiling int) *pager {
-	return &pager{size: size, ceiling: max(size, ceiling), need: growAfter}
+func newPager(size, ceiling, need int) *pager {
+	if need <= 0 {
+		need = growAfter
+	}
+	return &pager{size: size, ceiling: max(size, ceiling), need: min(need, maxGrowAfter)}
 }
 
 // succeeded records a page fetched at the current size.
@@ -299,7 +307,7 @@ func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions
 		}
 		u.RawQuery = q.Encode()
 		size, _ := strconv.Atoi(q.Get("page[size]"))
-		p := newPager(size, opts.MaxPageSize)
+		p := newPager(size, opts.MaxPageSize, opts.GrowAfter)
 		seen := map[string]bool{pageKey(u): true}
 		for u != nil {
 			page, next, err := fetchPage(c, ctx, u, p, decode)

@@ -180,6 +180,14 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	if opts.PageSize > 0 {
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}
+	settled := 0 // the page size the stream's reads settled at, kept in its state
+	if st.PageSize > 0 && st.PageSize < list.PageSize {
+		// An earlier run settled below the wanted size (larger pages
+		// failed): start there, and try growing back only after a long run
+		// of good pages, rather than learn the size again from failures.
+		list.MaxPageSize, list.PageSize, list.GrowAfter = list.PageSize, st.PageSize, rememberedGrowAfter
+		settled = st.PageSize
+	}
 	var lo time.Time
 	if s.Replication == connection.Incremental {
 		lo = opts.StartDate
@@ -201,6 +209,10 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 		if page.Count != nil {
 			total = *page.Count
 		}
+		settled = 0 // the wanted size: nothing to remember
+		if page.PageSize < max(list.PageSize, list.MaxPageSize) {
+			settled = page.PageSize
+		}
 		all, err := conv.convertPage(page.Rows)
 		if err != nil {
 			res.Err = fmt.Errorf("%s: %w", s.Name, err)
@@ -216,7 +228,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 			}
 			recs = append(recs, rec)
 		}
-		if err := e.dst.Write(ctx, s, recs, connection.State{Cursor: cursor}); err != nil {
+		if err := e.dst.Write(ctx, s, recs, connection.State{Cursor: cursor, PageSize: settled}); err != nil {
 			res.Err = fmt.Errorf("%s: write: %w", s.Name, err)
 			return res
 		}
@@ -228,7 +240,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	}
 	if s.Replication == connection.Incremental {
 		// Everything up to the window's end is in: start there next time.
-		if err := e.dst.Write(ctx, s, nil, connection.State{Cursor: hiText}); err != nil {
+		if err := e.dst.Write(ctx, s, nil, connection.State{Cursor: hiText, PageSize: settled}); err != nil {
 			res.Err = fmt.Errorf("%s: commit state: %w", s.Name, err)
 			return res
 		}
@@ -244,6 +256,10 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	log.Info("stream synced", "records", res.Records, "pages", res.Pages, "deleted", res.Deleted)
 	return res
 }
+
+// rememberedGrowAfter is how many good pages in a row a stream that
+// starts from a remembered page size reads before trying a larger one.
+const rememberedGrowAfter = 64
 
 // ahead iterates over the stream's pages decoded against the converter's
 // layout, fetching and decoding the next page while the caller converts

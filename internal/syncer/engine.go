@@ -203,7 +203,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	total := -1
 	for page, err := range e.ahead(ctx, s, list, conv) {
 		if err != nil {
-			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
+			res.Err = fmt.Errorf("%s: %w", s.Name, err)
 			return res
 		}
 		if page.Count != nil {
@@ -213,11 +213,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 		if page.PageSize < max(list.PageSize, list.MaxPageSize) {
 			settled = page.PageSize
 		}
-		all, err := conv.convertPage(page.Rows)
-		if err != nil {
-			res.Err = fmt.Errorf("%s: %w", s.Name, err)
-			return res
-		}
+		all := page.recs
 		recs := all[:0]
 		for _, rec := range all {
 			if s.Replication == connection.Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
@@ -261,16 +257,23 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 // starts from a remembered page size reads before trying a larger one.
 const rememberedGrowAfter = 64
 
+// convertedPage is a page of a stream and its records.
+type convertedPage struct {
+	*outreach.RowPage
+	recs []connection.Record
+}
+
 // ahead iterates over the stream's pages decoded against the converter's
-// layout, fetching and decoding the next page while the caller converts
-// and writes this one: one page ahead, no more, so memory stays that of
-// two pages. The fetching goroutine is ahead's own: it stops when the
-// caller stops iterating (or ctx ends), and ahead waits for it before
-// returning. Errors come in order, after the pages before them.
-func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach.ListOptions, conv *converter) iter.Seq2[*outreach.RowPage, error] {
-	return func(yield func(*outreach.RowPage, error) bool) {
+// layout and converted to records, fetching, decoding and converting the
+// next page while the caller writes this one: one page ahead, no more, so
+// memory stays that of two pages. The fetching goroutine is ahead's own:
+// it stops when the caller stops iterating (or ctx ends), and ahead waits
+// for it before returning. Errors come in order, after the pages before
+// them.
+func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach.ListOptions, conv *converter) iter.Seq2[convertedPage, error] {
+	return func(yield func(convertedPage, error) bool) {
 		type fetched struct {
-			page *outreach.RowPage
+			page convertedPage
 			err  error
 			end  bool // every page was read
 		}
@@ -284,12 +287,19 @@ func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach
 		wg.Go(func() {
 			defer close(next)
 			for page, err := range e.client.RowPages(ctx, s.Path, list, conv.layout) {
+				f := fetched{err: err}
+				if err != nil {
+					f.err = fmt.Errorf("read: %w", err)
+				} else {
+					f.page.RowPage = page
+					f.page.recs, f.err = conv.convertPage(page.Rows)
+				}
 				select {
-				case next <- fetched{page: page, err: err}:
+				case next <- f:
 				case <-ctx.Done():
 					return
 				}
-				if err != nil {
+				if f.err != nil {
 					return
 				}
 			}
@@ -311,7 +321,7 @@ func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach
 		if err == nil {
 			err = errors.New("reading pages stopped early")
 		}
-		yield(nil, err)
+		yield(convertedPage{}, fmt.Errorf("read: %w", err))
 	}
 }
 

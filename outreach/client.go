@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,6 +103,9 @@ type Client struct {
 	sleep     func(ctx context.Context, d time.Duration) error
 	// attemptTimeout bounds one HTTP exchange, answer body included.
 	attemptTimeout time.Duration
+	// bodyHint is the size of the last large body read without a known
+	// length: the next is read into a buffer that big at once.
+	bodyHint atomic.Int64
 }
 
 // DefaultAttemptTimeout bounds one attempt of a request unless
@@ -457,7 +461,7 @@ func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt i
 		}
 		return nil, fmt.Errorf("outreach: %s %s: %w", r.method, ev.URL, err)
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := c.readBody(resp)
 	resp.Body.Close()
 	c.limiter.release(resp.Header, resp.StatusCode)
 	ev.StatusCode, ev.Duration = resp.StatusCode, time.Since(start)
@@ -494,4 +498,23 @@ func redactedURL(u *url.URL) string {
 	c := *u
 	c.RawQuery = q.Encode()
 	return c.String()
+}
+
+// readBody reads an answer's body whole, into a buffer made the size the
+// answer announces, or as big as the last large body (pages are megabytes:
+// growing a buffer to that size costs copies and cleared memory).
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	size := resp.ContentLength
+	if size <= 0 || size > 1<<30 {
+		size = c.bodyHint.Load()
+	}
+	if size <= 0 {
+		size = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(resp.Body)
+	if resp.ContentLength <= 0 && buf.Len() >= 1<<16 {
+		c.bodyHint.Store(int64(buf.Len()))
+	}
+	return buf.Bytes(), err
 }

@@ -507,8 +507,11 @@ func (d *decoder) resourceID() (ResourceID, error) {
 func DecodePage(b []byte) (*Page, error) {
 	d := &decoder{b: b, names: make(map[string]string, 256)}
 	p := &Page{}
-	gotData := false
-	resources := func(into *[]*Resource) error {
+	err := d.page(p, func(data bool) error {
+		into := &p.Resources
+		if !data {
+			into = &p.Included
+		}
 		if d.null() {
 			*into = nil
 			return nil
@@ -518,7 +521,18 @@ func DecodePage(b []byte) (*Page, error) {
 			*into = append(*into, r)
 			return err
 		})
+	})
+	if err != nil {
+		return nil, err
 	}
+	return p, nil
+}
+
+// page decodes a collection document: its data (data true) and included
+// lists through list, which must consume the member's value (null or a
+// list), and links.next and meta.count into p.
+func (d *decoder) page(p *Page, list func(data bool) error) error {
+	gotData := false
 	err := d.object(func(key []byte, _ bool) error {
 		switch {
 		case is(key, "data"):
@@ -526,9 +540,9 @@ func DecodePage(b []byte) (*Page, error) {
 			if d.peek() != '[' && d.peek() != 'n' {
 				return d.fail("data is not a list of resources")
 			}
-			return resources(&p.Resources)
+			return list(true)
 		case is(key, "included"):
-			return resources(&p.Included)
+			return list(false)
 		case is(key, "links"):
 			var first, prev string // validated as encoding/json would, not kept
 			return d.stringMembers(map[string]*string{"next": &p.Next, "first": &first, "prev": &prev})
@@ -557,13 +571,13 @@ func DecodePage(b []byte) (*Page, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d.peek() != 0 {
-		return nil, d.fail("data after the document")
+		return d.fail("data after the document")
 	}
 	if !gotData {
-		return nil, errors.New("outreach: the document has no data")
+		return errors.New("outreach: the document has no data")
 	}
-	return p, nil
+	return nil
 }

@@ -106,6 +106,11 @@ type ListOptions struct {
 	// a size remembered from an earlier run (the last Page.PageSize) and
 	// MaxPageSize to the size wanted, to start where that run settled.
 	MaxPageSize int
+	// GrowAfter is how many pages in a row must succeed below MaxPageSize
+	// before the size doubles; 0 means 4. A caller that remembers a size
+	// settled below the wanted one (pages above it failed) sets it higher,
+	// so growing back is tried rarely.
+	GrowAfter int
 	// Count asks for meta.count on the first page (Page.Count); later
 	// pages do not ask, as counting costs Outreach a query per page.
 	Count bool
@@ -216,8 +221,11 @@ type pager struct {
 	grown   bool // size was grown into and no page succeeded at it yet
 }
 
-func newPager(size, ceiling int) *pager {
-	return &pager{size: size, ceiling: max(size, ceiling), need: growAfter}
+func newPager(size, ceiling, need int) *pager {
+	if need <= 0 {
+		need = growAfter
+	}
+	return &pager{size: size, ceiling: max(size, ceiling), need: min(need, maxGrowAfter)}
 }
 
 // succeeded records a page fetched at the current size.
@@ -263,18 +271,32 @@ func (p *pager) failed(failures int) {
 // URL, rather than reading the same pages forever. The iteration stops
 // after yielding an error.
 func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter.Seq2[*Page, error] {
-	return func(yield func(*Page, error) bool) {
+	return pages(c, ctx, path, opts, func(b []byte, size int) (*Page, string, error) {
+		page, err := DecodePage(b)
+		if err != nil {
+			return nil, "", err
+		}
+		page.PageSize = size
+		return page, page.Next, nil
+	})
+}
+
+// pages iterates over the pages of a collection (see Pages), each decoded
+// by decode, which also returns links.next.
+func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions, decode func(b []byte, size int) (P, string, error)) iter.Seq2[P, error] {
+	return func(yield func(P, error) bool) {
+		var none P
 		if opts == nil {
 			opts = &ListOptions{}
 		}
 		q, err := opts.query()
 		if err != nil {
-			yield(nil, err)
+			yield(none, err)
 			return
 		}
 		u, err := c.resolve(path)
 		if err != nil {
-			yield(nil, err)
+			yield(none, err)
 			return
 		}
 		if u.RawQuery != "" {
@@ -285,12 +307,12 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 		}
 		u.RawQuery = q.Encode()
 		size, _ := strconv.Atoi(q.Get("page[size]"))
-		p := newPager(size, opts.MaxPageSize)
+		p := newPager(size, opts.MaxPageSize, opts.GrowAfter)
 		seen := map[string]bool{pageKey(u): true}
 		for u != nil {
-			page, next, err := c.fetchPage(ctx, u, p)
+			page, next, err := fetchPage(c, ctx, u, p, decode)
 			if err != nil {
-				yield(nil, err)
+				yield(none, err)
 				return
 			}
 			if !yield(page, nil) {
@@ -299,7 +321,7 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 			if next != nil {
 				key := pageKey(next)
 				if seen[key] {
-					yield(nil, fmt.Errorf("outreach: %s: links.next leads back to a page already read (%s); stopping instead of reading it again", path, safeURL(next)))
+					yield(none, fmt.Errorf("outreach: %s: links.next leads back to a page already read (%s); stopping instead of reading it again", path, safeURL(next)))
 					return
 				}
 				seen[key] = true
@@ -345,7 +367,8 @@ func safeURL(u *url.URL) string {
 
 // fetchPage gets one page at the pager's size: a 500 or 502 is tried once
 // more at the same size, and a second one halves the size.
-func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *url.URL, error) {
+func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, decode func([]byte, int) (P, string, error)) (P, *url.URL, error) {
+	var none P
 	failures := 0 // at the current size
 	for {
 		q := u.Query()
@@ -366,25 +389,24 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, p *pager) (*Page, *u
 				continue
 			}
 			if err := c.sleep(ctx, c.backoff(1)); err != nil {
-				return nil, nil, err
+				return none, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return none, nil, err
 		}
-		page, err := DecodePage(resp.body)
+		page, nextLink, err := decode(resp.body, p.size)
 		if err != nil {
-			return nil, nil, err
+			return none, nil, err
 		}
-		page.PageSize = p.size
 		p.succeeded()
-		if page.Next == "" {
+		if nextLink == "" {
 			return page, nil, nil
 		}
-		next, err := c.resolve(page.Next)
+		next, err := c.resolve(nextLink)
 		if err != nil {
-			return nil, nil, fmt.Errorf("outreach: links.next: %w", err)
+			return none, nil, fmt.Errorf("outreach: links.next: %w", err)
 		}
 		return page, next, nil
 	}

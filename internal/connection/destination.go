@@ -12,6 +12,11 @@ type State struct {
 	// Cursor is the cursor field value up to which every record is
 	// committed (ISO 8601). Empty before the first run.
 	Cursor string
+	// PageSize is the page size the stream's reads settled at (the size
+	// its last page was fetched with), when Outreach failed larger pages;
+	// 0 when unknown. The next run starts there instead of learning it
+	// again from failures. Destinations without room for it keep 0.
+	PageSize int `json:",omitempty"`
 }
 
 // Destination receives records. Implementations (sqlite, postgres, jsonl,

@@ -44,7 +44,7 @@ func OpenNamespace(ctx context.Context, path, ns string) (*Dest, error) {
 		f.Close()
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())

@@ -2,25 +2,32 @@ package syncer_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/jsonl"
 	"github.com/outreach-connector/outreach-connector/internal/postgres"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
+	"github.com/outreach-connector/outreach-connector/internal/singer"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -92,9 +99,47 @@ func benchSize() int64 {
 	return 20000
 }
 
+// destinations opens each destination the benchmarks sync into, fresh.
+var benchDestinations = []struct {
+	name string
+	open func(b *testing.B) connection.Destination
+}{
+	{"sqlite", func(b *testing.B) connection.Destination {
+		db, err := sqlite.OpenDestination(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	}},
+	{"postgres", func(b *testing.B) connection.Destination {
+		db, err := postgres.OpenDestination(context.Background(), pgtest.DSN(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	}},
+	{"jsonl", func(b *testing.B) connection.Destination {
+		d, err := jsonl.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}},
+	{"singer", func(b *testing.B) connection.Destination {
+		w, err := singer.New(io.Discard, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return w
+	}},
+}
+
 // BenchmarkSyncProspects measures a full prospects sync from a sandbox in
-// another process into SQLite and PostgreSQL: records per second, and CPU
-// seconds per 100,000 records of this process alone.
+// another process into each destination: records per second, and CPU
+// seconds per 100,000 records of this process alone. SYNC_BENCH_DEST
+// picks destinations ("sqlite,jsonl"; default all).
 func BenchmarkSyncProspects(b *testing.B) {
 	n := benchSize()
 	url, token := sandboxProcess(b, n)
@@ -103,30 +148,15 @@ func BenchmarkSyncProspects(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := prospectsStream(b, client)
-	dests := map[string]func(b *testing.B) connection.Destination{
-		"sqlite": func(b *testing.B) connection.Destination {
-			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { db.Close() })
-			return db
-		},
-		"postgres": func(b *testing.B) connection.Destination {
-			db, err := postgres.Open(context.Background(), pgtest.DSN(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { db.Close() })
-			return db
-		},
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		b.Run(name, func(b *testing.B) {
+	for _, d := range benchDestinations {
+		if !wanted(d.name) {
+			continue
+		}
+		b.Run(d.name, func(b *testing.B) {
 			var records int
 			var cpu time.Duration
 			for b.Loop() {
-				dst := dests[name](b)
+				dst := d.open(b)
 				c0 := cpuTime()
 				res := syncer.NewEngine(client, dst, nil, nil).Run(context.Background(), []*connection.Stream{s},
 					syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})
@@ -141,44 +171,212 @@ func BenchmarkSyncProspects(b *testing.B) {
 			b.ReportMetric(float64(maxRSS())/(1<<20), "maxrss-MiB")
 		})
 	}
-	b.Run("floor-sqlite", func(b *testing.B) {
-		// The simplest loop over the same pages: GET, decode, insert the id
-		// and the attributes as one JSON document, a transaction a page.
-		var records int
-		for b.Loop() {
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "floor.db")+"?_pragma=journal_mode(WAL)")
+}
+
+func wanted(name string) bool {
+	list := os.Getenv("SYNC_BENCH_DEST")
+	return list == "" || slices.Contains(strings.Split(list, ","), name)
+}
+
+// firstPage captures the records of a stream's first page as the engine
+// makes them, then stops the run.
+type firstPage struct {
+	connection.Destination
+	recs []connection.Record
+}
+
+var errCaptured = errors.New("captured")
+
+func (f *firstPage) Prepare(context.Context, *connection.Stream) error { return nil }
+func (f *firstPage) State(context.Context, string) (connection.State, error) {
+	return connection.State{}, nil
+}
+func (f *firstPage) Write(_ context.Context, _ *connection.Stream, recs []connection.Record, _ connection.State) error {
+	if f.recs == nil && len(recs) > 0 {
+		f.recs = recs
+		return errCaptured
+	}
+	return nil
+}
+
+// BenchmarkSyncFloor measures, per destination, only the irreducible work
+// of a prospects sync: GET every page and read its bytes, scan them once
+// (json.Valid: the least a decoder must do), and write the same typed
+// values the sync writes (those of the first page, made once before the
+// clock starts, their ids moved along for every page) the cheapest way
+// the destination allows, one transaction per page:
+//
+//   - sqlite: a reused prepared INSERT of the typed values (modernc);
+//   - postgres: pgx COPY of the typed values into a table of the same
+//     column types, text where COPY's binary encoding wants Go time values;
+//   - jsonl: the page's JSON lines (made once) appended and synced;
+//   - singer: the page's RECORD lines (made once) written to a buffer.
+//
+// No destination can do less per page than this, so its CPU per 100k is
+// the floor the sync's is compared with.
+func BenchmarkSyncFloor(b *testing.B) {
+	n := benchSize()
+	url, token := sandboxProcess(b, n)
+	client, err := outreach.NewClient(outreach.WithBaseURL(url), outreach.WithTokenSource(outreach.StaticToken(token)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := prospectsStream(b, client)
+	capture := &firstPage{}
+	syncer.NewEngine(client, capture, nil, nil).Run(context.Background(), []*connection.Stream{s}, syncer.Options{})
+	if len(capture.recs) == 0 {
+		b.Fatal("no first page")
+	}
+	recs := capture.recs
+	floors := map[string]func(b *testing.B) (write func(page int) error, done func()){
+		"sqlite": func(b *testing.B) (func(int) error, func()) {
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "floor.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 			if err != nil {
 				b.Fatal(err)
 			}
-			db.Exec(`CREATE TABLE p (id INTEGER PRIMARY KEY, doc TEXT)`)
-			next := url + "/prospects?page%5Bsize%5D=1000&sort=updatedAt"
-			for next != "" {
-				req, _ := http.NewRequest("GET", next, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/vnd.api+json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				page, err := outreach.DecodePage(body)
-				if err != nil {
-					b.Fatal(err)
-				}
-				tx, _ := db.Begin()
-				st, _ := tx.Prepare(`INSERT OR REPLACE INTO p (id, doc) VALUES (?, ?)`)
-				for _, r := range page.Resources {
-					doc, _ := json.Marshal(r.Attributes)
-					st.Exec(r.ID, doc)
-				}
-				st.Close()
-				tx.Commit()
-				records += len(page.Resources)
-				next = page.Next
+			var cols, marks []string
+			for _, c := range s.Columns {
+				cols = append(cols, `"`+c.Name+`"`)
+				marks = append(marks, "?")
 			}
-			db.Close()
+			if _, err := db.Exec(`CREATE TABLE p (` + strings.Join(cols, ", ") + `, PRIMARY KEY ("id"))`); err != nil {
+				b.Fatal(err)
+			}
+			ins, err := db.Prepare(`INSERT INTO p VALUES (` + strings.Join(marks, ",") + `)`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(page int) error {
+				tx, err := db.Begin()
+				if err != nil {
+					return err
+				}
+				st := tx.Stmt(ins)
+				for i, r := range recs {
+					r.Values[0] = int64(page*len(recs) + i + 1)
+					if _, err := st.Exec(r.Values...); err != nil {
+						return err
+					}
+				}
+				return tx.Commit()
+			}, func() { db.Close() }
+		},
+		"postgres": func(b *testing.B) (func(int) error, func()) {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, pgtest.DSN(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var cols []string
+			var names []string
+			for _, c := range s.Columns {
+				t := "TEXT"
+				switch c.Type {
+				case connection.ColInteger:
+					t = "BIGINT"
+				case connection.ColNumber:
+					t = "DOUBLE PRECISION"
+				case connection.ColBoolean:
+					t = "BOOLEAN"
+				}
+				cols = append(cols, `"`+c.Name+`" `+t)
+				names = append(names, c.Name)
+			}
+			if _, err := conn.Exec(ctx, `CREATE TABLE p (`+strings.Join(cols, ", ")+`)`); err != nil {
+				b.Fatal(err)
+			}
+			return func(page int) error {
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					return err
+				}
+				defer tx.Rollback(ctx)
+				i := 0
+				_, err = tx.CopyFrom(ctx, pgx.Identifier{"p"}, names, pgx.CopyFromFunc(func() ([]any, error) {
+					if i == len(recs) {
+						return nil, nil
+					}
+					v := recs[i].Values
+					v[0] = int64(page*len(recs) + i + 1)
+					i++
+					return v, nil
+				}))
+				if err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			}, func() { conn.Close(ctx) }
+		},
+		"jsonl": func(b *testing.B) (func(int) error, func()) {
+			var buf bytes.Buffer
+			for _, r := range recs {
+				s.AppendJSON(&buf, r)
+				buf.WriteByte('\n')
+			}
+			f, err := os.OpenFile(filepath.Join(b.TempDir(), "p.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(int) error {
+				if _, err := f.Write(buf.Bytes()); err != nil {
+					return err
+				}
+				return f.Sync()
+			}, func() { f.Close() }
+		},
+		"singer": func(b *testing.B) (func(int) error, func()) {
+			var buf bytes.Buffer
+			for _, r := range recs {
+				buf.WriteString(`{"type":"RECORD","stream":"prospects","record":`)
+				s.AppendJSON(&buf, r)
+				buf.WriteString(`,"time_extracted":"2026-01-01T00:00:00Z"}` + "\n")
+			}
+			w := bufio.NewWriter(io.Discard)
+			return func(int) error { _, err := w.Write(buf.Bytes()); return err }, func() { w.Flush() }
+		},
+	}
+	for _, d := range benchDestinations {
+		if !wanted(d.name) {
+			continue
 		}
-		b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-	})
+		b.Run(d.name, func(b *testing.B) {
+			var records int
+			var cpu time.Duration
+			for b.Loop() {
+				write, done := floors[d.name](b)
+				c0 := cpuTime()
+				next := url + "/prospects?page%5Bsize%5D=1000&sort=updatedAt"
+				for page := 0; next != ""; page++ {
+					req, _ := http.NewRequest("GET", next, nil)
+					req.Header.Set("Authorization", "Bearer "+token)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || !json.Valid(body) {
+						b.Fatalf("page %d: %v", page, err)
+					}
+					var links struct {
+						Links struct{ Next string } `json:"links"`
+					}
+					// Only links.next, found from the end of the document
+					// (it comes after the data), without scanning again.
+					if i := bytes.LastIndex(body, []byte(`"links":{`)); i >= 0 {
+						json.Unmarshal(append([]byte("{"), body[i:]...), &links)
+					}
+					if err := write(page); err != nil {
+						b.Fatal(err)
+					}
+					records += len(recs)
+					next = links.Links.Next
+				}
+				cpu += cpuTime() - c0
+				done()
+			}
+			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(cpu.Seconds()/float64(records)*100000, "cpu-s/100k")
+		})
+	}
 }

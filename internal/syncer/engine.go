@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"sync"
@@ -179,6 +180,14 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	if opts.PageSize > 0 {
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}
+	settled := 0 // the page size the stream's reads settled at, kept in its state
+	if st.PageSize > 0 && st.PageSize < list.PageSize {
+		// An earlier run settled below the wanted size (larger pages
+		// failed): start there, and try growing back only after a long run
+		// of good pages, rather than learn the size again from failures.
+		list.MaxPageSize, list.PageSize, list.GrowAfter = list.PageSize, st.PageSize, rememberedGrowAfter
+		settled = st.PageSize
+	}
 	var lo time.Time
 	if s.Replication == connection.Incremental {
 		lo = opts.StartDate
@@ -192,21 +201,21 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	cursor := st.Cursor
 	hiText := hi.Format(outreach.TimeFormat)
 	total := -1
-	for page, err := range e.client.Pages(ctx, s.Path, list) {
+	for page, err := range e.ahead(ctx, s, list, conv) {
 		if err != nil {
-			res.Err = fmt.Errorf("%s: read: %w", s.Name, err)
+			res.Err = fmt.Errorf("%s: %w", s.Name, err)
 			return res
 		}
 		if page.Count != nil {
 			total = *page.Count
 		}
-		recs := make([]connection.Record, 0, len(page.Resources))
-		for _, r := range page.Resources {
-			rec, err := conv.convert(r)
-			if err != nil {
-				res.Err = fmt.Errorf("%s: %w", s.Name, err)
-				return res
-			}
+		settled = 0 // the wanted size: nothing to remember
+		if page.PageSize < max(list.PageSize, list.MaxPageSize) {
+			settled = page.PageSize
+		}
+		all := page.recs
+		recs := all[:0]
+		for _, rec := range all {
 			if s.Replication == connection.Incremental && rec.Cursor != "" && laterText(rec.Cursor, hiText) {
 				continue // beyond the window: the next run reads it
 			}
@@ -215,7 +224,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 			}
 			recs = append(recs, rec)
 		}
-		if err := e.dst.Write(ctx, s, recs, connection.State{Cursor: cursor}); err != nil {
+		if err := e.dst.Write(ctx, s, recs, connection.State{Cursor: cursor, PageSize: settled}); err != nil {
 			res.Err = fmt.Errorf("%s: write: %w", s.Name, err)
 			return res
 		}
@@ -227,7 +236,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	}
 	if s.Replication == connection.Incremental {
 		// Everything up to the window's end is in: start there next time.
-		if err := e.dst.Write(ctx, s, nil, connection.State{Cursor: hiText}); err != nil {
+		if err := e.dst.Write(ctx, s, nil, connection.State{Cursor: hiText, PageSize: settled}); err != nil {
 			res.Err = fmt.Errorf("%s: commit state: %w", s.Name, err)
 			return res
 		}
@@ -242,6 +251,78 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	}
 	log.Info("stream synced", "records", res.Records, "pages", res.Pages, "deleted", res.Deleted)
 	return res
+}
+
+// rememberedGrowAfter is how many good pages in a row a stream that
+// starts from a remembered page size reads before trying a larger one.
+const rememberedGrowAfter = 64
+
+// convertedPage is a page of a stream and its records.
+type convertedPage struct {
+	*outreach.RowPage
+	recs []connection.Record
+}
+
+// ahead iterates over the stream's pages decoded against the converter's
+// layout and converted to records, fetching, decoding and converting the
+// next page while the caller writes this one: one page ahead, no more, so
+// memory stays that of two pages. The fetching goroutine is ahead's own:
+// it stops when the caller stops iterating (or ctx ends), and ahead waits
+// for it before returning. Errors come in order, after the pages before
+// them.
+func (e *Engine) ahead(ctx context.Context, s *connection.Stream, list *outreach.ListOptions, conv *converter) iter.Seq2[convertedPage, error] {
+	return func(yield func(convertedPage, error) bool) {
+		type fetched struct {
+			page convertedPage
+			err  error
+			end  bool // every page was read
+		}
+		ctx, stop := context.WithCancel(ctx)
+		next := make(chan fetched) // unbuffered: the fetcher holds at most one page
+		var wg sync.WaitGroup
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+		wg.Go(func() {
+			defer close(next)
+			for page, err := range e.client.RowPages(ctx, s.Path, list, conv.layout) {
+				f := fetched{err: err}
+				if err != nil {
+					f.err = fmt.Errorf("read: %w", err)
+				} else {
+					f.page.RowPage = page
+					f.page.recs, f.err = conv.convertPage(page.Rows)
+				}
+				select {
+				case next <- f:
+				case <-ctx.Done():
+					return
+				}
+				if f.err != nil {
+					return
+				}
+			}
+			select {
+			case next <- fetched{end: true}:
+			case <-ctx.Done():
+			}
+		})
+		for f := range next {
+			if f.end {
+				return
+			}
+			if !yield(f.page, f.err) || f.err != nil {
+				return
+			}
+		}
+		// The fetcher stopped without saying it read everything: ctx ended.
+		err := context.Cause(ctx)
+		if err == nil {
+			err = errors.New("reading pages stopped early")
+		}
+		yield(convertedPage{}, fmt.Errorf("read: %w", err))
+	}
 }
 
 // reconcile lists the ids Outreach has now (no attributes: a sparse

@@ -17,10 +17,16 @@ type converter struct {
 	rels   map[string]int // relationship → column index
 	extras int
 	cursor string
+	// The stream's layout: pages decode straight into its slots.
+	layout     *outreach.Layout
+	attrCol    []int // attribute slot → column index
+	relCol     []int // relationship slot → column index
+	cursorSlot int   // the cursor attribute's slot, or -1
 }
 
 func newConverter(s *connection.Stream) *converter {
-	c := &converter{s: s, attrs: map[string]int{}, rels: map[string]int{}, cursor: s.CursorField}
+	c := &converter{s: s, attrs: map[string]int{}, rels: map[string]int{}, cursor: s.CursorField, cursorSlot: -1}
+	var attrNames, relNames []string
 	for i, col := range s.Columns {
 		switch {
 		case col.Attribute != "":
@@ -31,7 +37,93 @@ func newConverter(s *connection.Stream) *converter {
 			c.extras = i
 		}
 	}
+	// Slots in column order, one per name (the maps above keep, of a name
+	// two columns share, the last, as convert does).
+	for i, col := range s.Columns {
+		switch {
+		case col.Attribute != "" && c.attrs[col.Attribute] == i:
+			if col.Attribute == c.cursor {
+				c.cursorSlot = len(attrNames)
+			}
+			attrNames, c.attrCol = append(attrNames, col.Attribute), append(c.attrCol, i)
+		case col.Relationship != "" && c.rels[col.Relationship] == i:
+			relNames, c.relCol = append(relNames, col.Relationship), append(c.relCol, i)
+		}
+	}
+	c.layout = outreach.NewLayout(attrNames, relNames)
 	return c
+}
+
+// convertPage makes the records of a page decoded against c.layout, as
+// convert makes them from resources; their values share one allocation.
+func (c *converter) convertPage(rows []outreach.Row) ([]connection.Record, error) {
+	n := len(c.s.Columns)
+	vals := make([]any, len(rows)*n)
+	recs := make([]connection.Record, len(rows))
+	for k := range rows {
+		r := &rows[k]
+		if r.Null {
+			return nil, fmt.Errorf("%s: a null resource in the page", c.s.Type)
+		}
+		rec := connection.Record{ID: r.ID, Values: vals[k*n : (k+1)*n : (k+1)*n]}
+		rec.Values[0] = r.ID
+		for slot, raw := range r.Attrs {
+			if raw == nil {
+				continue
+			}
+			v, err := value(c.s.Columns[c.attrCol[slot]].Type, raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s %d: attribute %s: %w", c.s.Type, r.ID, c.s.Columns[c.attrCol[slot]].Attribute, err)
+			}
+			rec.Values[c.attrCol[slot]] = v
+			if slot == c.cursorSlot {
+				rec.Cursor, _ = v.(string)
+			}
+		}
+		for slot, rel := range r.Rels {
+			if !rel.HasData {
+				continue
+			}
+			i := c.relCol[slot]
+			if c.s.Columns[i].ToMany {
+				rec.Values[i] = idList(rel.Data)
+			} else if id := rel.ID(); id != 0 {
+				rec.Values[i] = id
+			}
+		}
+		var extras map[string]json.RawMessage
+		for _, m := range r.Extra {
+			if c.s.Skip[m.Name] {
+				continue
+			}
+			if extras == nil {
+				extras = map[string]json.RawMessage{}
+			}
+			extras[m.Name] = m.Value
+		}
+		if extras != nil {
+			b, err := json.Marshal(extras)
+			if err != nil {
+				return nil, err
+			}
+			rec.Values[c.extras] = string(b)
+		}
+		recs[k] = rec
+	}
+	return recs, nil
+}
+
+// idList is the JSON array of the ids, as json.Marshal writes []int64.
+func idList(data []outreach.ResourceID) string {
+	b := make([]byte, 0, 2+len(data)*8)
+	b = append(b, '[')
+	for i, d := range data {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, d.ID, 10)
+	}
+	return string(append(b, ']'))
 }
 
 var null = []byte("null")

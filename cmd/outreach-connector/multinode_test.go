@@ -474,8 +474,8 @@ func TestThreeNodes(t *testing.T) {
 	const (
 		limit     = 120
 		window    = 5 * time.Second
-		quota     = 0.5
-		share     = 60 // limit × quota
+		quota     = 0.25
+		share     = 30 // limit × quota
 		prospects = 60
 	)
 	c := newCluster(t, limit, window, prospects)

@@ -44,7 +44,7 @@ func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the credentials web UI and JSON API (127.0.0.1:8787 by default)",
+		Short: "Run the service: web UI, JSON API, connections on their schedules, proxy, webhooks (127.0.0.1:8787 by default)",
 		Long: `Serves the web UI where you add Outreach credentials and authorize them, the JSON API for the
 same operations, and the OAuth callback. It keeps connected credentials alive (a refresh at least
 daily) while it runs, and runs the connections: their scheduled and manual runs are jobs in a queue

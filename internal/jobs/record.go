@@ -74,6 +74,9 @@ func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync Syn
 			logger.Info("jobs: this due time already ran; completing without running", "connection", id, "due", run.DueAt)
 			return nil
 		}
+		if err := closeDeadRuns(ctx, store, clock, run); err != nil {
+			return err
+		}
 		if err := store.StartRun(ctx, run); err != nil {
 			return fmt.Errorf("record run start: %w", err)
 		}
@@ -86,4 +89,31 @@ func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync Syn
 		}
 		return err
 	}
+}
+
+// deadRunsChecked is how many of a connection's newest runs closeDeadRuns
+// looks at.
+const deadRunsChecked = 20
+
+// closeDeadRuns marks interrupted the connection's runs still recorded as
+// running when next starts: a connection runs one job at a time, so such a
+// run's node stopped (killed, crashed) before recording its end, and next
+// resumes from the state that run committed.
+func closeDeadRuns(ctx context.Context, store connection.Store, clock Clock, next *connection.Run) error {
+	runs, err := store.ListRuns(ctx, next.ConnectionID, deadRunsChecked)
+	if err != nil {
+		return fmt.Errorf("read run history: %w", err)
+	}
+	for _, r := range runs {
+		if r.Outcome != connection.Running {
+			continue
+		}
+		r.Finish(clock.Now(), connection.Interrupted, fmt.Errorf(
+			"its node stopped before the run ended (killed or crashed); a later attempt (%s, attempt %d) resumed from what it had committed",
+			next.Trigger, next.Attempt))
+		if err := store.FinishRun(ctx, r); err != nil && !errors.Is(err, connection.ErrNotFound) {
+			return fmt.Errorf("record an interrupted run: %w", err)
+		}
+	}
+	return nil
 }

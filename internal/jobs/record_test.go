@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,40 @@ func TestRecordedSkipsADueTimeThatAlreadySucceeded(t *testing.T) {
 	}
 	if !runs[0].DueAt.Equal(due.Add(15*time.Minute)) || !runs[1].DueAt.Equal(due) {
 		t.Errorf("due times recorded: %v, %v", runs[0].DueAt, runs[1].DueAt)
+	}
+}
+
+// A run whose node was killed stays recorded as running until the next
+// attempt of the connection starts: that attempt marks it interrupted.
+func TestRecordedClosesARunItsNodeLeftRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := connectiontest.NewMemStore()
+	c := connectiontest.NewConnection("acme")
+	if err := store.CreateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	clock := &offsetClock{}
+	dead := &connection.Run{ID: connection.NewID(), ConnectionID: c.ID, Trigger: connection.ManualRun, Attempt: 1, StartedAt: clock.Now()}
+	if err := store.StartRun(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	run := Recorded(store, clock, nil, func(context.Context, *connection.Run) error { return nil })
+	if err := run(context.WithValue(ctx, jobKey{}, Job{ID: 7, ConnectionID: c.ID, Trigger: connection.ManualRun, Attempt: 2}), c.ID, connection.ManualRun); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := store.ListRuns(ctx, c.ID, 10)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("%d runs (%v), want 2", len(runs), err)
+	}
+	byID := map[string]*connection.Run{runs[0].ID: runs[0], runs[1].ID: runs[1]}
+	old := byID[dead.ID]
+	if old == nil || old.Outcome != connection.Interrupted || old.EndedAt.IsZero() || !strings.Contains(old.Error, "attempt 2") {
+		t.Errorf("the dead run after the next attempt: %+v; want interrupted, ended, naming attempt 2", old)
+	}
+	for _, r := range runs {
+		if r.ID != dead.ID && r.Outcome != connection.Succeeded {
+			t.Errorf("the new attempt: %q, want succeeded", r.Outcome)
+		}
 	}
 }

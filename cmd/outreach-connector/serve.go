@@ -179,6 +179,11 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 					return nil
 				}}
 			if withSandbox {
+				unlock, err := lockSandbox(store.db)
+				if err != nil {
+					return err
+				}
+				defer unlock()
 				sb, err := sandbox.Start("", sandbox.Options{RedirectURI: callback, Logger: log.With("component", "sandbox")})
 				if err != nil {
 					return err

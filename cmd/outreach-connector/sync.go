@@ -121,6 +121,11 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			defer closeStore()
 			if useSandbox {
+				unlock, err := lockSandbox(store.db)
+				if err != nil {
+					return err
+				}
+				defer unlock()
 				sb, err := sandbox.Start("", sandbox.Options{Seed: seed, Prospects: scale, Logger: log.With("component", "sandbox")})
 				if err != nil {
 					return err

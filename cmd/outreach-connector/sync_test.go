@@ -337,3 +337,28 @@ func TestIsCancel(t *testing.T) {
 		t.Error("a real failure taken for a cancel")
 	}
 }
+
+// TestSyncSandboxRefusesASecondAtOnce: a second --sandbox process on the
+// same app database is refused before it touches the "sandbox" credential
+// the first one is using, and says who holds it; the lock goes with its
+// holder.
+func TestSyncSandboxRefusesASecondAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	unlock, err := lockSandbox(defaultAppDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t)
+	_, stderr, code := runBinary(t, bin, "", "sync", "--sandbox", "--sandbox-prospects", "10")
+	if code == 0 || !strings.Contains(stderr, fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(stderr, "--db") {
+		t.Errorf("a second --sandbox run: exit %d, stderr %q; want a refusal naming the holder and --db", code, stderr)
+	}
+	if _, err := os.Stat("outreach.db"); err == nil {
+		t.Error("the refused run created outreach.db")
+	}
+	unlock()
+	if out, stderr, code := runBinary(t, bin, "", "sync", "--sandbox", "--sandbox-prospects", "10", "--streams", "prospects"); code != 0 {
+		t.Errorf("after the holder let go: exit %d\n%s\n%s", code, out, stderr)
+	}
+}

@@ -569,7 +569,13 @@ func runAndWait(ctx context.Context, app *connApp, out io.Writer, conn *connecti
 		}
 	}
 	defer stop()
-	final, err := waitForJob(ctx, app.queue, events, job.ID)
+	// A run waiting to be retried has one failed attempt over already:
+	// wait for the next attempt, not for that one.
+	over := 0
+	if job.State == "retryable" {
+		over = job.Attempt
+	}
+	final, err := waitForJob(ctx, app.queue, events, job.ID, over)
 	stop()
 	rctx := context.WithoutCancel(ctx)
 	runs, herr := app.svc.History(rctx, conn.ID, 50)
@@ -621,8 +627,10 @@ func jobOver(state string) bool {
 
 // waitForJob waits for job id to end on this node (its events) or on
 // another one (its state, looked at every few seconds: a serve process may
-// have been running it). It returns the job as it ended, or ctx's error.
-func waitForJob(ctx context.Context, q *jobs.Queue, events <-chan jobs.Event, id int64) (jobs.Job, error) {
+// have been running it). An attempt up to over (attempts already failed
+// when the wait began) that is waiting to be retried does not end the
+// wait. It returns the job as it ended, or ctx's error.
+func waitForJob(ctx context.Context, q *jobs.Queue, events <-chan jobs.Event, id int64, over int) (jobs.Job, error) {
 	poll := time.NewTicker(3 * time.Second)
 	defer poll.Stop()
 	for {
@@ -638,14 +646,18 @@ func waitForJob(ctx context.Context, q *jobs.Queue, events <-chan jobs.Event, id
 				continue
 			}
 			switch ev.Kind {
-			case jobs.JobCompleted, jobs.JobCancelled, jobs.JobFailed:
+			case jobs.JobCompleted, jobs.JobCancelled:
 				return ev.Job, nil
+			case jobs.JobFailed:
+				if ev.Job.Attempt > over {
+					return ev.Job, nil
+				}
 			}
 			// Snoozed (its time slice ended; it continues at once) or
 			// interrupted: keep waiting.
 		case <-poll.C:
 			j, err := q.Get(ctx, id)
-			if err == nil && jobOver(j.State) {
+			if err == nil && jobOver(j.State) && (j.State != "retryable" || j.Attempt > over) {
 				return j, nil
 			}
 		}

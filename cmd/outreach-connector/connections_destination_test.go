@@ -77,3 +77,27 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 		t.Fatalf("show:\n%s", show)
 	}
 }
+
+// TestRunWaitOnARunWaitingForRetry: `run --wait` on a connection whose run
+// failed and waits for its retry waits for the next attempt and reports
+// its error, rather than ending at once on the attempt already over.
+func TestRunWaitOnARunWaitingForRetry(t *testing.T) {
+	e := newConnEnv(t, sandbox.Options{Prospects: 5, RateLimit: 100000}, nil)
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "warehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(`CREATE TABLE signups (email TEXT)`)
+	db.Close()
+	e.ok("add", "broken", "--credential", "main", "--direction", "destination",
+		"--from", "sqlite:warehouse.db?query=SELECT nope FROM signups", "--type", "prospect", "--mode", "upsert", "--match", "emails")
+	_, first, code := e.run("connections", "run", "broken", "--wait")
+	if code == 0 || !strings.Contains(first, "no such column") || !strings.Contains(first, "attempt 1") {
+		t.Fatalf("first run --wait: exit %d: %s", code, first)
+	}
+	out, second, code := e.run("connections", "run", "broken", "--wait")
+	if code == 0 || !strings.Contains(out, "waiting for it") || strings.Contains(out, "No run was recorded") ||
+		!strings.Contains(second, "no such column") || !strings.Contains(second, "attempt 2") {
+		t.Fatalf("run --wait on a run waiting for its retry: exit %d\n%s\n%s", code, out, second)
+	}
+}

@@ -260,6 +260,9 @@ type request struct {
 	// noRetryStatus lists statuses returned at once instead of retried
 	// (the pager retries or halves the page on 500 and 502 itself).
 	noRetryStatus []int
+	// into, when its capacity suffices, receives the answer's body
+	// (a buffer reused from an earlier page; see pages).
+	into []byte
 }
 
 // response is a successful answer.
@@ -461,7 +464,7 @@ func (c *Client) exchange(ctx context.Context, r *request, tok string, attempt i
 		}
 		return nil, fmt.Errorf("outreach: %s %s: %w", r.method, ev.URL, err)
 	}
-	data, err := c.readBody(resp)
+	data, err := c.readBody(resp, r.into)
 	resp.Body.Close()
 	c.limiter.release(resp.Header, resp.StatusCode)
 	ev.StatusCode, ev.Duration = resp.StatusCode, time.Since(start)
@@ -503,7 +506,7 @@ func redactedURL(u *url.URL) string {
 // readBody reads an answer's body whole, into a buffer made the size the
 // answer announces, or as big as the last large body (pages are megabytes:
 // growing a buffer to that size costs copies and cleared memory).
-func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+func (c *Client) readBody(resp *http.Response, into []byte) ([]byte, error) {
 	size := resp.ContentLength
 	if size <= 0 || size > 1<<30 {
 		size = c.bodyHint.Load()
@@ -511,7 +514,10 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	if size <= 0 {
 		size = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if int64(cap(into)) < size+bytes.MinRead {
+		into = make([]byte, 0, size+bytes.MinRead)
+	}
+	buf := bytes.NewBuffer(into[:0])
 	_, err := buf.ReadFrom(resp.Body)
 	if resp.ContentLength <= 0 && buf.Len() >= 1<<16 {
 		c.bodyHint.Store(int64(buf.Len()))

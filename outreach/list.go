@@ -271,7 +271,7 @@ func (p *pager) failed(failures int) {
 // URL, rather than reading the same pages forever. The iteration stops
 // after yielding an error.
 func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter.Seq2[*Page, error] {
-	return pages(c, ctx, path, opts, func(b []byte, size int) (*Page, string, error) {
+	return pages(c, ctx, path, opts, false, func(b []byte, size int) (*Page, string, error) {
 		page, err := DecodePage(b)
 		if err != nil {
 			return nil, "", err
@@ -283,7 +283,11 @@ func (c *Client) Pages(ctx context.Context, path string, opts *ListOptions) iter
 
 // pages iterates over the pages of a collection (see Pages), each decoded
 // by decode, which also returns links.next.
-func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions, decode func(b []byte, size int) (P, string, error)) iter.Seq2[P, error] {
+//
+// With reuse, answers are read into two buffers taken in turn, so the bytes
+// of a page (which decode may point into) stay valid until the iteration
+// returns from yielding the page after it, and no longer.
+func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions, reuse bool, decode func(b []byte, size int) (P, string, error)) iter.Seq2[P, error] {
 	return func(yield func(P, error) bool) {
 		var none P
 		if opts == nil {
@@ -309,8 +313,13 @@ func pages[P any](c *Client, ctx context.Context, path string, opts *ListOptions
 		size, _ := strconv.Atoi(q.Get("page[size]"))
 		p := newPager(size, opts.MaxPageSize, opts.GrowAfter)
 		seen := map[string]bool{pageKey(u): true}
-		for u != nil {
-			page, next, err := fetchPage(c, ctx, u, p, decode)
+		var bufs [2][]byte
+		for turn := 0; u != nil; turn = 1 - turn {
+			var buf *[]byte
+			if reuse {
+				buf = &bufs[turn]
+			}
+			page, next, err := fetchPage(c, ctx, u, p, buf, decode)
 			if err != nil {
 				yield(none, err)
 				return
@@ -367,7 +376,7 @@ func safeURL(u *url.URL) string {
 
 // fetchPage gets one page at the pager's size: a 500 or 502 is tried once
 // more at the same size, and a second one halves the size.
-func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, decode func([]byte, int) (P, string, error)) (P, *url.URL, error) {
+func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, buf *[]byte, decode func([]byte, int) (P, string, error)) (P, *url.URL, error) {
 	var none P
 	failures := 0 // at the current size
 	for {
@@ -376,6 +385,9 @@ func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, deco
 		at := *u
 		at.RawQuery = q.Encode()
 		r := &request{method: "GET", url: &at}
+		if buf != nil {
+			r.into = *buf
+		}
 		if p.size > 1 {
 			r.noRetryStatus = []int{500, 502}
 		}
@@ -395,6 +407,9 @@ func fetchPage[P any](c *Client, ctx context.Context, u *url.URL, p *pager, deco
 		}
 		if err != nil {
 			return none, nil, err
+		}
+		if buf != nil {
+			*buf = resp.body
 		}
 		page, nextLink, err := decode(resp.body, p.size)
 		if err != nil {

@@ -177,8 +177,11 @@ func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
 
 // RowPages iterates over the pages of the collection at path decoded
 // against l, exactly as Pages does (page sizes, retries, repeated links).
+// A page's raw values point into the answer's bytes, which are reused for
+// the page after next: they stay valid until the loop body of the following
+// page returns; a caller keeping them longer copies them.
 func (c *Client) RowPages(ctx context.Context, path string, opts *ListOptions, l *Layout) iter.Seq2[*RowPage, error] {
-	return pages(c, ctx, path, opts, func(b []byte, size int) (*RowPage, string, error) {
+	return pages(c, ctx, path, opts, true, func(b []byte, size int) (*RowPage, string, error) {
 		p, err := l.DecodePage(b)
 		if err != nil {
 			return nil, "", err

@@ -14,7 +14,6 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/load"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
-	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
 // A destination connection is the scheduled form of `load`: each run
@@ -140,17 +139,7 @@ func (s *Service) writeBack(ctx context.Context, c *connection.Connection, run *
 		then = append(then, th)
 	}
 	counter := &requestCounter{}
-	observers := []func(outreach.RequestEvent){counter.observe}
-	if s.opts.ObserveRequests != nil {
-		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID, c.QuotaShare))
-	}
-	client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(s.opts.Credentials.TokenSource(rec.ID)),
-		outreach.WithRateLimiter(s.limiter(rec.OutreachUserID, c.QuotaShare)), outreach.WithUserAgent(s.opts.UserAgent),
-		outreach.WithObserver(func(ev outreach.RequestEvent) {
-			for _, o := range observers {
-				o(ev)
-			}
-		}))
+	client, err := s.runClient(c, rec, counter)
 	if err != nil {
 		return jobs.NoRetry(fmt.Errorf("credential %s: %w", rec.Name, err))
 	}

@@ -78,17 +78,7 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 			credential.ErrNeedsReauthorization)
 	}
 	counter := &requestCounter{}
-	observers := []func(outreach.RequestEvent){counter.observe}
-	if s.opts.ObserveRequests != nil {
-		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID, c.QuotaShare))
-	}
-	client, err := outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(s.opts.Credentials.TokenSource(rec.ID)),
-		outreach.WithRateLimiter(s.limiter(rec.OutreachUserID, c.QuotaShare)), outreach.WithUserAgent(s.opts.UserAgent),
-		outreach.WithObserver(func(ev outreach.RequestEvent) {
-			for _, o := range observers {
-				o(ev)
-			}
-		}))
+	client, err := s.runClient(c, rec, counter)
 	if err != nil {
 		return jobs.NoRetry(fmt.Errorf("credential %s: %w", rec.Name, err))
 	}
@@ -245,4 +235,21 @@ func (l *runLog) snapshot() *connection.Run {
 	r.Streams = slices.Clone(l.run.Streams)
 	r.Log = slices.Clone(l.run.Log)
 	return &r
+}
+
+// runClient is the Outreach client of a run of c with credential rec: the
+// user's rate limiter at c's quota share, requests counted by counter and
+// observed by the service's observer.
+func (s *Service) runClient(c *connection.Connection, rec *credential.Record, counter *requestCounter) (*outreach.Client, error) {
+	observers := []func(outreach.RequestEvent){counter.observe}
+	if s.opts.ObserveRequests != nil {
+		observers = append(observers, s.opts.ObserveRequests(rec.Name, rec.OutreachUserID, c.QuotaShare))
+	}
+	return outreach.NewClient(outreach.WithBaseURL(rec.APIBaseURL), outreach.WithTokenSource(s.opts.Credentials.TokenSource(rec.ID)),
+		outreach.WithRateLimiter(s.limiter(rec.OutreachUserID, c.QuotaShare)), outreach.WithUserAgent(s.opts.UserAgent),
+		outreach.WithObserver(func(ev outreach.RequestEvent) {
+			for _, o := range observers {
+				o(ev)
+			}
+		}))
 }

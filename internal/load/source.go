@@ -16,6 +16,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Row is one source row: its values by column, and its position.
@@ -37,8 +41,25 @@ type Source interface {
 }
 
 // OpenSource opens a source named as csv:PATH, jsonl:PATH,
-// sqlite:PATH?query=SQL or postgres://...?query=SQL.
+// sqlite:PATH?query=SQL or postgres://...?query=SQL. A mistake the user
+// must correct (a missing file, a query the database refuses) is a
+// *ConfigError; an unreachable database is not.
 func OpenSource(ctx context.Context, spec string) (Source, error) {
+	return openSource(ctx, spec, false)
+}
+
+// CheckSource opens the source named by spec as OpenSource does and closes
+// it again; a SQL source's query is only prepared, not run, so nothing is
+// read. A destination connection's source is checked when it is added.
+func CheckSource(ctx context.Context, spec string) error {
+	src, err := openSource(ctx, spec, true)
+	if err != nil {
+		return err
+	}
+	return src.Close()
+}
+
+func openSource(ctx context.Context, spec string, prepareOnly bool) (Source, error) {
 	kind, rest, _ := strings.Cut(spec, ":")
 	switch strings.ToLower(kind) {
 	case "csv":
@@ -48,34 +69,34 @@ func OpenSource(ctx context.Context, spec string) (Source, error) {
 	case "sqlite":
 		path, query := cutQuery(rest)
 		if strings.TrimSpace(query) == "" {
-			return nil, fmt.Errorf("--from sqlite:%s: add ?query=SELECT ... (the rows to load)", path)
+			return nil, configErr("--from sqlite:%s: add ?query=SELECT ... (the rows to load)", path)
 		}
 		abs, _ := filepath.Abs(path)
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("--from sqlite:%s: %w", path, err)
+			return nil, configErr("--from sqlite:%s: %v", path, err)
 		}
 		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
 		if err != nil {
 			return nil, err
 		}
-		return openSQL(ctx, db, "sqlite:"+abs+"?query="+query, query)
+		return openSQL(ctx, db, "sqlite:"+abs+"?query="+query, query, prepareOnly)
 	case "postgres", "postgresql":
 		dsn, query := cutQuery(spec)
 		if strings.TrimSpace(query) == "" {
-			return nil, fmt.Errorf("--from %s: add ?query=SELECT ... (the rows to load), last in the URL", redact(spec))
+			return nil, configErr("--from %s: add ?query=SELECT ... (the rows to load), last in the URL", redact(spec))
 		}
 		u, err := url.Parse(dsn)
 		if err != nil {
-			return nil, fmt.Errorf("--from: %s is not a PostgreSQL URL", redact(dsn))
+			return nil, configErr("--from: %s is not a PostgreSQL URL", redact(dsn))
 		}
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
-			return nil, err
+			return nil, configErr("--from %s: %v", redact(dsn), err)
 		}
 		u.User = nil
-		return openSQL(ctx, db, u.String()+"?query="+query, query)
+		return openSQL(ctx, db, u.String()+"?query="+query, query, prepareOnly)
 	}
-	return nil, fmt.Errorf("--from %q: use csv:PATH, jsonl:PATH, sqlite:PATH?query=SQL or postgres://...?query=SQL", redact(spec))
+	return nil, configErr("--from %q: use csv:PATH, jsonl:PATH, sqlite:PATH?query=SQL or postgres://...?query=SQL", redact(spec))
 }
 
 func redact(spec string) string {
@@ -235,7 +256,16 @@ type sqlSource struct {
 	name string
 }
 
-func openSQL(ctx context.Context, db *sql.DB, name, query string) (Source, error) {
+func openSQL(ctx context.Context, db *sql.DB, name, query string, prepareOnly bool) (Source, error) {
+	if prepareOnly {
+		st, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			db.Close()
+			return nil, queryErr(query, err)
+		}
+		st.Close()
+		return &sqlSource{db: db, name: name}, nil
+	}
 	s, err := NewSQLSource(ctx, db, name, query)
 	if err != nil {
 		db.Close()
@@ -245,13 +275,46 @@ func openSQL(ctx context.Context, db *sql.DB, name, query string) (Source, error
 	return s, nil
 }
 
+// queryErr is the error of a query the database refused or could not
+// run: a *ConfigError when only a change of the query or the URL mends it
+// (a syntax error, a missing table or column, no such database, a refused
+// password), so nobody retries it.
+func queryErr(query string, err error) error {
+	if permanentSQL(err) {
+		return configErr("--from query %q: %v; correct the query or the source URL", query, err)
+	}
+	return fmt.Errorf("--from query %q: %w", query, err)
+}
+
+func permanentSQL(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_ERROR, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_AUTH, sqlite3.SQLITE_PERM:
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Classes 42 (syntax, undefined object, privilege), 22 (data),
+		// 28 (authorization), 3D (no such database), 3F (no such schema).
+		for _, class := range []string{"42", "22", "28", "3D", "3F"} {
+			if strings.HasPrefix(pe.Code, class) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // NewSQLSource runs query on db and yields its rows; name is how the load
 // names the source (and part of its id). Closing the source does not close
 // db.
 func NewSQLSource(ctx context.Context, db *sql.DB, name, query string) (Source, error) {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("--from query %q: %w", query, err)
+		return nil, queryErr(query, err)
 	}
 	cols, err := rows.Columns()
 	if err != nil {
@@ -265,7 +328,10 @@ func (s *sqlSource) Columns() []string { return s.cols }
 func (s *sqlSource) Name() string      { return s.name }
 
 func (s *sqlSource) Close() error {
-	err := s.rows.Close()
+	var err error
+	if s.rows != nil {
+		err = s.rows.Close()
+	}
 	if s.db != nil {
 		s.db.Close()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
+	"github.com/outreach-connector/outreach-connector/internal/load"
 	"github.com/outreach-connector/outreach-connector/internal/syncer"
 )
 
@@ -59,7 +60,7 @@ func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Conn
 		c.CredentialID = rec.ID
 	}
 	c.SetDefaults()
-	if err := s.check(c, rec, schedErr); err != nil {
+	if err := s.check(ctx, c, rec, schedErr); err != nil {
 		return nil, err
 	}
 	if err := s.opts.Store.CreateConnection(ctx, c); err != nil {
@@ -73,7 +74,7 @@ func (s *Service) Create(ctx context.Context, n NewConnection) (*connection.Conn
 
 // check validates c, its schedule (schedErr from parsing it) and its
 // streams against what rec may read: an *InvalidError with every problem.
-func (s *Service) check(c *connection.Connection, rec *credential.Record, schedErr error) error {
+func (s *Service) check(ctx context.Context, c *connection.Connection, rec *credential.Record, schedErr error) error {
 	problems := connection.FieldErrorsOf(schedErr)
 	if schedErr != nil && problems == nil {
 		problems = []connection.FieldError{{Field: connection.FieldSchedule, Message: schedErr.Error()}}
@@ -82,6 +83,14 @@ func (s *Service) check(c *connection.Connection, rec *credential.Record, schedE
 	if rec != nil && c.Direction == connection.DirectionDestination && c.Load != nil {
 		if err := s.checkDestination(c, rec); err != nil {
 			problems = append(problems, connection.FieldError{Field: connection.FieldLoad, Message: strings.TrimPrefix(err.Error(), "connection: ")})
+		}
+		// The source's query is prepared, not run; an unreachable database
+		// is the runs' problem (they retry), a wrong query is the user's.
+		var cfg *load.ConfigError
+		if len(problems) > 0 {
+			// Checked last: no connection to a source that is refused anyway.
+		} else if err := load.CheckSource(ctx, c.DestinationURL); errors.As(err, &cfg) {
+			problems = append(problems, connection.FieldError{Field: connection.FieldDestination, Message: cfg.Msg})
 		}
 	} else if rec != nil && c.Direction != connection.DirectionDestination {
 		problems = append(problems, s.checkStreams(c, rec)...)
@@ -181,7 +190,7 @@ func (s *Service) Update(ctx context.Context, idOrName string, ch Changes) (*con
 	if rec != nil {
 		c.CredentialID = rec.ID
 	}
-	if err := s.check(c, rec, schedErr); err != nil {
+	if err := s.check(ctx, c, rec, schedErr); err != nil {
 		return nil, err
 	}
 	c.UpdatedAt = s.now()

@@ -156,7 +156,11 @@ func (s *Service) writeBack(ctx context.Context, c *connection.Connection, run *
 	}
 	src, err := load.OpenSource(ctx, c.DestinationURL)
 	if err != nil {
-		return fmt.Errorf("connection %s: source: %w", c.Name, err)
+		err = fmt.Errorf("connection %s: source: %w", c.Name, err)
+		if cfg := (*load.ConfigError)(nil); errors.As(err, &cfg) {
+			return jobs.NoRetry(fmt.Errorf("%w; change the connection", err))
+		}
+		return err
 	}
 	defer src.Close()
 	log.Info("run started", "trigger", string(run.Trigger), "attempt", run.Attempt, "type", c.Load.Type, "mode", c.Load.Mode,

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/service"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 )
@@ -242,5 +244,54 @@ func TestDestinationRunFailsMidwayNotifiesAndTheNextRunResumes(t *testing.T) {
 		}
 	default:
 		t.Fatal("no notification of the recovery")
+	}
+}
+
+// TestDestinationSourceQueryMistakes: a query naming a column the source
+// lacks is refused when the connection is added, with a problem on the
+// source URL that names the column; a query that breaks later (the column
+// renamed away) fails its run once, discarded rather than retried with
+// backoff (River cancels its job), with an error saying to correct the query.
+func TestDestinationSourceQueryMistakes(t *testing.T) {
+	e := newEnv(t, envOptions{start: true})
+	path := warehouse(t, e.dir, 3)
+	spec := connection.LoadSpec{Type: "prospect", Mode: "upsert", Match: []string{"emails"}, Map: map[string]string{"email": "emails"}}
+	_, err := e.svc.Create(e.ctx, service.NewConnection{Name: "typo", Credential: "sandbox", Direction: connection.DirectionDestination,
+		DestinationURL: "sqlite:" + path + "?query=SELECT emial FROM signups", Load: &spec})
+	var inv *service.InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 || inv.Problems[0].Field != connection.FieldDestination ||
+		!strings.Contains(inv.Problems[0].Message, "no such column: emial") {
+		t.Fatalf("a query with a misspelt column: %v; want one problem on %s naming the column", err, connection.FieldDestination)
+	}
+	c, err := e.svc.Create(e.ctx, service.NewConnection{Name: "later", Credential: "sandbox", Direction: connection.DirectionDestination,
+		DestinationURL: "sqlite:" + path + "?query=SELECT email FROM signups", Load: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`ALTER TABLE signups RENAME COLUMN email TO mail`); err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.Counters().Creates
+	if _, err := e.svc.RunNow(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.finished(c.ID)
+	if ev.Kind != jobs.JobCancelled {
+		t.Fatalf("the run's job: %s (%s); want it ended (River cancels a job not to retry), not retried", ev.Kind, ev.Job.State)
+	}
+	runs, err := e.svc.History(e.ctx, c.Name, 5)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("history: %d runs, %v; want the one failed run", len(runs), err)
+	}
+	if r := runs[0]; r.Outcome != connection.Failed || !strings.Contains(r.Error, "no such column: email") || !strings.Contains(r.Error, "correct the query") {
+		t.Fatalf("run: %s %q", r.Outcome, r.Error)
+	}
+	if got := e.sb.Counters().Creates - before; got != 0 {
+		t.Fatalf("%d creates", got)
 	}
 }

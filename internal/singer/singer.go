@@ -109,16 +109,33 @@ func (s *Writer) Prepare(_ context.Context, st *connection.Stream) error {
 	return s.w.Flush()
 }
 
+// pageSizeKey is the bookmark's key of the page size a stream's reads
+// settled at, beside its cursor, when Outreach failed larger pages (so a
+// run from this state does not learn it again from failures).
+const pageSizeKey = "page_size"
+
 // State implements syncer.Destination from the bookmarks.
 func (s *Writer) State(_ context.Context, stream string) (connection.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range s.bookmarks[stream] {
-		if str, ok := v.(string); ok {
-			return connection.State{Cursor: str}, nil
+	var st connection.State
+	for k, v := range s.bookmarks[stream] {
+		switch v := v.(type) {
+		case string:
+			if k != pageSizeKey {
+				st.Cursor = v
+			}
+		case float64: // from the state file
+			if k == pageSizeKey && v > 0 && v == float64(int(v)) {
+				st.PageSize = int(v)
+			}
+		case int: // from this run
+			if k == pageSizeKey && v > 0 {
+				st.PageSize = v
+			}
 		}
 	}
-	return connection.State{}, nil
+	return st, nil
 }
 
 // Write implements syncer.Destination: RECORD messages, then a STATE
@@ -141,7 +158,11 @@ func (s *Writer) Write(_ context.Context, st *connection.Stream, recs []connecti
 		s.w.Write(buf.Bytes())
 	}
 	if st.CursorField != "" && state.Cursor != "" {
-		s.bookmarks[st.Name] = map[string]any{st.CursorField: state.Cursor}
+		b := map[string]any{st.CursorField: state.Cursor}
+		if state.PageSize > 0 {
+			b[pageSizeKey] = state.PageSize
+		}
+		s.bookmarks[st.Name] = b
 	}
 	if err := s.emit(map[string]any{"type": "STATE", "value": map[string]any{"bookmarks": s.bookmarks}}); err != nil {
 		return err

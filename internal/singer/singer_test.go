@@ -64,6 +64,7 @@ func TestResumesFromState(t *testing.T) {
 	}{
 		{`{"bookmarks": {"widgets": {"updatedAt": "2026-01-01T00:00:00Z"}}}`, "2026-01-01T00:00:00Z"},
 		{`{"bookmarks": {"widgets": "2025-01-01T00:00:00Z"}}`, "2025-01-01T00:00:00Z"},
+		{`{"bookmarks": {"widgets": {"page_size": 25, "updatedAt": "2026-02-01T00:00:00Z"}}}`, "2026-02-01T00:00:00Z"},
 		{``, ""},
 	}
 	for _, tt := range tests {
@@ -78,5 +79,40 @@ func TestResumesFromState(t *testing.T) {
 	}
 	if _, err := singer.New(&bytes.Buffer{}, []byte(`[1,2]`)); err == nil {
 		t.Error("a state that is not Singer state was accepted")
+	}
+}
+
+// TestKeepsTheSettledPageSize: a stream whose reads settled below the
+// wanted page size keeps that size in its bookmark beside the cursor, and
+// a writer resumed from the emitted state gives it back, so the next run
+// starts there.
+func TestKeepsTheSettledPageSize(t *testing.T) {
+	var out bytes.Buffer
+	w, err := singer.New(&out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &connection.Stream{Name: "mailings", CursorField: "updatedAt", Columns: []connection.Column{{Name: "subject", Type: connection.ColString}}}
+	if err := w.Write(t.Context(), st, nil, connection.State{Cursor: "2026-03-01T00:00:00Z", PageSize: 25}); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
+	var msg struct {
+		Type  string
+		Value json.RawMessage
+	}
+	if err := json.Unmarshal(lines[len(lines)-1], &msg); err != nil || msg.Type != "STATE" {
+		t.Fatalf("last line %s: %v", lines[len(lines)-1], err)
+	}
+	resumed, err := singer.New(&bytes.Buffer{}, msg.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := resumed.State(t.Context(), "mailings")
+	if want := (connection.State{Cursor: "2026-03-01T00:00:00Z", PageSize: 25}); got != want {
+		t.Fatalf("state %s resumed as %+v; want %+v", msg.Value, got, want)
+	}
+	if got, _ := w.State(t.Context(), "mailings"); got.PageSize != 25 {
+		t.Fatalf("the writer's own state: %+v", got)
 	}
 }

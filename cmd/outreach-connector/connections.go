@@ -907,7 +907,10 @@ func fixText(err error) string {
 	}
 	fixes := make([]string, len(inv.Problems))
 	for i, p := range inv.Problems {
-		fixes[i] = flagOf(p.Field) + ": " + p.Message
+		fixes[i] = p.Message
+		if !strings.HasPrefix(p.Message, "--") { // a load's source problem names --from itself
+			fixes[i] = flagOf(p.Field) + ": " + p.Message
+		}
 	}
 	return strings.Join(fixes, "; ")
 }

@@ -83,21 +83,41 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 // its error, rather than ending at once on the attempt already over.
 func TestRunWaitOnARunWaitingForRetry(t *testing.T) {
 	e := newConnEnv(t, sandbox.Options{Prospects: 5, RateLimit: 100000}, nil)
-	db, err := sql.Open("sqlite", filepath.Join(e.dir, "warehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Exec(`CREATE TABLE signups (email TEXT)`)
-	db.Close()
+	// A source database that is down fails a run for a while, not for
+	// good (a wrong query would stop the connection at once): nothing
+	// listens on port 1.
 	e.ok("add", "broken", "--credential", "main", "--direction", "destination",
-		"--from", "sqlite:warehouse.db?query=SELECT nope FROM signups", "--type", "prospect", "--mode", "upsert", "--match", "emails")
+		"--from", "postgres://127.0.0.1:1/warehouse?query=SELECT email FROM signups", "--type", "prospect", "--mode", "upsert", "--match", "emails")
 	_, first, code := e.run("connections", "run", "broken", "--wait")
-	if code == 0 || !strings.Contains(first, "no such column") || !strings.Contains(first, "attempt 1") {
+	if code == 0 || !strings.Contains(first, "refused") || !strings.Contains(first, "attempt 1") {
 		t.Fatalf("first run --wait: exit %d: %s", code, first)
 	}
 	out, second, code := e.run("connections", "run", "broken", "--wait")
 	if code == 0 || !strings.Contains(out, "waiting for it") || strings.Contains(out, "No run was recorded") ||
-		!strings.Contains(second, "no such column") || !strings.Contains(second, "attempt 2") {
+		!strings.Contains(second, "refused") || !strings.Contains(second, "attempt 2") {
 		t.Fatalf("run --wait on a run waiting for its retry: exit %d\n%s\n%s", code, out, second)
+	}
+}
+
+// TestAddRefusesAQueryTheSourceRefuses: a destination connection whose
+// query names a column the source table lacks is refused when added, with
+// the database's words and the flag to fix, and nothing is stored.
+func TestAddRefusesAQueryTheSourceRefuses(t *testing.T) {
+	e := newConnEnv(t, sandbox.Options{Prospects: 5, RateLimit: 100000}, nil)
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "warehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE signups (email TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, errOut, code := e.run("connections", "add", "broken", "--credential", "main", "--direction", "destination",
+		"--from", "sqlite:warehouse.db?query=SELECT nope FROM signups", "--type", "prospect", "--mode", "upsert", "--match", "emails")
+	if code == 0 || !strings.Contains(errOut, "no such column: nope") || !strings.Contains(errOut, "--from") || strings.Contains(errOut, "--to") {
+		t.Fatalf("add with a bad query: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if list, _, _ := e.run("connections", "list", "--json"); strings.Contains(list, "broken") {
+		t.Fatalf("a refused connection was stored: %s", list)
 	}
 }

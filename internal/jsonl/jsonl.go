@@ -35,6 +35,9 @@ type Dir struct {
 	mu    sync.Mutex // guards the state file and the lock files
 	// sync flushes a file to disk (f.Sync); tests make it fail.
 	sync func(f *os.File) error
+	// pages holds the buffers pages are encoded into (*bytes.Buffer), so a
+	// page's megabytes are not allocated and cleared again for the next.
+	pages sync.Pool
 }
 
 // Open uses (creating, private to the user) the directory dir. The files
@@ -153,9 +156,14 @@ func (d *Dir) State(_ context.Context, stream string) (connection.State, error) 
 // replace the state.
 func (d *Dir) Write(_ context.Context, s *connection.Stream, recs []connection.Record, st connection.State) error {
 	if len(recs) > 0 {
-		var buf bytes.Buffer
+		buf, _ := d.pages.Get().(*bytes.Buffer)
+		if buf == nil {
+			buf = new(bytes.Buffer)
+		}
+		buf.Reset()
+		defer d.pages.Put(buf)
 		for _, r := range recs {
-			if err := s.AppendJSON(&buf, r); err != nil {
+			if err := s.AppendJSON(buf, r); err != nil {
 				return fmt.Errorf("jsonl: encode %s %d: %w", s.Name, r.ID, err)
 			}
 			buf.WriteByte('\n')

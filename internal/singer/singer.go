@@ -26,6 +26,7 @@ type Writer struct {
 	bookmarks map[string]map[string]any
 	schemas   map[string]bool
 	now       func() time.Time
+	buf       bytes.Buffer // one RECORD message, reused (guarded by mu)
 }
 
 // New returns a writer on w, resuming from state (Singer state JSON; nil
@@ -143,18 +144,17 @@ func (s *Writer) State(_ context.Context, stream string) (connection.State, erro
 func (s *Writer) Write(_ context.Context, st *connection.Stream, recs []connection.Record, state connection.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	extracted := s.now().UTC().Format(time.RFC3339)
-	var buf bytes.Buffer
+	name, _ := json.Marshal(st.Name)
+	head := `{"type":"RECORD","stream":` + string(name) + `,"record":`
+	tail := `,"time_extracted":"` + s.now().UTC().Format(time.RFC3339) + `"}` + "\n"
+	buf := &s.buf
 	for _, r := range recs {
 		buf.Reset()
-		buf.WriteString(`{"type":"RECORD","stream":`)
-		name, _ := json.Marshal(st.Name)
-		buf.Write(name)
-		buf.WriteString(`,"record":`)
-		if err := st.AppendJSON(&buf, r); err != nil {
+		buf.WriteString(head)
+		if err := st.AppendJSON(buf, r); err != nil {
 			return err
 		}
-		buf.WriteString(`,"time_extracted":"` + extracted + `"}` + "\n")
+		buf.WriteString(tail)
 		s.w.Write(buf.Bytes())
 	}
 	if st.CursorField != "" && state.Cursor != "" {

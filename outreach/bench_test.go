@@ -39,6 +39,28 @@ func BenchmarkDecodeProspectPage(b *testing.B) {
 		}
 		report(b)
 	})
+	b.Run("outreach.Layout.DecodePage", func(b *testing.B) { // the sync's path: rows of slots
+		first, err := outreach.DecodePage(page)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var attrs, rels []string
+		for name := range first.Resources[0].Attributes {
+			attrs = append(attrs, name)
+		}
+		for name := range first.Resources[0].Relationships {
+			rels = append(rels, name)
+		}
+		l := outreach.NewLayout(attrs, rels)
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := l.DecodePage(page)
+			if err != nil || len(p.Rows) != 1000 {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
 	b.Run("outreach.DecodePage+Prospect", func(b *testing.B) {
 		for b.Loop() {
 			p, err := outreach.DecodePage(page)

@@ -515,7 +515,10 @@ func (c *Client) readBody(resp *http.Response, into []byte) ([]byte, error) {
 		size = 512
 	}
 	if int64(cap(into)) < size+bytes.MinRead {
-		into = make([]byte, 0, size+bytes.MinRead)
+		// An eighth more than asked: the next body of a chunked answer
+		// (no length, sized from the last one) is often a little larger,
+		// and growing would copy it and clear twice the size.
+		into = make([]byte, 0, size+size/8+bytes.MinRead)
 	}
 	buf := bytes.NewBuffer(into[:0])
 	_, err := buf.ReadFrom(resp.Body)

@@ -310,6 +310,34 @@ func (d *decoder) stringMembers(into map[string]*string) error {
 	})
 }
 
+// stringMember decodes an object (or null) of which only the string
+// member name is kept, in *dst; other members are skipped. A nil dst checks
+// the member is a string (or null) without keeping it.
+func (d *decoder) stringMember(name string, dst *string) error {
+	if d.null() {
+		return nil
+	}
+	return d.object(func(k []byte, _ bool) error {
+		if !is(k, name) {
+			_, err := d.skip()
+			return err
+		}
+		if d.null() {
+			return nil
+		}
+		if dst == nil {
+			if d.peek() != '"' {
+				return d.fail("expected a string")
+			}
+			_, _, err := d.rawString()
+			return err
+		}
+		s, err := d.str()
+		*dst = s
+		return err
+	})
+}
+
 // count decodes meta.count: null or an integer.
 func (d *decoder) count() (*int, error) {
 	if d.null() {
@@ -397,7 +425,7 @@ func (d *decoder) resource() (*Resource, error) {
 			})
 			d.relHint = len(r.Relationships)
 		case is(key, "links"):
-			err = d.stringMembers(map[string]*string{"self": &r.Links.Self})
+			err = d.stringMember("self", &r.Links.Self)
 		case is(key, "meta"):
 			var v []byte
 			v, err = d.skip()
@@ -425,7 +453,7 @@ func (d *decoder) relationship() (Relationship, error) {
 			data, hasData = v, true
 			return err
 		case is(key, "links"):
-			return d.stringMembers(map[string]*string{"related": &rel.Related})
+			return d.stringMember("related", &rel.Related)
 		case is(key, "meta"):
 			if d.null() {
 				return nil
@@ -476,11 +504,29 @@ func (d *decoder) typeOrID(key []byte, typ *string, id *int64) error {
 	}
 	var err error
 	if is(key, "type") {
-		*typ, err = d.str()
+		*typ, err = d.typeName()
 	} else {
 		*id, err = d.int()
 	}
 	return err
+}
+
+// typeName decodes a resource type: a string, interned when the decoder
+// interns names (a page names few types, once per relationship).
+func (d *decoder) typeName() (string, error) {
+	if d.names == nil || d.peek() != '"' {
+		return d.str()
+	}
+	start := d.i
+	raw, escaped, err := d.rawString()
+	if err != nil {
+		return "", err
+	}
+	if escaped || !utf8.Valid(raw) {
+		d.i = start
+		return d.str()
+	}
+	return d.intern(raw[1 : len(raw)-1]), nil
 }
 
 func (d *decoder) resourceID() (ResourceID, error) {

@@ -143,8 +143,7 @@ func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
 					return err
 				})
 			case is(key, "links"):
-				var self string
-				err = d.stringMembers(map[string]*string{"self": &self})
+				err = d.stringMember("self", nil) // checked, not kept
 			default:
 				_, err = d.skip()
 			}

@@ -284,11 +284,14 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err != nil {
 				return err
 			}
-			old, err := credential.LoadKeyring(store.keyFile, nil)
+			// Opening the store loads the key file, and refuses when it is
+			// missing while the database holds secrets sealed with it.
+			_, _, closeFirst, err := store.open(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}
-			next, err := old.Rotated()
+			closeFirst()
+			next, err := store.keys.Rotated()
 			if err != nil {
 				return err
 			}

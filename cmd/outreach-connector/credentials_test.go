@@ -115,3 +115,29 @@ func TestServeCommand(t *testing.T) {
 		t.Errorf("serve returned %v", err)
 	}
 }
+
+// An app database holding sealed secrets whose key file is gone: every
+// command refuses, naming the key file, and none makes a new key file
+// (a new key could never open the secrets, and would hide the loss).
+func TestMissingKeyFileIsRefused(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "c.key")
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", keyFile}
+	if _, _, err := runCommand(t, "s3cret\n", append([]string{"credentials", "add", "--name", "main", "--client-id", "id",
+		"--client-secret-file", "-"}, store...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"credentials", "list"}, {"credentials", "rotate-key"}, {"connections", "list"}} {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), keyFile) || !strings.Contains(err.Error(), "--key-file") {
+			t.Errorf("%v without its key file: %v; want an error naming %s and --key-file", args, err, keyFile)
+		}
+		if _, err := os.Stat(keyFile); err == nil {
+			t.Fatalf("%v made a new key file", args)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,9 +48,9 @@ func wireWebhooks(store *storeFlags, credStore credential.Store, conns connectio
 	if err != nil {
 		return nil, err
 	}
-	keys, err := credential.LoadKeyring(store.keyFile, os.Getenv)
-	if err != nil {
-		return nil, err
+	keys := store.keys // loaded by store.open, which checks it against the database's secrets
+	if keys == nil {
+		return nil, errors.New("the app database is not open")
 	}
 	m, err := webhooks.NewManager(webhooks.ManagerOptions{Store: subs, Connections: conns, Keys: keys, PublicURL: publicURL,
 		Client: svc.Client, CatchUp: svc.CatchUp, Logger: log})

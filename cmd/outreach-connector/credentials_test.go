@@ -141,3 +141,38 @@ func TestMissingKeyFileIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// An unknown --credential says which credentials the app database
+// holds, or how to add one when it holds none.
+func TestUnknownCredentialNamesTheCredentials(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	commands := [][]string{
+		{"sync", "--credential", "nope", "--to", "jsonl:" + dir},
+		{"api", "--credential", "nope", "GET", "stages"},
+		{"tap", "--credential", "nope", "--config", filepath.Join(dir, "config.json")},
+		{"load", "prospect", "--credential", "nope", "--from", "csv:" + filepath.Join(dir, "people.csv"), "--mode", "create"},
+	}
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("emails\na@example.com\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"start_date": "2024-01-01T00:00:00Z"}`), 0o600)
+	for _, args := range commands {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "--credential nope") || !strings.Contains(err.Error(), "holds no credential") ||
+			!strings.Contains(err.Error(), "credentials add") {
+			t.Errorf("%v in an app database without credentials: %v; want how to add one", args[0], err)
+		}
+	}
+	for _, name := range []string{"sales", "support"} {
+		if _, _, err := runCommand(t, "s3cret\n", append([]string{"credentials", "add", "--name", name, "--client-id", "id",
+			"--client-secret-file", "-"}, store...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range commands {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "--credential nope") || !strings.Contains(err.Error(), "holds: sales, support") {
+			t.Errorf("%v: %v; want the credentials there are", args[0], err)
+		}
+	}
+}

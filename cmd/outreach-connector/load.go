@@ -127,9 +127,9 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 			if !ok {
 				return errors.New("the app database keeps no load journal")
 			}
-			rec, err := mgr.Get(ctx, credName)
+			rec, err := store.credential(ctx, mgr, credName)
 			if err != nil {
-				return fmt.Errorf("--credential %s: %w", credName, err)
+				return err
 			}
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))

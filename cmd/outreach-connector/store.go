@@ -113,6 +113,40 @@ func (f *storeFlags) loadKeys(ctx context.Context, store credential.Store) (*cre
 	return keys, err
 }
 
+// credential returns the credential that --credential names; when the
+// app database holds none of that name or id, the error names those it
+// holds, or says how to add one.
+func (f *storeFlags) credential(ctx context.Context, m *credential.Manager, name string) (*credential.Record, error) {
+	rec, err := m.Get(ctx, name)
+	if err == nil || !errors.Is(err, credential.ErrNotFound) {
+		if err != nil {
+			return nil, fmt.Errorf("--credential %s: %w", name, err)
+		}
+		return rec, nil
+	}
+	return nil, unknownCredential(ctx, m, connection.RedactedURL(f.db), name, err)
+}
+
+// unknownCredential is the error of --credential name that app database
+// db does not hold (err is credential.ErrNotFound): it names the
+// credentials db holds, or says how to add one.
+func unknownCredential(ctx context.Context, m *credential.Manager, db, name string, err error) error {
+	recs, listErr := m.List(ctx)
+	if listErr != nil {
+		return fmt.Errorf("--credential %s: %w (see `outreach-connector credentials list`)", name, err)
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("--credential %s: %w: the app database %s holds no credential; add one with "+
+			"`outreach-connector credentials add` (or import, or on serve's Credentials page), or give the --db that holds it", name, err, db)
+	}
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Name
+	}
+	return fmt.Errorf("--credential %s: %w in the app database %s, which holds: %s (`outreach-connector credentials list` shows them)",
+		name, err, db, strings.Join(names, ", "))
+}
+
 // useLegacyDefault keeps an existing installation working: when the app
 // database is the default one and holds no credential (or does not exist
 // yet) while outreach.db (the former default) holds some, it uses

@@ -163,9 +163,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if credName == "" {
 				return errors.New("name a credential with --credential (see `credentials list`), or use --sandbox")
 			}
-			rec, err := m.Get(ctx, credName)
+			rec, err := store.credential(ctx, m, credName)
 			if err != nil {
-				return fmt.Errorf("--credential %s: %w", credName, err)
+				return err
 			}
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))

@@ -735,7 +735,7 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 	if !last.EndedAt.IsZero() {
 		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
 	}
-	fmt.Fprintf(out, "%d records in %d streams into %s in %s: %s.\n", sum.Totals().Records, len(sum.Streams),
+	fmt.Fprintf(out, "%s in %s into %s in %s: %s.\n", counted(sum.Totals().Records, "record"), counted(len(sum.Streams), "stream"),
 		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
 }
 
@@ -943,7 +943,7 @@ func isTerminalInput(r io.Reader) bool {
 func exactArgs(what string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%s takes one %s (got %d arguments); see --help", c.CommandPath(), what, len(args))
+			return fmt.Errorf("%s takes one %s (got %s); see --help", c.CommandPath(), what, counted(len(args), "argument"))
 		}
 		return nil
 	}

@@ -305,7 +305,7 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			defer closeStore()
 			n, err := m.ReencryptAll(c.Context())
 			if err != nil {
-				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+				return fmt.Errorf("re-encrypted %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "credential"), err)
 			}
 			if err := resealWebhookSecrets(c.Context(), credStore, store.keys, c.OutOrStdout()); err != nil {
 				return err
@@ -313,10 +313,10 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			// Connections' destination passwords too.
 			_, sealed, err := sealConnections(c.Context(), credStore, store.keys)
 			if err != nil {
-				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+				return fmt.Errorf("re-encrypted %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "credential"), err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials and %d connection destination passwords. Old keys stay in %s for ciphertexts written meanwhile.\n",
-				next.Current(), n, sealed, store.keyFile)
+			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %s and %s. Old keys stay in %s for ciphertexts written meanwhile.\n",
+				next.Current(), counted(n, "credential"), counted(sealed, "connection destination password"), store.keyFile)
 			return nil
 		}}
 

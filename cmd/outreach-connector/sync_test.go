@@ -269,7 +269,7 @@ func TestLegacyAppDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, err := runCommand(t, "", "sync", "--credential", "default", "--key-file", "app.key", "--streams", "prospects", "--to", "sqlite:data.db")
-	if err != nil || !strings.Contains(out, "10 records in 1 streams") {
+	if err != nil || !strings.Contains(out, "10 records in 1 stream into") {
 		t.Fatalf("sync with credentials in outreach.db: %v\n%s\n%s", err, out, errOut)
 	}
 	if !strings.Contains(errOut, "using the credentials in outreach.db") {

@@ -145,10 +145,10 @@ func resealWebhookSecrets(ctx context.Context, credStore credential.Store, keys 
 	}
 	n, err := webhooks.Reseal(ctx, subs, keys)
 	if err != nil {
-		return fmt.Errorf("re-sealed %d webhook secrets, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+		return fmt.Errorf("re-sealed %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "webhook secret"), err)
 	}
 	if n > 0 {
-		fmt.Fprintf(out, "Re-sealed %d webhook secrets of live connections.\n", n)
+		fmt.Fprintf(out, "Re-sealed %s of live connections.\n", counted(n, "webhook secret"))
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ import (
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
+// defaultServeAddr is where serve listens unless --addr says otherwise.
+const defaultServeAddr = "127.0.0.1:8787"
+
 // AdminTokenEnv can hold the admin token instead of the token file.
 const AdminTokenEnv = "OUTREACH_CONNECTOR_ADMIN_TOKEN"
 
@@ -233,7 +236,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", "127.0.0.1:8787", "address to listen on (loopback by default)")
+	f.StringVar(&addr, "addr", defaultServeAddr, "address to listen on (loopback by default)")
 	f.StringVar(&publicURL, "public-url", envOr(PublicURLEnv, ""),
 		"the URL browsers reach this server at, such as https://connector.example.com behind a TLS proxy: the OAuth callback is\nPUBLIC_URL/oauth/callback, and cookies are Secure when it is https (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")

@@ -131,20 +131,25 @@ func (f *storeFlags) credential(ctx context.Context, m *credential.Manager, name
 // db does not hold (err is credential.ErrNotFound): it names the
 // credentials db holds, or says how to add one.
 func unknownCredential(ctx context.Context, m *credential.Manager, db, name string, err error) error {
-	recs, listErr := m.List(ctx)
-	if listErr != nil {
-		return fmt.Errorf("--credential %s: %w (see `outreach-connector credentials list`)", name, err)
+	return fmt.Errorf("--credential %s: %w; %s", name, err, credentialNames(ctx, m, db))
+}
+
+// credentialNames says which credentials app database db holds, or how
+// to add one when it holds none.
+func credentialNames(ctx context.Context, m *credential.Manager, db string) string {
+	recs, err := m.List(ctx)
+	if err != nil {
+		return "see `outreach-connector credentials list`"
 	}
 	if len(recs) == 0 {
-		return fmt.Errorf("--credential %s: %w: the app database %s holds no credential; add one with "+
-			"`outreach-connector credentials add` (or import, or on serve's Credentials page), or give the --db that holds it", name, err, db)
+		return "the app database " + db + " holds no credential: add one with `outreach-connector credentials add` " +
+			"(or import, or on serve's Credentials page), or give the --db that holds it"
 	}
 	names := make([]string, len(recs))
 	for i, r := range recs {
 		names[i] = r.Name
 	}
-	return fmt.Errorf("--credential %s: %w in the app database %s, which holds: %s (`outreach-connector credentials list` shows them)",
-		name, err, db, strings.Join(names, ", "))
+	return "the app database " + db + " holds: " + strings.Join(names, ", ") + " (`outreach-connector credentials list` shows them)"
 }
 
 // useLegacyDefault keeps an existing installation working: when the app

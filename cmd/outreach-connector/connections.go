@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -236,19 +237,35 @@ func connEditCommand(withApp connAppRun) *cobra.Command {
 		manual, allStreams, asJSON                   bool
 		pageSize                                     int
 		quota                                        float64
+		dest                                         destinationEditFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "edit NAME [--name N] [--credential C] [--to URL] [--streams a,b | --all-streams] [--every D | --cron E | --manual] ...",
-		Short: "Change a connection's name, credential, destination, streams, schedule, page size, quota share or notify URL",
+		Short: "Change a connection's name, credential, destination or source and load, streams, schedule, page size, quota share or notify URL",
 		Long: `Changes what is given and nothing else; a new schedule takes effect at once (the next run moves to
-it). The namespace stays: to change it, add a new connection.`,
+it). The namespace stays: to change it, add a new connection.
+
+A destination connection's source and load change with --from, --type, --mode, --match, --map,
+--then and --mailbox, as connections add takes them: --map and --then replace the whole mapping and
+every action, --no-map and --no-then drop them. The load is checked (and the source query prepared)
+as by connections add before anything is stored.`,
 		Example: `  outreach-connector connections edit acme --every 1h
-  outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25`,
+  outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25
+  outreach-connector connections edit signups --from "sqlite:/data/warehouse.db?query=SELECT email FROM signups" --map email=emails --no-then`,
 		Args: exactArgs("NAME"),
 	}
 	cmd.RunE = withApp(false, func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error {
 		f := c.Flags()
 		var ch service.Changes
+		if dest.given(f) || f.Changed("to") || f.Changed("streams") || allStreams {
+			cur, err := app.svc.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if err := dest.changes(f, cur.Connection, &ch); err != nil {
+				return err
+			}
+		}
 		if f.Changed("name") {
 			ch.Name = &name
 		}
@@ -287,8 +304,9 @@ it). The namespace stays: to change it, add a new connection.`,
 			ch.NotifyURL = &notify
 		}
 		if ch.Name == nil && ch.Credential == nil && ch.DestinationURL == nil && ch.Streams == nil && ch.Schedule == nil && ch.PageSize == nil &&
-			ch.QuotaShare == nil && ch.NotifyURL == nil {
-			return errors.New("nothing to change: give --name, --credential, --to, --streams, --all-streams, --every, --cron, --manual, --page-size, --quota-limit or --notify-url")
+			ch.QuotaShare == nil && ch.NotifyURL == nil && ch.Load == nil {
+			return errors.New("nothing to change: give --name, --credential, --to, --streams, --all-streams, --every, --cron, --manual, --page-size, " +
+				"--quota-limit or --notify-url; for a destination connection --from, --type, --mode, --match, --map, --no-map, --then, --no-then or --mailbox")
 		}
 		conn, err := app.svc.Update(ctx, args[0], ch)
 		if err != nil {
@@ -300,6 +318,10 @@ it). The namespace stays: to change it, add a new connection.`,
 		}
 		if asJSON {
 			return writeJSON(c.OutOrStdout(), toConnectionJSON(st))
+		}
+		if conn.Direction == connection.DirectionDestination {
+			fmt.Fprintf(c.OutOrStdout(), "Updated %s: from %s, %s, %s.\n", conn.Name, connection.RedactedURL(conn.DestinationURL), loadText(conn), scheduleText(st))
+			return nil
 		}
 		fmt.Fprintf(c.OutOrStdout(), "Updated %s: into %s, %s.\n", conn.Name, connection.RedactedURL(conn.DestinationURL), scheduleText(st))
 		return nil
@@ -317,6 +339,7 @@ it). The namespace stays: to change it, add a new connection.`,
 	f.Float64Var(&quota, "quota-limit", 1, "share of the Outreach user's hourly rate limit, in (0, 1]")
 	f.StringVar(&notify, "notify-url", "", "where failures and recoveries are POSTed; empty for the default")
 	f.BoolVar(&asJSON, "json", false, "print the connection as JSON")
+	dest.register(f)
 	return cmd
 }
 
@@ -905,22 +928,29 @@ func fixText(err error) string {
 	if !errors.As(err, &inv) {
 		return err.Error()
 	}
-	fixes := make([]string, len(inv.Problems))
-	for i, p := range inv.Problems {
-		fixes[i] = p.Message
+	var fixes []string
+	for _, p := range inv.Problems {
+		fix := p.Message
 		if !strings.HasPrefix(p.Message, "--") { // a load's source problem names --from itself
-			fixes[i] = flagOf(p.Field) + ": " + p.Message
+			fix = flagOf(p.Field, inv.Direction) + ": " + p.Message
+		}
+		if !slices.Contains(fixes, fix) { // checked twice, said once
+			fixes = append(fixes, fix)
 		}
 	}
 	return strings.Join(fixes, "; ")
 }
 
-// flagOf names the flag (or argument) that sets a connection field.
-func flagOf(field string) string {
+// flagOf names the flag (or argument) that sets a connection field of a
+// connection of direction d.
+func flagOf(field string, d connection.Direction) string {
 	switch field {
 	case connection.FieldName:
 		return "NAME"
 	case connection.FieldDestination:
+		if d == connection.DirectionDestination {
+			return "--from"
+		}
 		return "--to"
 	case connection.FieldSchedule:
 		return "--every/--cron"
@@ -1080,9 +1110,11 @@ type connectionJSON struct {
 	NotifyURL     string   `json:"notify_url"`
 	ScopesNeeded  []string `json:"scopes_needed"`
 	ScopesMissing []string `json:"scopes_missing"`
-	LastRun       *runJSON `json:"last_run"`
-	CreatedAt     string   `json:"created_at"`
-	UpdatedAt     string   `json:"updated_at"`
+	// Load is a destination connection's load; absent for a source one.
+	Load      *connection.LoadSpec `json:"load,omitempty"`
+	LastRun   *runJSON             `json:"last_run"`
+	CreatedAt string               `json:"created_at"`
+	UpdatedAt string               `json:"updated_at"`
 }
 
 type connectionDetailJSON struct {
@@ -1165,7 +1197,7 @@ func toConnectionJSON(st *service.Status) connectionJSON {
 		Direction: string(c.Direction), Destination: connection.RedactedURL(c.DestinationURL), Namespace: c.Namespace,
 		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, Live: c.Live, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
 		QuotaShare: c.QuotaShare, NotifyURL: c.NotifyURL, ScopesNeeded: nonNil(st.ScopesNeeded), ScopesMissing: nonNil(st.ScopesMissing),
-		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339)}
+		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339), Load: c.Load}
 	if !c.StartDate.IsZero() {
 		d := c.StartDate.UTC().Format(time.DateOnly)
 		v.StartDate = &d

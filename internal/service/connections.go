@@ -115,7 +115,10 @@ func (s *Service) check(ctx context.Context, c *connection.Connection, rec *cred
 	} else if rec != nil && c.Direction != connection.DirectionDestination {
 		problems = append(problems, s.checkStreams(c, rec)...)
 	}
-	return invalid(problems)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &InvalidError{Problems: problems, Direction: c.Direction}
 }
 
 // checkStreams checks c's streams against what rec may read.

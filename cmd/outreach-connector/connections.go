@@ -571,7 +571,7 @@ func runAndWait(ctx context.Context, app *connApp, out io.Writer, conn *connecti
 		if job.Duplicate {
 			fmt.Fprintf(out, "A run of %s is already %s (job %d); waiting for it.\n", conn.Name, jobStateText(job.State), job.ID)
 		} else {
-			fmt.Fprintf(out, "Running %s (job %d) into %s…\n", conn.Name, job.ID, connection.RedactedURL(conn.DestinationURL))
+			fmt.Fprintf(out, "Running %s (job %d) %s %s…\n", conn.Name, job.ID, directionWord(conn), connection.RedactedURL(conn.DestinationURL))
 		}
 	}
 	if err := app.queue.Start(ctx); err != nil {
@@ -733,8 +733,16 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 			t.Pages += s.Pages
 			t.Requests += s.Requests
 			t.Deletions += s.Deletions
+			t.Created += s.Created
+			t.Updated += s.Updated
+			t.Unchanged += s.Unchanged
+			t.Rejected += s.Rejected
 			t.Error = s.Error
 		}
+	}
+	if conn.Direction == connection.DirectionDestination {
+		writeLoadRunSummary(out, conn, runs, &sum)
+		return
 	}
 	if len(sum.Streams) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
@@ -760,6 +768,48 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 	}
 	fmt.Fprintf(out, "%s in %s into %s in %s: %s.\n", counted(sum.Totals().Records, "record"), counted(len(sum.Streams), "stream"),
 		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
+}
+
+// writeLoadRunSummary prints what a destination connection's run (its
+// slices summed in sum) wrote into Outreach.
+func writeLoadRunSummary(out io.Writer, conn *connection.Connection, runs []*connection.Run, sum *connection.Run) {
+	if len(sum.Streams) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "TYPE\tCREATED\tUPDATED\tUNCHANGED\tREJECTED\tREQUESTS\tSTATUS\t")
+		for _, s := range sum.Streams {
+			status := "ok"
+			if s.Error != "" {
+				status = "FAILED"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Created, s.Updated, s.Unchanged, s.Rejected, s.Requests, status)
+		}
+		tw.Flush()
+	}
+	for _, s := range sum.Streams {
+		if s.Error != "" {
+			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))
+		}
+	}
+	last := runs[0]
+	took := "—"
+	if !last.EndedAt.IsZero() {
+		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
+	}
+	t := sum.Totals()
+	fmt.Fprintf(out, "%s from %s into Outreach in %s: %s.\n", counted(t.Created+t.Updated+t.Unchanged+t.Rejected, "row"),
+		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
+	if t.Rejected > 0 {
+		fmt.Fprintf(out, "%s: outreach-connector connections rejects %s\n", counted(t.Rejected, "rejected row"), conn.Name)
+	}
+}
+
+// directionWord is "into" for a source connection (it writes into its
+// destination) and "from" for a destination one (it reads its source).
+func directionWord(c *connection.Connection) string {
+	if c.Direction == connection.DirectionDestination {
+		return "from"
+	}
+	return "into"
 }
 
 func connPauseCommand(withApp connAppRun, pause bool) *cobra.Command {

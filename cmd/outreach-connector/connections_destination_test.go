@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -41,7 +42,13 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 		t.Fatalf("add: %s", out)
 	}
 	out = e.ok("run", "signups", "--wait")
-	t.Logf("run: %s", out)
+	// What a destination run did: its rows by outcome, read from its
+	// source, not a sync's records into a destination.
+	if !strings.Contains(out, "Running signups (job 1) from sqlite:") || !regexp.MustCompile(`prospect +12 +0 +0 +1 `).MatchString(out) ||
+		!strings.Contains(out, "13 rows from sqlite:") || !strings.Contains(out, "1 rejected row: outreach-connector connections rejects signups") ||
+		strings.Contains(out, "records") {
+		t.Fatalf("run --wait of a destination connection:\n%s", out)
+	}
 	hist := e.ok("history", "signups")
 	if !strings.Contains(hist, "created 12, updated 0, unchanged 0, rejected 1") {
 		t.Fatalf("history lacks the counts:\n%s", hist)

@@ -70,11 +70,20 @@ their secrets sealed with the key in --key-file.`,
 		}
 		return nil
 	}
+	needSecret := func() error {
+		if n.ClientSecret == "" {
+			return errors.New("the app's client secret is required: give --client-secret-file FILE (- reads stdin), or set OUTREACH_CLIENT_SECRET")
+		}
+		return nil
+	}
 
 	add := &cobra.Command{Use: "add", Short: "Add a credential (then authorize it in the web UI)", Args: cobra.NoArgs}
 	addFlags(add)
 	add.RunE = withManager(func(ctx context.Context, m *credential.Manager, _ []string, out io.Writer) error {
 		if err := fill(add.InOrStdin()); err != nil {
+			return err
+		}
+		if err := needSecret(); err != nil {
 			return err
 		}
 		rec, err := m.Create(ctx, n)

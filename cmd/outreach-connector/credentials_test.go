@@ -40,7 +40,7 @@ func TestCredentialsCommands(t *testing.T) {
 	}{
 		{"add", append([]string{"add", "--name", "pending"}, common...), "awaiting authorization", ""},
 		{"add twice", append([]string{"add", "--name", "pending"}, common...), "", "exists"},
-		{"add without secret", []string{"add", "--name", "x", "--client-id", "y"}, "", "client secret is required"},
+		{"add without secret", []string{"add", "--name", "x", "--client-id", "y"}, "", "client secret is required: give --client-secret-file"},
 		{"import", append([]string{"import", "--name", "main", "--refresh-token-file", tokenFile, "--environment", "production"}, common...), "connected as", ""},
 		{"list", []string{"list"}, "main", ""},
 		{"show", []string{"show", "main"}, "connected", ""},

@@ -75,6 +75,9 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			if mode == "" {
+				return errors.New("--mode is required: create, update or upsert")
+			}
 			m, err := load.ParseMode(mode)
 			if err != nil {
 				return fmt.Errorf("--%w", err)

@@ -584,3 +584,19 @@ func TestLoadSummaryPlurals(t *testing.T) {
 		}
 	}
 }
+
+// A flag left out is named with what to give: load without --mode,
+// credentials add without a client secret.
+func TestMissingFlagsSayWhatToGive(t *testing.T) {
+	t.Setenv("OUTREACH_CLIENT_SECRET", "")
+	dir := t.TempDir()
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	if _, _, err := runCommand(t, "", append([]string{"load", "prospect", "--credential", "main", "--from", "csv:x.csv"}, store...)...); err == nil ||
+		err.Error() != "--mode is required: create, update or upsert" {
+		t.Errorf("load without --mode: %v", err)
+	}
+	if _, _, err := runCommand(t, "", append([]string{"credentials", "add", "--name", "x", "--client-id", "y"}, store...)...); err == nil ||
+		!strings.Contains(err.Error(), "--client-secret-file") || !strings.Contains(err.Error(), "OUTREACH_CLIENT_SECRET") {
+		t.Errorf("credentials add without a client secret: %v", err)
+	}
+}

@@ -428,6 +428,9 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
+			if conn.Direction == connection.DirectionDestination && (row[0] == "Live" || row[0] == "Start date" || row[0] == "Page size") {
+				continue // a sync's settings: a destination connection has none
+			}
 			fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 		}
 		tw.Flush()

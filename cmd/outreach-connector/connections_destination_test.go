@@ -83,7 +83,8 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 	if v.Run.ID != first || len(v.Rejects) != 1 {
 		t.Fatalf("rejects --run %s: %+v", first, v)
 	}
-	if show := e.ok("show", "signups"); !strings.Contains(show, "Source") || !strings.Contains(show, "prospect (upsert by emails)") {
+	if show := e.ok("show", "signups"); !strings.Contains(show, "Source") || !strings.Contains(show, "prospect (upsert by emails)") ||
+		strings.Contains(show, "Live") || strings.Contains(show, "Start date") || strings.Contains(show, "Page size") {
 		t.Fatalf("show:\n%s", show)
 	}
 }

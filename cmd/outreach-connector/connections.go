@@ -141,8 +141,8 @@ func connAddCommand(withApp connAppRun) *cobra.Command {
 		dest                                destinationFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "add NAME --credential C --to URL",
-		Short: "Add a connection: a credential synced into a destination, manually or on a schedule",
+		Use:   "add NAME --credential C (--to URL | --direction destination --from SOURCE --type T --mode M --match A)",
+		Short: "Add a connection: a credential synced into a destination, or rows written into Outreach (--direction destination), manually or on a schedule",
 		Long: `Adds a source connection: the credential's Outreach synced into the destination --to (sqlite:PATH,
 postgres://..., jsonl:DIR), in its own namespace there (a table prefix on SQLite, a schema on
 PostgreSQL, a subdirectory for JSON Lines; defaulted from the name). Without --every or --cron it runs

@@ -26,7 +26,7 @@ import (
 func TestSyncSandboxTwice(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	total := regexp.MustCompile(`(\d+) records in (\d+) streams into sqlite:outreach.db`)
+	total := regexp.MustCompile(`(\d+) records? in (\d+) streams? into sqlite:outreach.db`)
 	counts := []int{}
 	for run := range 2 {
 		out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "300", "--log-level", "warn")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 )
 
@@ -39,7 +40,12 @@ their secrets sealed with the key in --key-file.`,
 				return err
 			}
 			defer closeStore()
-			return run(c.Context(), m, args, c.OutOrStdout())
+			err = run(c.Context(), m, args, c.OutOrStdout())
+			if len(args) == 1 && errors.Is(err, credential.ErrNotFound) && err.Error() == credential.ErrNotFound.Error() {
+				// The bare "not found" of the credential NAME names: say which there are.
+				return fmt.Errorf("credential %s: %w; %s", args[0], err, credentialNames(c.Context(), m, connection.RedactedURL(store.db)))
+			}
+			return err
 		}
 	}
 

@@ -175,4 +175,10 @@ func TestUnknownCredentialNamesTheCredentials(t *testing.T) {
 			t.Errorf("%v: %v; want the credentials there are", args[0], err)
 		}
 	}
+	for _, sub := range []string{"show", "authorize", "refresh", "revoke", "delete"} {
+		_, _, err := runCommand(t, "", append([]string{"credentials", sub, "nope"}, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "credential nope: credential: not found") || !strings.Contains(err.Error(), "holds: sales, support") {
+			t.Errorf("credentials %s nope: %v; want the credentials there are", sub, err)
+		}
+	}
 }

@@ -63,9 +63,9 @@ Errors go to stderr and the exit status is non-zero.`,
 					return err
 				}
 				defer closeStore()
-				rec, err := m.Get(cmd.Context(), credName)
+				rec, err := store.credential(cmd.Context(), m, credName)
 				if err != nil {
-					return fmt.Errorf("--credential %s: %w", credName, err)
+					return err
 				}
 				tokens, baseURL = m.TokenSource(rec.ID), rec.APIBaseURL
 			}

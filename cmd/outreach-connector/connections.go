@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -140,8 +141,8 @@ func connAddCommand(withApp connAppRun) *cobra.Command {
 		dest                                destinationFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "add NAME --credential C --to URL",
-		Short: "Add a connection: a credential synced into a destination, manually or on a schedule",
+		Use:   "add NAME --credential C (--to URL | --direction destination --from SOURCE --type T --mode M --match A)",
+		Short: "Add a connection: a credential synced into a destination, or rows written into Outreach (--direction destination), manually or on a schedule",
 		Long: `Adds a source connection: the credential's Outreach synced into the destination --to (sqlite:PATH,
 postgres://..., jsonl:DIR), in its own namespace there (a table prefix on SQLite, a schema on
 PostgreSQL, a subdirectory for JSON Lines; defaulted from the name). Without --every or --cron it runs
@@ -236,19 +237,35 @@ func connEditCommand(withApp connAppRun) *cobra.Command {
 		manual, allStreams, asJSON                   bool
 		pageSize                                     int
 		quota                                        float64
+		dest                                         destinationEditFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "edit NAME [--name N] [--credential C] [--to URL] [--streams a,b | --all-streams] [--every D | --cron E | --manual] ...",
-		Short: "Change a connection's name, credential, destination, streams, schedule, page size, quota share or notify URL",
+		Short: "Change a connection's name, credential, destination or source and load, streams, schedule, page size, quota share or notify URL",
 		Long: `Changes what is given and nothing else; a new schedule takes effect at once (the next run moves to
-it). The namespace stays: to change it, add a new connection.`,
+it). The namespace stays: to change it, add a new connection.
+
+A destination connection's source and load change with --from, --type, --mode, --match, --map,
+--then and --mailbox, as connections add takes them: --map and --then replace the whole mapping and
+every action, --no-map and --no-then drop them. The load is checked (and the source query prepared)
+as by connections add before anything is stored.`,
 		Example: `  outreach-connector connections edit acme --every 1h
-  outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25`,
+  outreach-connector connections edit acme --streams prospects,accounts --quota-limit 0.25
+  outreach-connector connections edit signups --from "sqlite:/data/warehouse.db?query=SELECT email FROM signups" --map email=emails --no-then`,
 		Args: exactArgs("NAME"),
 	}
 	cmd.RunE = withApp(false, func(ctx context.Context, app *connApp, c *cobra.Command, args []string) error {
 		f := c.Flags()
 		var ch service.Changes
+		if dest.given(f) || f.Changed("to") || f.Changed("streams") || allStreams {
+			cur, err := app.svc.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if err := dest.changes(f, cur.Connection, &ch); err != nil {
+				return err
+			}
+		}
 		if f.Changed("name") {
 			ch.Name = &name
 		}
@@ -287,8 +304,9 @@ it). The namespace stays: to change it, add a new connection.`,
 			ch.NotifyURL = &notify
 		}
 		if ch.Name == nil && ch.Credential == nil && ch.DestinationURL == nil && ch.Streams == nil && ch.Schedule == nil && ch.PageSize == nil &&
-			ch.QuotaShare == nil && ch.NotifyURL == nil {
-			return errors.New("nothing to change: give --name, --credential, --to, --streams, --all-streams, --every, --cron, --manual, --page-size, --quota-limit or --notify-url")
+			ch.QuotaShare == nil && ch.NotifyURL == nil && ch.Load == nil {
+			return errors.New("nothing to change: give --name, --credential, --to, --streams, --all-streams, --every, --cron, --manual, --page-size, " +
+				"--quota-limit or --notify-url; for a destination connection --from, --type, --mode, --match, --map, --no-map, --then, --no-then or --mailbox")
 		}
 		conn, err := app.svc.Update(ctx, args[0], ch)
 		if err != nil {
@@ -300,6 +318,10 @@ it). The namespace stays: to change it, add a new connection.`,
 		}
 		if asJSON {
 			return writeJSON(c.OutOrStdout(), toConnectionJSON(st))
+		}
+		if conn.Direction == connection.DirectionDestination {
+			fmt.Fprintf(c.OutOrStdout(), "Updated %s: from %s, %s, %s.\n", conn.Name, connection.RedactedURL(conn.DestinationURL), loadText(conn), scheduleText(st))
+			return nil
 		}
 		fmt.Fprintf(c.OutOrStdout(), "Updated %s: into %s, %s.\n", conn.Name, connection.RedactedURL(conn.DestinationURL), scheduleText(st))
 		return nil
@@ -317,6 +339,7 @@ it). The namespace stays: to change it, add a new connection.`,
 	f.Float64Var(&quota, "quota-limit", 1, "share of the Outreach user's hourly rate limit, in (0, 1]")
 	f.StringVar(&notify, "notify-url", "", "where failures and recoveries are POSTed; empty for the default")
 	f.BoolVar(&asJSON, "json", false, "print the connection as JSON")
+	dest.register(f)
 	return cmd
 }
 
@@ -405,6 +428,9 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
+			if conn.Direction == connection.DirectionDestination && (row[0] == "Live" || row[0] == "Start date" || row[0] == "Page size") {
+				continue // a sync's settings: a destination connection has none
+			}
 			fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 		}
 		tw.Flush()
@@ -548,7 +574,7 @@ func runAndWait(ctx context.Context, app *connApp, out io.Writer, conn *connecti
 		if job.Duplicate {
 			fmt.Fprintf(out, "A run of %s is already %s (job %d); waiting for it.\n", conn.Name, jobStateText(job.State), job.ID)
 		} else {
-			fmt.Fprintf(out, "Running %s (job %d) into %s…\n", conn.Name, job.ID, connection.RedactedURL(conn.DestinationURL))
+			fmt.Fprintf(out, "Running %s (job %d) %s %s…\n", conn.Name, job.ID, directionWord(conn), connection.RedactedURL(conn.DestinationURL))
 		}
 	}
 	if err := app.queue.Start(ctx); err != nil {
@@ -710,8 +736,16 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 			t.Pages += s.Pages
 			t.Requests += s.Requests
 			t.Deletions += s.Deletions
+			t.Created += s.Created
+			t.Updated += s.Updated
+			t.Unchanged += s.Unchanged
+			t.Rejected += s.Rejected
 			t.Error = s.Error
 		}
+	}
+	if conn.Direction == connection.DirectionDestination {
+		writeLoadRunSummary(out, conn, runs, &sum)
+		return
 	}
 	if len(sum.Streams) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
@@ -735,8 +769,50 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 	if !last.EndedAt.IsZero() {
 		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
 	}
-	fmt.Fprintf(out, "%d records in %d streams into %s in %s: %s.\n", sum.Totals().Records, len(sum.Streams),
+	fmt.Fprintf(out, "%s in %s into %s in %s: %s.\n", counted(sum.Totals().Records, "record"), counted(len(sum.Streams), "stream"),
 		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
+}
+
+// writeLoadRunSummary prints what a destination connection's run (its
+// slices summed in sum) wrote into Outreach.
+func writeLoadRunSummary(out io.Writer, conn *connection.Connection, runs []*connection.Run, sum *connection.Run) {
+	if len(sum.Streams) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "TYPE\tCREATED\tUPDATED\tUNCHANGED\tREJECTED\tREQUESTS\tSTATUS\t")
+		for _, s := range sum.Streams {
+			status := "ok"
+			if s.Error != "" {
+				status = "FAILED"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Created, s.Updated, s.Unchanged, s.Rejected, s.Requests, status)
+		}
+		tw.Flush()
+	}
+	for _, s := range sum.Streams {
+		if s.Error != "" {
+			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))
+		}
+	}
+	last := runs[0]
+	took := "—"
+	if !last.EndedAt.IsZero() {
+		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
+	}
+	t := sum.Totals()
+	fmt.Fprintf(out, "%s from %s into Outreach in %s: %s.\n", counted(t.Created+t.Updated+t.Unchanged+t.Rejected, "row"),
+		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
+	if t.Rejected > 0 {
+		fmt.Fprintf(out, "%s: outreach-connector connections rejects %s\n", counted(t.Rejected, "rejected row"), conn.Name)
+	}
+}
+
+// directionWord is "into" for a source connection (it writes into its
+// destination) and "from" for a destination one (it reads its source).
+func directionWord(c *connection.Connection) string {
+	if c.Direction == connection.DirectionDestination {
+		return "from"
+	}
+	return "into"
 }
 
 func connPauseCommand(withApp connAppRun, pause bool) *cobra.Command {
@@ -905,22 +981,29 @@ func fixText(err error) string {
 	if !errors.As(err, &inv) {
 		return err.Error()
 	}
-	fixes := make([]string, len(inv.Problems))
-	for i, p := range inv.Problems {
-		fixes[i] = p.Message
+	var fixes []string
+	for _, p := range inv.Problems {
+		fix := p.Message
 		if !strings.HasPrefix(p.Message, "--") { // a load's source problem names --from itself
-			fixes[i] = flagOf(p.Field) + ": " + p.Message
+			fix = flagOf(p.Field, inv.Direction) + ": " + p.Message
+		}
+		if !slices.Contains(fixes, fix) { // checked twice, said once
+			fixes = append(fixes, fix)
 		}
 	}
 	return strings.Join(fixes, "; ")
 }
 
-// flagOf names the flag (or argument) that sets a connection field.
-func flagOf(field string) string {
+// flagOf names the flag (or argument) that sets a connection field of a
+// connection of direction d.
+func flagOf(field string, d connection.Direction) string {
 	switch field {
 	case connection.FieldName:
 		return "NAME"
 	case connection.FieldDestination:
+		if d == connection.DirectionDestination {
+			return "--from"
+		}
 		return "--to"
 	case connection.FieldSchedule:
 		return "--every/--cron"
@@ -943,7 +1026,7 @@ func isTerminalInput(r io.Reader) bool {
 func exactArgs(what string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%s takes one %s (got %d arguments); see --help", c.CommandPath(), what, len(args))
+			return fmt.Errorf("%s takes one %s (got %s); see --help", c.CommandPath(), what, counted(len(args), "argument"))
 		}
 		return nil
 	}
@@ -1080,9 +1163,11 @@ type connectionJSON struct {
 	NotifyURL     string   `json:"notify_url"`
 	ScopesNeeded  []string `json:"scopes_needed"`
 	ScopesMissing []string `json:"scopes_missing"`
-	LastRun       *runJSON `json:"last_run"`
-	CreatedAt     string   `json:"created_at"`
-	UpdatedAt     string   `json:"updated_at"`
+	// Load is a destination connection's load; absent for a source one.
+	Load      *connection.LoadSpec `json:"load,omitempty"`
+	LastRun   *runJSON             `json:"last_run"`
+	CreatedAt string               `json:"created_at"`
+	UpdatedAt string               `json:"updated_at"`
 }
 
 type connectionDetailJSON struct {
@@ -1165,7 +1250,7 @@ func toConnectionJSON(st *service.Status) connectionJSON {
 		Direction: string(c.Direction), Destination: connection.RedactedURL(c.DestinationURL), Namespace: c.Namespace,
 		Streams: c.Streams, Schedule: c.Schedule.String(), Paused: c.Paused, Live: c.Live, NextRunAt: jsonTime(st.NextDue), PageSize: c.PageSize,
 		QuotaShare: c.QuotaShare, NotifyURL: c.NotifyURL, ScopesNeeded: nonNil(st.ScopesNeeded), ScopesMissing: nonNil(st.ScopesMissing),
-		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339)}
+		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: c.UpdatedAt.UTC().Format(time.RFC3339), Load: c.Load}
 	if !c.StartDate.IsZero() {
 		d := c.StartDate.UTC().Format(time.DateOnly)
 		v.StartDate = &d

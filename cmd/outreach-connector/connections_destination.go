@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,38 +67,167 @@ func (d *destinationFlags) apply(f *pflag.FlagSet, n *service.NewConnection) err
 	if d.from == "" {
 		return errors.New("--from: name the rows to load: sqlite:PATH?query=SQL or postgres://USER@HOST/DB?query=SQL")
 	}
-	n.DestinationURL = d.from
-	if rest, ok := strings.CutPrefix(d.from, "sqlite:"); ok {
-		// serve runs it later, from its own directory: keep the file's
-		// absolute path.
+	n.DestinationURL = absoluteSource(d.from)
+	spec := &connection.LoadSpec{Type: d.typ, Mode: strings.ToLower(d.mode), Mailbox: d.mailbox, Then: d.then, Match: matchList(d.match)}
+	var err error
+	if spec.Map, err = mapFlags(d.maps); err != nil {
+		return err
+	}
+	if err := checkThen(spec); err != nil {
+		return err
+	}
+	n.Load = spec
+	return nil
+}
+
+// absoluteSource is a --from source with a relative SQLite path made
+// absolute: serve runs it later, from its own directory.
+func absoluteSource(from string) string {
+	if rest, ok := strings.CutPrefix(from, "sqlite:"); ok {
 		if i := strings.Index(rest, "?"); i > 0 && !filepath.IsAbs(rest[:i]) {
 			if abs, err := filepath.Abs(rest[:i]); err == nil {
-				n.DestinationURL = "sqlite:" + abs + rest[i:]
+				return "sqlite:" + abs + rest[i:]
 			}
 		}
 	}
-	spec := &connection.LoadSpec{Type: d.typ, Mode: strings.ToLower(d.mode), Mailbox: d.mailbox, Then: d.then}
-	for _, a := range strings.Split(d.match, ",") {
+	return from
+}
+
+// matchList reads --match: attributes, comma-separated.
+func matchList(match string) []string {
+	var out []string
+	for _, a := range strings.Split(match, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			spec.Match = append(spec.Match, a)
+			out = append(out, a)
 		}
 	}
-	for _, kv := range d.maps {
+	return out
+}
+
+// mapFlags reads the --map flags, COLUMN=ATTRIBUTE each; nil for none.
+func mapFlags(maps []string) (map[string]string, error) {
+	var out map[string]string
+	for _, kv := range maps {
 		col, attr, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(col) == "" {
-			return fmt.Errorf("--map %q: write COLUMN=ATTRIBUTE (or COLUMN= to skip the column)", kv)
+			return nil, fmt.Errorf("--map %q: write COLUMN=ATTRIBUTE (or COLUMN= to skip the column)", kv)
 		}
-		if spec.Map == nil {
-			spec.Map = map[string]string{}
+		if out == nil {
+			out = map[string]string{}
 		}
-		spec.Map[strings.TrimSpace(col)] = strings.TrimSpace(attr)
+		out[strings.TrimSpace(col)] = strings.TrimSpace(attr)
 	}
-	for _, t := range d.then {
-		if _, err := load.ParseThen(t, d.mailbox); err != nil {
+	return out, nil
+}
+
+// checkThen checks a load's --then actions with its mailbox.
+func checkThen(spec *connection.LoadSpec) error {
+	for _, t := range spec.Then {
+		if _, err := load.ParseThen(t, spec.Mailbox); err != nil {
 			return err
 		}
 	}
-	n.Load = spec
+	return nil
+}
+
+// destinationEditFlags are the flags of `connections edit` that change a
+// destination connection's source and load.
+type destinationEditFlags struct {
+	from, typ, mode, match, mailbox string
+	maps, then                      []string
+	noMap, noThen                   bool
+}
+
+// loadEditNames are the flags of destinationEditFlags that change the
+// load; --from is the other one.
+func loadEditNames() []string {
+	return []string{"type", "mode", "match", "map", "no-map", "then", "no-then", "mailbox"}
+}
+
+func (d *destinationEditFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&d.from, "from", "", "destination connections: new rows to load, sqlite:PATH?query=SQL or postgres://USER@HOST/DB?query=SQL")
+	f.StringVar(&d.typ, "type", "", "destination connections: the records to write: prospect, account, ...")
+	f.StringVar(&d.mode, "mode", "", "destination connections: create, update or upsert")
+	f.StringVar(&d.match, "match", "", "destination connections: attribute(s) that identify a record, comma-separated")
+	f.StringArrayVar(&d.maps, "map", nil, "destination connections: COLUMN=ATTRIBUTE, repeated; replaces the whole mapping")
+	f.BoolVar(&d.noMap, "no-map", false, "destination connections: drop the mapping (columns named as the attributes)")
+	f.StringArrayVar(&d.then, "then", nil, "destination connections: the actions after the rows, repeated; replaces them all")
+	f.BoolVar(&d.noThen, "no-then", false, "destination connections: drop the actions after the rows")
+	f.StringVar(&d.mailbox, "mailbox", "", "destination connections: the mailbox (id or email) add-to-sequence enrols with")
+}
+
+// given reports whether any of the flags was given.
+func (d *destinationEditFlags) given(f *pflag.FlagSet) bool {
+	return f.Changed("from") || slices.ContainsFunc(loadEditNames(), f.Changed)
+}
+
+// changes puts into ch what the flags change of connection c's source and
+// load; it refuses the flags that do not fit c's direction.
+func (d *destinationEditFlags) changes(f *pflag.FlagSet, c *connection.Connection, ch *service.Changes) error {
+	if c.Direction != connection.DirectionDestination {
+		for _, name := range append([]string{"from"}, loadEditNames()...) {
+			if f.Changed(name) {
+				return fmt.Errorf("--%s is for destination connections; %s is a source connection (Outreach synced into --to)", name, c.Name)
+			}
+		}
+		return nil
+	}
+	for _, name := range []string{"to", "streams", "all-streams"} {
+		if f.Changed(name) {
+			return fmt.Errorf("--%s is for source connections; %s is a destination connection: --from changes the rows it reads, --type what it writes",
+				name, c.Name)
+		}
+	}
+	if f.Changed("map") && d.noMap {
+		return errors.New("give --map or --no-map, not both")
+	}
+	if f.Changed("then") && d.noThen {
+		return errors.New("give --then or --no-then, not both")
+	}
+	if f.Changed("from") {
+		from := absoluteSource(d.from)
+		ch.DestinationURL = &from
+	}
+	if !slices.ContainsFunc(loadEditNames(), f.Changed) {
+		return nil
+	}
+	spec := connection.LoadSpec{}
+	if c.Load != nil {
+		spec = *c.Load
+		spec.Match, spec.Then, spec.Map = slices.Clone(spec.Match), slices.Clone(spec.Then), maps.Clone(spec.Map)
+	}
+	if f.Changed("type") {
+		spec.Type = d.typ
+	}
+	if f.Changed("mode") {
+		spec.Mode = strings.ToLower(d.mode)
+	}
+	if f.Changed("match") {
+		spec.Match = matchList(d.match)
+	}
+	if f.Changed("map") {
+		m, err := mapFlags(d.maps)
+		if err != nil {
+			return err
+		}
+		spec.Map = m
+	}
+	if d.noMap {
+		spec.Map = nil
+	}
+	if f.Changed("then") {
+		spec.Then = d.then
+	}
+	if d.noThen {
+		spec.Then = nil
+	}
+	if f.Changed("mailbox") {
+		spec.Mailbox = d.mailbox
+	}
+	if err := checkThen(&spec); err != nil {
+		return err
+	}
+	ch.Load = &spec
 	return nil
 }
 

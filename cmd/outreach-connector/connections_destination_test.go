@@ -3,10 +3,14 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -38,7 +42,13 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 		t.Fatalf("add: %s", out)
 	}
 	out = e.ok("run", "signups", "--wait")
-	t.Logf("run: %s", out)
+	// What a destination run did: its rows by outcome, read from its
+	// source, not a sync's records into a destination.
+	if !strings.Contains(out, "Running signups (job 1) from sqlite:") || !regexp.MustCompile(`prospect +12 +0 +0 +1 `).MatchString(out) ||
+		!strings.Contains(out, "13 rows from sqlite:") || !strings.Contains(out, "1 rejected row: outreach-connector connections rejects signups") ||
+		strings.Contains(out, "records") {
+		t.Fatalf("run --wait of a destination connection:\n%s", out)
+	}
 	hist := e.ok("history", "signups")
 	if !strings.Contains(hist, "created 12, updated 0, unchanged 0, rejected 1") {
 		t.Fatalf("history lacks the counts:\n%s", hist)
@@ -73,7 +83,8 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 	if v.Run.ID != first || len(v.Rejects) != 1 {
 		t.Fatalf("rejects --run %s: %+v", first, v)
 	}
-	if show := e.ok("show", "signups"); !strings.Contains(show, "Source") || !strings.Contains(show, "prospect (upsert by emails)") {
+	if show := e.ok("show", "signups"); !strings.Contains(show, "Source") || !strings.Contains(show, "prospect (upsert by emails)") ||
+		strings.Contains(show, "Live") || strings.Contains(show, "Start date") || strings.Contains(show, "Page size") {
 		t.Fatalf("show:\n%s", show)
 	}
 }
@@ -119,5 +130,70 @@ func TestAddRefusesAQueryTheSourceRefuses(t *testing.T) {
 	}
 	if list, _, _ := e.run("connections", "list", "--json"); strings.Contains(list, "broken") {
 		t.Fatalf("a refused connection was stored: %s", list)
+	}
+}
+
+// TestEditDestinationConnection: `connections edit` changes a destination
+// connection's source and load (--from, --type, --mode, --match, --map,
+// --then, --mailbox; --no-map and --no-then drop them), keeps what is not
+// given, checks the result as add does, and refuses flags of the other
+// direction.
+func TestEditDestinationConnection(t *testing.T) {
+	e := newConnEnv(t, sandbox.Options{Prospects: 5, RateLimit: 100000}, nil)
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "warehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE signups (email TEXT, first TEXT, last TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	e.ok("add", "signups", "--credential", "main", "--direction", "destination",
+		"--from", "sqlite:warehouse.db?query=SELECT email, first FROM signups", "--type", "prospect", "--mode", "upsert",
+		"--match", "emails", "--map", "email=emails", "--map", "first=firstName", "--then", "add-tags:signup")
+	e.ok("add", "src", "--credential", "main", "--to", "sqlite:src.db")
+	type shown struct {
+		Destination string               `json:"destination"`
+		Load        *connection.LoadSpec `json:"load"`
+	}
+	show := func() shown {
+		var v shown
+		e.jsonOf(&v, "show", "signups")
+		if v.Load == nil {
+			t.Fatalf("show --json of a destination connection has no load")
+		}
+		return v
+	}
+
+	out := e.ok("edit", "signups", "--from", "sqlite:warehouse.db?query=SELECT email, last FROM signups", "--map", "email=emails",
+		"--map", "last=lastName", "--no-then")
+	if !strings.Contains(out, "Updated signups: from sqlite:"+e.dir) {
+		t.Errorf("edit says %q", out)
+	}
+	v := show()
+	if v.Destination != "sqlite:"+filepath.Join(e.dir, "warehouse.db")+"?query=SELECT email, last FROM signups" ||
+		v.Load.Type != "prospect" || v.Load.Mode != "upsert" || !slices.Equal(v.Load.Match, []string{"emails"}) ||
+		!maps.Equal(v.Load.Map, map[string]string{"email": "emails", "last": "lastName"}) || v.Load.Then != nil {
+		t.Fatalf("after --from, --map and --no-then: %+v %+v", v, v.Load)
+	}
+	e.ok("edit", "signups", "--mode", "CREATE", "--then", "add-tags:a,b")
+	if v := show(); v.Load.Mode != "create" || !slices.Equal(v.Load.Then, []string{"add-tags:a,b"}) || len(v.Load.Map) != 2 {
+		t.Fatalf("after --mode and --then: %+v", v.Load)
+	}
+	e.ok("edit", "signups", "--no-map", "--from", "sqlite:warehouse.db?query=SELECT email AS emails FROM signups")
+	if v := show(); v.Load.Map != nil || v.Load.Mode != "create" {
+		t.Fatalf("after --no-map: %+v", v.Load)
+	}
+
+	e.fails("no such column: nope", "edit", "signups", "--from", "sqlite:warehouse.db?query=SELECT nope FROM signups")
+	e.fails("mailbox", "edit", "signups", "--then", "add-to-sequence:Sequence 1")
+	e.fails(`Fix: load: mode "merge": use create, update or upsert`+"\n", "edit", "signups", "--mode", "merge")
+	e.fails("Fix: --from: source sqlite: needs a file and a query", "edit", "signups", "--from", "sqlite:warehouse.db")
+	e.fails("--to is for source connections", "edit", "signups", "--to", "sqlite:x.db")
+	e.fails("--streams is for source connections", "edit", "signups", "--streams", "prospects")
+	e.fails("give --map or --no-map", "edit", "signups", "--map", "a=b", "--no-map")
+	e.fails("--type is for destination connections", "edit", "src", "--type", "account")
+	if v := show(); v.Load.Mode != "create" || !strings.Contains(v.Destination, "SELECT email AS emails") {
+		t.Fatalf("a refused edit changed the connection: %+v", v)
 	}
 }

@@ -173,7 +173,7 @@ type history struct {
 	} `json:"runs"`
 }
 
-var runSummary = regexp.MustCompile(`(\d+) records in (\d+) streams into (\S+) in [\d.]+ s: succeeded\.`)
+var runSummary = regexp.MustCompile(`(\d+) records? in (\d+) streams? into (\S+) in [\d.]+ s: succeeded\.`)
 
 // TestConnectionsLifecycle walks a connection through the CLI as a
 // script would: add, list --json, run --wait, history --json, show --json,
@@ -352,7 +352,7 @@ func TestConnectionsRedactPasswords(t *testing.T) {
 		t.Logf("list with another key file:\n%s", errOut)
 	}
 	out, errOut, code = e.run("credentials", "rotate-key")
-	if code != 0 || !strings.Contains(out, "and 1 connection destination passwords") {
+	if code != 0 || !strings.Contains(out, "and 1 connection destination password.") {
 		t.Fatalf("rotate-key: exit %d\n%s%s", code, out, errOut)
 	}
 	assertSealed(t, "sqlite", e.db, "s3cr3t-pw")
@@ -599,7 +599,7 @@ func TestConnectionsOnPostgres(t *testing.T) {
 		t.Errorf("list --json: %+v", l)
 	}
 	assertSealed(t, "pgx", appDB, "pg-s3cr3t")
-	if out, errOut, code := e.run("credentials", "rotate-key"); code != 0 || !strings.Contains(out, "and 1 connection destination passwords") {
+	if out, errOut, code := e.run("credentials", "rotate-key"); code != 0 || !strings.Contains(out, "and 1 connection destination password.") {
 		t.Fatalf("rotate-key: exit %d\n%s%s", code, out, errOut)
 	}
 	assertSealed(t, "pgx", appDB, "pg-s3cr3t")

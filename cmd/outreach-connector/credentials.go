@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 )
 
@@ -39,7 +40,12 @@ their secrets sealed with the key in --key-file.`,
 				return err
 			}
 			defer closeStore()
-			return run(c.Context(), m, args, c.OutOrStdout())
+			err = run(c.Context(), m, args, c.OutOrStdout())
+			if len(args) == 1 && errors.Is(err, credential.ErrNotFound) && err.Error() == credential.ErrNotFound.Error() {
+				// The bare "not found" of the credential NAME names: say which there are.
+				return fmt.Errorf("credential %s: %w; %s", args[0], err, credentialNames(c.Context(), m, connection.RedactedURL(store.db)))
+			}
+			return err
 		}
 	}
 
@@ -70,11 +76,20 @@ their secrets sealed with the key in --key-file.`,
 		}
 		return nil
 	}
+	needSecret := func() error {
+		if n.ClientSecret == "" {
+			return errors.New("the app's client secret is required: give --client-secret-file FILE (- reads stdin), or set OUTREACH_CLIENT_SECRET")
+		}
+		return nil
+	}
 
 	add := &cobra.Command{Use: "add", Short: "Add a credential (then authorize it in the web UI)", Args: cobra.NoArgs}
 	addFlags(add)
 	add.RunE = withManager(func(ctx context.Context, m *credential.Manager, _ []string, out io.Writer) error {
 		if err := fill(add.InOrStdin()); err != nil {
+			return err
+		}
+		if err := needSecret(); err != nil {
 			return err
 		}
 		rec, err := m.Create(ctx, n)
@@ -284,11 +299,14 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			if err != nil {
 				return err
 			}
-			old, err := credential.LoadKeyring(store.keyFile, nil)
+			// Opening the store loads the key file, and refuses when it is
+			// missing while the database holds secrets sealed with it.
+			_, _, closeFirst, err := store.open(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}
-			next, err := old.Rotated()
+			closeFirst()
+			next, err := store.keys.Rotated()
 			if err != nil {
 				return err
 			}
@@ -302,7 +320,7 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			defer closeStore()
 			n, err := m.ReencryptAll(c.Context())
 			if err != nil {
-				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+				return fmt.Errorf("re-encrypted %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "credential"), err)
 			}
 			if err := resealWebhookSecrets(c.Context(), credStore, store.keys, c.OutOrStdout()); err != nil {
 				return err
@@ -310,10 +328,10 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			// Connections' destination passwords too.
 			_, sealed, err := sealConnections(c.Context(), credStore, store.keys)
 			if err != nil {
-				return fmt.Errorf("re-encrypted %d credentials, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+				return fmt.Errorf("re-encrypted %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "credential"), err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %d credentials and %d connection destination passwords. Old keys stay in %s for ciphertexts written meanwhile.\n",
-				next.Current(), n, sealed, store.keyFile)
+			fmt.Fprintf(c.OutOrStdout(), "New key %s; re-encrypted %s and %s. Old keys stay in %s for ciphertexts written meanwhile.\n",
+				next.Current(), counted(n, "credential"), counted(sealed, "connection destination password"), store.keyFile)
 			return nil
 		}}
 

@@ -40,7 +40,7 @@ func TestCredentialsCommands(t *testing.T) {
 	}{
 		{"add", append([]string{"add", "--name", "pending"}, common...), "awaiting authorization", ""},
 		{"add twice", append([]string{"add", "--name", "pending"}, common...), "", "exists"},
-		{"add without secret", []string{"add", "--name", "x", "--client-id", "y"}, "", "client secret is required"},
+		{"add without secret", []string{"add", "--name", "x", "--client-id", "y"}, "", "client secret is required: give --client-secret-file"},
 		{"import", append([]string{"import", "--name", "main", "--refresh-token-file", tokenFile, "--environment", "production"}, common...), "connected as", ""},
 		{"list", []string{"list"}, "main", ""},
 		{"show", []string{"show", "main"}, "connected", ""},
@@ -113,5 +113,72 @@ func TestServeCommand(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve returned %v", err)
+	}
+}
+
+// An app database holding sealed secrets whose key file is gone: every
+// command refuses, naming the key file, and none makes a new key file
+// (a new key could never open the secrets, and would hide the loss).
+func TestMissingKeyFileIsRefused(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "c.key")
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", keyFile}
+	if _, _, err := runCommand(t, "s3cret\n", append([]string{"credentials", "add", "--name", "main", "--client-id", "id",
+		"--client-secret-file", "-"}, store...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"credentials", "list"}, {"credentials", "rotate-key"}, {"connections", "list"}} {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), keyFile) || !strings.Contains(err.Error(), "--key-file") {
+			t.Errorf("%v without its key file: %v; want an error naming %s and --key-file", args, err, keyFile)
+		}
+		if _, err := os.Stat(keyFile); err == nil {
+			t.Fatalf("%v made a new key file", args)
+		}
+	}
+}
+
+// An unknown --credential says which credentials the app database
+// holds, or how to add one when it holds none.
+func TestUnknownCredentialNamesTheCredentials(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	commands := [][]string{
+		{"sync", "--credential", "nope", "--to", "jsonl:" + dir},
+		{"api", "--credential", "nope", "GET", "stages"},
+		{"tap", "--credential", "nope", "--config", filepath.Join(dir, "config.json")},
+		{"load", "prospect", "--credential", "nope", "--from", "csv:" + filepath.Join(dir, "people.csv"), "--mode", "create"},
+	}
+	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("emails\na@example.com\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"start_date": "2024-01-01T00:00:00Z"}`), 0o600)
+	for _, args := range commands {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "--credential nope") || !strings.Contains(err.Error(), "holds no credential") ||
+			!strings.Contains(err.Error(), "credentials add") {
+			t.Errorf("%v in an app database without credentials: %v; want how to add one", args[0], err)
+		}
+	}
+	for _, name := range []string{"sales", "support"} {
+		if _, _, err := runCommand(t, "s3cret\n", append([]string{"credentials", "add", "--name", name, "--client-id", "id",
+			"--client-secret-file", "-"}, store...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range commands {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "--credential nope") || !strings.Contains(err.Error(), "holds: sales, support") {
+			t.Errorf("%v: %v; want the credentials there are", args[0], err)
+		}
+	}
+	for _, sub := range []string{"show", "authorize", "refresh", "revoke", "delete"} {
+		_, _, err := runCommand(t, "", append([]string{"credentials", sub, "nope"}, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "credential nope: credential: not found") || !strings.Contains(err.Error(), "holds: sales, support") {
+			t.Errorf("credentials %s nope: %v; want the credentials there are", sub, err)
+		}
 	}
 }

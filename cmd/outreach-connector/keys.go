@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/proxy"
 	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
@@ -26,12 +28,16 @@ func newKeysCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 it was created for. The key is shown once, when created; only its SHA-256 hash is stored.
 See docs/proxy.md.`,
 	}
-	var credentials string
+	var credentials, publicURL string
 	create := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a key for the named caller, allowed to use --credentials (shown once)",
-		Example: "  outreach-connector keys create billing-service --credentials sales,support",
-		Args:    cobra.ExactArgs(1),
+		Use:   "create NAME",
+		Short: "Create a key for the named caller, allowed to use --credentials (shown once)",
+		Long: `Creates a key for the named caller, allowed to use --credentials, and prints it once with the
+proxy URL a caller uses: --public-url (or ` + PublicURLEnv + `, as serve has it) followed by
+/proxy/CREDENTIAL/, or serve's default http://127.0.0.1:8787.`,
+		Example: "  outreach-connector keys create billing-service --credentials sales,support\n" +
+			"  outreach-connector keys create billing-service --credentials sales --public-url https://connector.example.com",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := logger()
 			if err != nil {
@@ -39,6 +45,13 @@ See docs/proxy.md.`,
 			}
 			if strings.TrimSpace(credentials) == "" {
 				return errors.New("--credentials is required: name the credentials the key may use, such as --credentials sales,support")
+			}
+			base, err := checkPublicURLFlag(publicURL)
+			if err != nil {
+				return err
+			}
+			if base == "" {
+				base = "http://" + defaultServeAddr
 			}
 			ctx := cmd.Context()
 			m, cs, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
@@ -58,7 +71,7 @@ See docs/proxy.md.`,
 				}
 				rec, err := m.Get(ctx, c)
 				if errors.Is(err, credential.ErrNotFound) {
-					return fmt.Errorf("--credentials: no credential is named %q (outreach-connector credentials list shows them)", c)
+					return fmt.Errorf("--credentials: no credential is named %q; %s", c, credentialNames(ctx, m, connection.RedactedURL(store.db)))
 				}
 				if err != nil {
 					return err
@@ -78,11 +91,14 @@ See docs/proxy.md.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created key %s for credentials %s.\n", key.Name, strings.Join(names, ", "))
 			fmt.Fprintf(out, "Key (shown once; only its hash is kept): %s\n", secret)
-			fmt.Fprintf(out, "Call: curl -H 'Authorization: Bearer %s' http://127.0.0.1:8787/proxy/%s/prospects\n", secret, names[0])
+			fmt.Fprintf(out, "Proxy: %s\n", proxyURL(base, names[0]))
+			fmt.Fprintf(out, "Call: curl -H 'Authorization: Bearer %s' %sprospects\n", secret, proxyURL(base, names[0]))
 			return nil
 		},
 	}
 	create.Flags().StringVar(&credentials, "credentials", "", "comma-separated names (or ids) of the credentials the key may use (required)")
+	create.Flags().StringVar(&publicURL, "public-url", envOr(PublicURLEnv, ""),
+		"the URL serve is reached at (as serve --public-url), for the proxy URL printed (default http://"+defaultServeAddr+")")
 
 	var asJSON bool
 	list := &cobra.Command{
@@ -220,4 +236,9 @@ func idempotencyStoreOf(s any) (*sqlstore.Idempotency, error) {
 		return db.Idempotency(), nil
 	}
 	return nil, errors.New("the app database keeps no idempotency keys")
+}
+
+// proxyURL is the proxy's URL for a credential on serve at base.
+func proxyURL(base, credential string) string {
+	return base + "/proxy/" + url.PathEscape(credential) + "/"
 }

@@ -104,3 +104,39 @@ func TestKeysAndProxyThroughServe(t *testing.T) {
 		t.Fatal("serve logged the key")
 	}
 }
+
+// keys create prints the proxy URL a caller uses: --public-url, else
+// OUTREACH_CONNECTOR_PUBLIC_URL (as serve reads them), else serve's
+// default address.
+func TestKeysCreatePrintsTheProxyURL(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	t.Setenv(PublicURLEnv, "")
+	dir := t.TempDir()
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	if _, _, err := runCommand(t, "s3cret\n", append([]string{"credentials", "add", "--name", "sales team", "--client-id", "id",
+		"--client-secret-file", "-"}, store...)...); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, args ...string) (string, error) {
+		out, _, err := runCommand(t, "", append(append([]string{"keys", "create", name, "--credentials", "sales team"}, args...), store...)...)
+		return out, err
+	}
+	if out, err := create("a"); err != nil || !strings.Contains(out, "Proxy: http://127.0.0.1:8787/proxy/sales%20team/\n") {
+		t.Errorf("without a public URL: %v\n%s", err, out)
+	}
+	if out, err := create("b", "--public-url", "https://connector.example.com/"); err != nil ||
+		!strings.Contains(out, "Proxy: https://connector.example.com/proxy/sales%20team/\n") ||
+		!strings.Contains(out, " https://connector.example.com/proxy/sales%20team/prospects\n") {
+		t.Errorf("--public-url: %v\n%s", err, out)
+	}
+	t.Setenv(PublicURLEnv, "https://env.example.com")
+	if out, err := create("c"); err != nil || !strings.Contains(out, "Proxy: https://env.example.com/proxy/sales%20team/\n") {
+		t.Errorf("%s: %v\n%s", PublicURLEnv, err, out)
+	}
+	if _, err := create("d", "--public-url", "connector.example.com"); err == nil || !strings.Contains(err.Error(), "--public-url") {
+		t.Errorf("a public URL without scheme: %v", err)
+	}
+	if out, _, _ := runCommand(t, "", append([]string{"keys", "list"}, store...)...); strings.Contains(out, "\nd ") {
+		t.Errorf("a refused create made a key:\n%s", out)
+	}
+}

@@ -75,6 +75,9 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			if mode == "" {
+				return errors.New("--mode is required: create, update or upsert")
+			}
 			m, err := load.ParseMode(mode)
 			if err != nil {
 				return fmt.Errorf("--%w", err)
@@ -127,9 +130,9 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 			if !ok {
 				return errors.New("the app database keeps no load journal")
 			}
-			rec, err := mgr.Get(ctx, credName)
+			rec, err := store.credential(ctx, mgr, credName)
 			if err != nil {
-				return fmt.Errorf("--credential %s: %w", credName, err)
+				return err
 			}
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))
@@ -174,7 +177,7 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 				if werr := load.WriteRejects(rejects, sum.Columns, sum.Rejections); werr != nil {
 					return werr
 				}
-				fmt.Fprintf(out, "%d rejected %s written to %s.\n", len(sum.Rejections), plural(len(sum.Rejections), "row"), rejects)
+				fmt.Fprintf(out, "%s written to %s.\n", counted(len(sum.Rejections), "rejected row"), rejects)
 			}
 			switch {
 			case err == nil:
@@ -204,11 +207,18 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 	return cmd
 }
 
-func plural(n int, word string) string {
+// plural is word for one, word+"s" for any other count.
+func plural[N int | int64](n N, word string) string {
 	if n == 1 {
 		return word
 	}
 	return word + "s"
+}
+
+// counted is n and word, in the plural unless n is 1: "1 stream",
+// "2 streams".
+func counted[N int | int64](n N, word string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, word))
 }
 
 // printLoadSummary prints the plan or the outcome, the first writes and
@@ -255,17 +265,18 @@ func printLoadSummary(w io.Writer, s *load.Summary, requests int64, allRejects b
 		}
 	}
 	if s.DryRun {
-		fmt.Fprintf(w, "Plan: %d rows: create %d, update %d, unchanged %d, reject %d. Nothing was written (%d read requests).\n",
-			s.Rows, s.Created, s.Updated, s.Unchanged, s.Rejected, s.ReadRequests)
+		fmt.Fprintf(w, "Plan: %s: create %d, update %d, unchanged %d, reject %d. Nothing was written (%s).\n",
+			counted(s.Rows, "row"), s.Created, s.Updated, s.Unchanged, s.Rejected, counted(s.ReadRequests, "read request"))
 		return
 	}
-	fmt.Fprintf(w, "%d rows: created %d, updated %d, unchanged %d, rejected %d", s.Rows, s.Created, s.Updated, s.Unchanged, s.Rejected)
+	fmt.Fprintf(w, "%s: created %d, updated %d, unchanged %d, rejected %d", counted(s.Rows, "row"), s.Created, s.Updated, s.Unchanged, s.Rejected)
 	if s.FromEarlierRuns > 0 {
 		fmt.Fprintf(w, " (%d done by an earlier run)", s.FromEarlierRuns)
 	}
-	fmt.Fprintf(w, ". %d write and %d read requests (%d HTTP requests)", s.WriteRequests, s.ReadRequests, requests)
+	fmt.Fprintf(w, ". %s and %s (%s)", counted(s.WriteRequests, "write request"), counted(s.ReadRequests, "read request"),
+		counted(requests, "HTTP request"))
 	if s.Resolved > 0 {
-		fmt.Fprintf(w, "; %d unknown outcomes resolved by lookup", s.Resolved)
+		fmt.Fprintf(w, "; %s resolved by lookup", counted(s.Resolved, "unknown outcome"))
 	}
 	fmt.Fprintln(w, ".")
 	printActions(w, s.Actions)
@@ -274,14 +285,14 @@ func printLoadSummary(w io.Writer, s *load.Summary, requests int64, allRejects b
 // printActions prints what each --then did.
 func printActions(w io.Writer, actions []load.ActionSummary) {
 	for _, a := range actions {
-		fmt.Fprintf(w, "Then %s: %d %s: done %d, already %d, failed %d", a.Action, a.Records, plural(a.Records, "record"), a.Done, a.Already, a.Failed)
+		fmt.Fprintf(w, "Then %s: %s: done %d, already %d, failed %d", a.Action, counted(a.Records, "record"), a.Done, a.Already, a.Failed)
 		if a.FromEarlierRuns > 0 {
 			fmt.Fprintf(w, " (%d by an earlier run)", a.FromEarlierRuns)
 		}
 		if pending := a.Records - a.Done - a.Already - a.Failed; pending > 0 {
 			fmt.Fprintf(w, ", not done %d", pending)
 		}
-		fmt.Fprintf(w, ". %d %s.\n", a.Requests, plural(a.Requests, "request"))
+		fmt.Fprintf(w, ". %s.\n", counted(a.Requests, "request"))
 		for i, f := range a.Failures {
 			if i == 20 {
 				fmt.Fprintf(w, "  ... %d more\n", len(a.Failures)-20)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/load"
 	"github.com/outreach-connector/outreach-connector/internal/postgres/pgtest"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -560,5 +561,42 @@ func TestLoadJournalOnPostgres(t *testing.T) {
 	var n int
 	if err := db.QueryRow("SELECT COUNT(*) FROM load_rows WHERE status = 'unchanged'").Scan(&n); err != nil || n != 200 {
 		t.Fatalf("journal in PostgreSQL: %d unchanged rows (%v); want 200", n, err)
+	}
+}
+
+// Counts read as English: "1 row", "1 write request", "2 rows".
+func TestLoadSummaryPlurals(t *testing.T) {
+	var b strings.Builder
+	printLoadSummary(&b, &load.Summary{LoadID: "l", Type: "prospect", Mode: "create", Rows: 1, Created: 1, ReadRequests: 1,
+		WriteRequests: 1, Resolved: 1}, 1, false)
+	printLoadSummary(&b, &load.Summary{LoadID: "l", Type: "prospect", Mode: "create", Rows: 1, Created: 1, ReadRequests: 1, DryRun: true}, 1, false)
+	printLoadSummary(&b, &load.Summary{LoadID: "l", Type: "prospect", Mode: "create", Rows: 2, Created: 2, ReadRequests: 2, WriteRequests: 2}, 2, false)
+	out := b.String()
+	for _, want := range []string{"1 row: created 1", "1 write request and 1 read request (1 HTTP request)", "1 unknown outcome resolved",
+		"Plan: 1 row: create 1", "(1 read request)", "2 rows: created 2", "2 write requests and 2 read requests (2 HTTP requests)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summaries do not say %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"1 rows", "1 requests", "1 read requests", "1 unknown outcomes"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the summaries say %q:\n%s", bad, out)
+		}
+	}
+}
+
+// A flag left out is named with what to give: load without --mode,
+// credentials add without a client secret.
+func TestMissingFlagsSayWhatToGive(t *testing.T) {
+	t.Setenv("OUTREACH_CLIENT_SECRET", "")
+	dir := t.TempDir()
+	store := []string{"--db", filepath.Join(dir, "c.db"), "--key-file", filepath.Join(dir, "c.key")}
+	if _, _, err := runCommand(t, "", append([]string{"load", "prospect", "--credential", "main", "--from", "csv:x.csv"}, store...)...); err == nil ||
+		err.Error() != "--mode is required: create, update or upsert" {
+		t.Errorf("load without --mode: %v", err)
+	}
+	if _, _, err := runCommand(t, "", append([]string{"credentials", "add", "--name", "x", "--client-id", "y"}, store...)...); err == nil ||
+		!strings.Contains(err.Error(), "--client-secret-file") || !strings.Contains(err.Error(), "OUTREACH_CLIENT_SECRET") {
+		t.Errorf("credentials add without a client secret: %v", err)
 	}
 }

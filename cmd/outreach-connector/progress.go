@@ -78,7 +78,7 @@ func newLiveProgress(w io.Writer, n int) *liveProgress {
 		mpb.PrependDecorators(decor.Name("all streams", decor.WC{W: nameWidth, C: decor.DindentRight}),
 			decor.CountersNoUnit("%d / %d streams", decor.WC{W: 22, C: decor.DindentRight})),
 		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 6}),
-			decor.Any(func(decor.Statistics) string { return fmt.Sprintf("  %d records", l.records.Load()) }),
+			decor.Any(func(decor.Statistics) string { return "  " + counted(l.records.Load(), "record") }),
 			decor.Name("  "), decor.Elapsed(decor.ET_STYLE_MMSS)))
 	return l
 }
@@ -127,7 +127,7 @@ func (l *liveProgress) addBar(name string, total int, began time.Time) *streamBa
 		sb.began = time.Now()
 	}
 	sb.total.Store(int64(total))
-	pages := decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%d pages", sb.pages.Load()) }, decor.WC{W: 11})
+	pages := decor.Any(func(decor.Statistics) string { return counted(sb.pages.Load(), "page") }, decor.WC{W: 11})
 	rate := decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%.0f/s", sb.rate()) }, decor.WC{W: 9})
 	label := decor.Name(name, decor.WC{W: nameWidth, C: decor.DindentRight})
 	if total > 0 {
@@ -138,7 +138,7 @@ func (l *liveProgress) addBar(name string, total int, began time.Time) *streamBa
 		return sb
 	}
 	sb.bar = l.p.AddSpinner(0, mpb.BarRemoveOnComplete(),
-		mpb.PrependDecorators(label, decor.CurrentNoUnit("%d records", decor.WC{W: 22, C: decor.DindentRight})),
+		mpb.PrependDecorators(label, decor.Any(func(st decor.Statistics) string { return counted(st.Current, "record") }, decor.WC{W: 22, C: decor.DindentRight})),
 		mpb.AppendDecorators(pages, rate))
 	return sb
 }

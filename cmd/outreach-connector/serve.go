@@ -28,6 +28,9 @@ import (
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
+// defaultServeAddr is where serve listens unless --addr says otherwise.
+const defaultServeAddr = "127.0.0.1:8787"
+
 // AdminTokenEnv can hold the admin token instead of the token file.
 const AdminTokenEnv = "OUTREACH_CONNECTOR_ADMIN_TOKEN"
 
@@ -69,21 +72,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 					return err
 				}
 			}
-			ctx := cmd.Context()
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w (choose another with --addr)", addr, err)
-			}
-			defer ln.Close()
-			if publicURL == "" {
-				publicURL = "http://" + ln.Addr().String()
-			}
-			publicURL = strings.TrimSuffix(publicURL, "/")
-			callback := publicURL + "/oauth/callback"
-			admin, fresh, err := adminToken(tokenFile)
-			if err != nil {
-				return err
-			}
+			// The flags first, before any file is made.
 			if notifyURL != "" {
 				if err := service.CheckNotifyURL(notifyURL); err != nil {
 					return fmt.Errorf("--notify-url: %w", err)
@@ -92,11 +81,42 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			if workers < 1 {
 				return fmt.Errorf("--workers %d: give how many connections this node runs at once, at least 1", workers)
 			}
+			if webhookCheck <= 0 {
+				return fmt.Errorf("--webhook-check %s: give how often webhooks are checked, such as 1m", webhookCheck)
+			}
+			qopts, err := nodes.options()
+			if err != nil {
+				return err
+			}
 			var notifySecret []byte
 			if notifySecretFile != "" {
 				if notifySecret, err = readSecretFile(notifySecretFile); err != nil {
 					return err
 				}
+			}
+			ctx := cmd.Context()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (choose another with --addr)", addr, err)
+			}
+			defer ln.Close()
+			// A start that fails removes the files it made (admin token,
+			// key, app database), and only those.
+			made := notThereYet(serveFiles(tokenFile, &store)...)
+			serving := false
+			defer func() {
+				if !serving {
+					made.remove()
+				}
+			}()
+			if publicURL == "" {
+				publicURL = "http://" + ln.Addr().String()
+			}
+			publicURL = strings.TrimSuffix(publicURL, "/")
+			callback := publicURL + "/oauth/callback"
+			admin, fresh, err := adminToken(tokenFile)
+			if err != nil {
+				return err
 			}
 			m, credStore, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
 			if err != nil {
@@ -110,10 +130,6 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
 			var svc *service.Service
-			qopts, err := nodes.options()
-			if err != nil {
-				return err
-			}
 			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,
 				ID: qopts.ID, RunTimeout: qopts.RunTimeout, RescueAfter: qopts.RescueAfter, TimeScale: qopts.TimeScale,
 				Run: jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
@@ -149,9 +165,6 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			live, err := wireWebhooks(&store, credStore, conns, svc, publicURL, log.With("component", "webhooks"))
 			if err != nil {
 				return err
-			}
-			if webhookCheck <= 0 {
-				return fmt.Errorf("--webhook-check %s: give how often webhooks are checked, such as 1m", webhookCheck)
 			}
 			recv, err := live.newReceiver(conns, cmd.OutOrStdout(), metrics.NewWebhooks(met), log.With("component", "webhooks"))
 			if err != nil {
@@ -218,11 +231,12 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			if err != nil {
 				return err
 			}
+			serving = true
 			return runServer(ctx, ln, withWebhooks(handler, recv), m, q, &started, log)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", "127.0.0.1:8787", "address to listen on (loopback by default)")
+	f.StringVar(&addr, "addr", defaultServeAddr, "address to listen on (loopback by default)")
 	f.StringVar(&publicURL, "public-url", envOr(PublicURLEnv, ""),
 		"the URL browsers reach this server at, such as https://connector.example.com behind a TLS proxy: the OAuth callback is\nPUBLIC_URL/oauth/callback, and cookies are Secure when it is https (default http://ADDR)")
 	f.StringVar(&tokenFile, "admin-token-file", envOr("OUTREACH_CONNECTOR_ADMIN_TOKEN_FILE", "outreach.admin"), "file holding the admin token")
@@ -239,6 +253,45 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 	nodes.register(f)
 	store.register(cmd.Flags())
 	return cmd
+}
+
+// serveFiles are the files a start of serve may make: the admin token
+// file, the key file and the SQLite app database with its companions,
+// those that the environment does not replace.
+func serveFiles(tokenFile string, store *storeFlags) []string {
+	var paths []string
+	if os.Getenv(AdminTokenEnv) == "" {
+		paths = append(paths, tokenFile)
+	}
+	if os.Getenv(credential.KeysEnv) == "" {
+		paths = append(paths, store.keyFile)
+	}
+	if !isPostgresURL(store.db) {
+		db := strings.TrimPrefix(store.db, "sqlite:")
+		paths = append(paths, db, db+"-wal", db+"-shm", db+"-journal", sandboxLockPath(store.db))
+	}
+	return paths
+}
+
+// newFiles are paths that did not exist when a start began.
+type newFiles []string
+
+// notThereYet returns those of paths that do not exist.
+func notThereYet(paths ...string) newFiles {
+	var out newFiles
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// remove removes the files made since notThereYet.
+func (n newFiles) remove() {
+	for _, p := range n {
+		os.Remove(p)
+	}
 }
 
 // adminToken returns the admin token from the environment, or from the

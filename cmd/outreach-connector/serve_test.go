@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,65 @@ func TestServeRejectsABadPublicURL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--public-url") {
 			t.Errorf("--public-url %q: %v", bad, err)
 		}
+	}
+}
+
+// A serve that fails to start removes the files it made (admin token,
+// key, app database) and never one that was there before.
+func TestServeFailingToStartRemovesOnlyTheFilesItMade(t *testing.T) {
+	t.Setenv(AdminTokenEnv, "")
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	files := []string{"--db", db, "--key-file", filepath.Join(dir, "app.key"), "--admin-token-file", filepath.Join(dir, "app.admin")}
+	// Another process holds the sandbox lock: serve --sandbox fails after
+	// making its files.
+	unlock, err := lockSandbox(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	serve := func() error {
+		var out, errOut watchBuffer
+		cmd := newRootCommand(&out, &errOut)
+		cmd.SetArgs(append([]string{"serve", "--sandbox", "--addr", "127.0.0.1:0", "--log-level", "warn"}, files...))
+		return cmd.ExecuteContext(context.Background())
+	}
+	list := func() []string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	if err := serve(); err == nil || !strings.Contains(err.Error(), "sandbox") {
+		t.Fatalf("serve --sandbox with the lock held: %v, want the lock's error", err)
+	}
+	if got := list(); !slices.Equal(got, []string{"app.db.sandbox.lock"}) {
+		t.Fatalf("after a failed first start the directory holds %v; want only the lock file that was there", got)
+	}
+
+	// With files that were there before, the same failure keeps them all.
+	if _, _, err := runCommand(t, "s3cret\n", "credentials", "add", "--name", "main", "--client-id", "id",
+		"--client-secret-file", "-", "--db", db, "--key-file", filepath.Join(dir, "app.key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.admin"), []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := list()
+	if err := serve(); err == nil {
+		t.Fatal("serve --sandbox with the lock held started")
+	}
+	if got := list(); !slices.Equal(got, before) {
+		t.Fatalf("a failed start changed the files %v into %v", before, got)
+	}
+	if out, _, err := runCommand(t, "", "credentials", "list", "--db", db, "--key-file", filepath.Join(dir, "app.key")); err != nil ||
+		!strings.Contains(out, "main") {
+		t.Fatalf("the credentials after a failed start: %v\n%s", err, out)
 	}
 }

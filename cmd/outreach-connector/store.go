@@ -49,7 +49,7 @@ func (f *storeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.db, "db", envOr("OUTREACH_CONNECTOR_DB", defaultAppDB),
 		"the app's database (credentials, sessions): a SQLite file path, or postgres://... (env OUTREACH_CONNECTOR_DB); synced data goes where sync --to says")
 	fs.StringVar(&f.keyFile, "key-file", envOr("OUTREACH_CONNECTOR_KEY_FILE", "outreach.key"),
-		"encryption key file, created with mode 0600 on first use (or set "+credential.KeysEnv+")")
+		"encryption key file (or set "+credential.KeysEnv+"), created with mode 0600 on first use; once it has sealed secrets, a missing one is an error")
 }
 
 // open opens the store, the keyring and a manager. Call the returned
@@ -72,7 +72,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time
 		}
 		store, closer = db, func() { db.Close() }
 	}
-	keys, err := credential.LoadKeyring(f.keyFile, os.Getenv)
+	keys, err := f.loadKeys(ctx, store)
 	if err != nil {
 		closer()
 		return nil, nil, nil, err
@@ -88,6 +88,68 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger, now func() time
 		return nil, nil, nil, fmt.Errorf("credentials: %w", err)
 	}
 	return m, store, closer, nil
+}
+
+// loadKeys loads the keyring of the app database store: from
+// OUTREACH_CONNECTOR_KEYS or the key file, which it makes on first use,
+// but never while the database holds secrets sealed with a key, which a
+// new one could never open (the key file was lost, or --key-file names
+// another).
+func (f *storeFlags) loadKeys(ctx context.Context, store credential.Store) (*credential.Keyring, error) {
+	var sealedWith []string
+	if db, ok := store.(interface {
+		SealedKeyIDs(context.Context) ([]string, error)
+	}); ok && os.Getenv(credential.KeysEnv) == "" {
+		ids, err := db.SealedKeyIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sealedWith = ids
+	}
+	keys, err := credential.LoadKeyringFor(f.keyFile, os.Getenv, sealedWith)
+	if errors.Is(err, credential.ErrKeyFileMissing) {
+		return nil, fmt.Errorf("app database %s: %w", connection.RedactedURL(f.db), err)
+	}
+	return keys, err
+}
+
+// credential returns the credential that --credential names; when the
+// app database holds none of that name or id, the error names those it
+// holds, or says how to add one.
+func (f *storeFlags) credential(ctx context.Context, m *credential.Manager, name string) (*credential.Record, error) {
+	rec, err := m.Get(ctx, name)
+	if err == nil || !errors.Is(err, credential.ErrNotFound) {
+		if err != nil {
+			return nil, fmt.Errorf("--credential %s: %w", name, err)
+		}
+		return rec, nil
+	}
+	return nil, unknownCredential(ctx, m, connection.RedactedURL(f.db), name, err)
+}
+
+// unknownCredential is the error of --credential name that app database
+// db does not hold (err is credential.ErrNotFound): it names the
+// credentials db holds, or says how to add one.
+func unknownCredential(ctx context.Context, m *credential.Manager, db, name string, err error) error {
+	return fmt.Errorf("--credential %s: %w; %s", name, err, credentialNames(ctx, m, db))
+}
+
+// credentialNames says which credentials app database db holds, or how
+// to add one when it holds none.
+func credentialNames(ctx context.Context, m *credential.Manager, db string) string {
+	recs, err := m.List(ctx)
+	if err != nil {
+		return "see `outreach-connector credentials list`"
+	}
+	if len(recs) == 0 {
+		return "the app database " + db + " holds no credential: add one with `outreach-connector credentials add` " +
+			"(or import, or on serve's Credentials page), or give the --db that holds it"
+	}
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Name
+	}
+	return "the app database " + db + " holds: " + strings.Join(names, ", ") + " (`outreach-connector credentials list` shows them)"
 }
 
 // useLegacyDefault keeps an existing installation working: when the app

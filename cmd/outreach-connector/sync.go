@@ -163,9 +163,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if credName == "" {
 				return errors.New("name a credential with --credential (see `credentials list`), or use --sandbox")
 			}
-			rec, err := m.Get(ctx, credName)
+			rec, err := store.credential(ctx, m, credName)
 			if err != nil {
-				return fmt.Errorf("--credential %s: %w", credName, err)
+				return err
 			}
 			if rec.Status != credential.StatusConnected {
 				return fmt.Errorf("credential %s is %s: authorize it first (outreach-connector serve)", rec.Name, strings.ReplaceAll(string(rec.Status), "_", " "))
@@ -259,14 +259,15 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if namespace != "" && to != destinations.Singer {
 				where += " (namespace " + namespace + ")"
 			}
-			fmt.Fprintf(out, "%d records in %d streams into %s in %.1f s (%d requests).\n", total, len(results), where, time.Since(began).Seconds(), limiter.Sent())
+			fmt.Fprintf(out, "%s in %s into %s in %.1f s (%s).\n", counted(total, "record"), counted(len(results), "stream"), where,
+				time.Since(began).Seconds(), counted(limiter.Sent(), "request"))
 			if len(skipped) > 0 {
-				fmt.Fprintf(out, "%d streams skipped for lack of scopes; to sync them, give credential %s these scopes and authorize it again: %s\n",
-					len(skipped), rec.Name, strings.Join(missingScopes(skipped), " "))
+				fmt.Fprintf(out, "%s skipped for lack of scopes; to sync them, give credential %s these scopes and authorize it again: %s\n",
+					counted(len(skipped), "stream"), rec.Name, strings.Join(missingScopes(skipped), " "))
 			}
 			if interrupted {
-				fmt.Fprintf(out, "Interrupted: %d of %d streams did not finish. Every committed page is kept; the next run resumes where this one stopped.\n",
-					stopped, len(results))
+				fmt.Fprintf(out, "Interrupted: %d of %s did not finish. Every committed page is kept; the next run resumes where this one stopped.\n",
+					stopped, counted(len(results), "stream"))
 				if len(failed) > 0 {
 					return fmt.Errorf("%w; some streams failed:\n%w", errInterrupted, errors.Join(failed...))
 				}

@@ -26,7 +26,7 @@ import (
 func TestSyncSandboxTwice(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	total := regexp.MustCompile(`(\d+) records in (\d+) streams into sqlite:outreach.db`)
+	total := regexp.MustCompile(`(\d+) records? in (\d+) streams? into sqlite:outreach.db`)
 	counts := []int{}
 	for run := range 2 {
 		out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "300", "--log-level", "warn")
@@ -269,7 +269,7 @@ func TestLegacyAppDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, err := runCommand(t, "", "sync", "--credential", "default", "--key-file", "app.key", "--streams", "prospects", "--to", "sqlite:data.db")
-	if err != nil || !strings.Contains(out, "10 records in 1 streams") {
+	if err != nil || !strings.Contains(out, "10 records in 1 stream into") {
 		t.Fatalf("sync with credentials in outreach.db: %v\n%s\n%s", err, out, errOut)
 	}
 	if !strings.Contains(errOut, "using the credentials in outreach.db") {
@@ -280,7 +280,14 @@ func TestLegacyAppDatabase(t *testing.T) {
 	}
 	// A sync --sandbox run in between (its credential comes and goes)
 	// changes nothing: the credentials in outreach.db are still found.
-	if out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "5", "--streams", "prospects", "--to", "sqlite:sb.db"); err != nil {
+	// It needs their key file: without it, it would seal the sandbox's
+	// credential with a new key beside theirs, and is refused.
+	if _, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "5", "--streams", "prospects", "--to", "sqlite:sb.db"); err == nil ||
+		!strings.Contains(err.Error(), "outreach.key does not exist") {
+		t.Fatalf("sync --sandbox without the key file of outreach.db: %v; want the missing key file named", err)
+	}
+	if out, _, err := runCommand(t, "", "sync", "--sandbox", "--sandbox-prospects", "5", "--streams", "prospects", "--to", "sqlite:sb.db",
+		"--key-file", "app.key"); err != nil {
 		t.Fatalf("sync --sandbox: %v\n%s", err, out)
 	}
 	out, errOut, err = runCommand(t, "", "sync", "--credential", "default", "--key-file", "app.key", "--streams", "prospects", "--to", "sqlite:data.db")

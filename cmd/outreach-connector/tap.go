@@ -106,7 +106,7 @@ instead; config.json then needs only start_date (and optionally page_size, quota
 			defer closeStore()
 			var rec *credential.Record
 			if credName != "" {
-				if rec, err = tapCredential(ctx, m, credName); err != nil {
+				if rec, err = tapCredential(ctx, &store, m, credName); err != nil {
 					return err
 				}
 			} else if rec, err = tapImport(ctx, m, cfg, configPath); err != nil {
@@ -259,10 +259,10 @@ func tapImport(ctx context.Context, m *credential.Manager, cfg *tapConfig, confi
 }
 
 // tapCredential is the credential named by --credential, connected.
-func tapCredential(ctx context.Context, m *credential.Manager, name string) (*credential.Record, error) {
-	rec, err := m.Get(ctx, name)
+func tapCredential(ctx context.Context, store *storeFlags, m *credential.Manager, name string) (*credential.Record, error) {
+	rec, err := store.credential(ctx, m, name)
 	if err != nil {
-		return nil, fmt.Errorf("--credential %s: %w (see outreach-connector credentials list)", name, err)
+		return nil, err
 	}
 	if rec.Status != credential.StatusConnected {
 		reason := ""

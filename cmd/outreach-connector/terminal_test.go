@@ -169,7 +169,7 @@ var (
 	barPattern = regexp.MustCompile(`\d+ / \d+\s+\[[=>-]+\]\s+\d+ %`)
 	// The whole-run line: "all streams   3 / 48 streams".
 	overallPattern = regexp.MustCompile(`all streams\s+(\d+) / (\d+) streams`)
-	summary        = regexp.MustCompile(`\d+ records in \d+ streams into sqlite:outreach.db`)
+	summary        = regexp.MustCompile(`\d+ records? in \d+ streams? into sqlite:outreach.db`)
 )
 
 // TestSyncOnTerminal runs the README's command on a terminal: it must

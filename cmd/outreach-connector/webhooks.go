@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,9 +48,9 @@ func wireWebhooks(store *storeFlags, credStore credential.Store, conns connectio
 	if err != nil {
 		return nil, err
 	}
-	keys, err := credential.LoadKeyring(store.keyFile, os.Getenv)
-	if err != nil {
-		return nil, err
+	keys := store.keys // loaded by store.open, which checks it against the database's secrets
+	if keys == nil {
+		return nil, errors.New("the app database is not open")
 	}
 	m, err := webhooks.NewManager(webhooks.ManagerOptions{Store: subs, Connections: conns, Keys: keys, PublicURL: publicURL,
 		Client: svc.Client, CatchUp: svc.CatchUp, Logger: log})
@@ -146,10 +145,10 @@ func resealWebhookSecrets(ctx context.Context, credStore credential.Store, keys 
 	}
 	n, err := webhooks.Reseal(ctx, subs, keys)
 	if err != nil {
-		return fmt.Errorf("re-sealed %d webhook secrets, then: %w (the key file keeps every key; run rotate-key again)", n, err)
+		return fmt.Errorf("re-sealed %s, then: %w (the key file keeps every key; run rotate-key again)", counted(n, "webhook secret"), err)
 	}
 	if n > 0 {
-		fmt.Fprintf(out, "Re-sealed %d webhook secrets of live connections.\n", n)
+		fmt.Fprintf(out, "Re-sealed %s of live connections.\n", counted(n, "webhook secret"))
 	}
 	return nil
 }

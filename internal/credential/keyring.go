@@ -42,8 +42,8 @@ func NewKeyring(current string, keys map[string][]byte) (*Keyring, error) {
 		if len(key) != 32 {
 			return nil, fmt.Errorf("credential: key %q is %d bytes; AES-256 needs 32", id, len(key))
 		}
-		if id == "" || strings.ContainsAny(id, ":, \n") || len(id) > 64 {
-			return nil, fmt.Errorf("credential: key id %q must be 1-64 characters without ':', ',' or spaces", id)
+		if !validKeyID(id) {
+			return nil, fmt.Errorf("credential: key id %q must be 1-64 printable ASCII characters without ':', ',' or spaces", id)
 		}
 		k.keys[id] = bytes.Clone(key)
 	}
@@ -111,10 +111,23 @@ func (k Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // MarshalJSON keeps the keys out of JSON.
 func (k Keyring) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
 
+// ErrKeyFileMissing is the error of LoadKeyringFor when the key file
+// does not exist while secrets sealed with it do.
+var ErrKeyFileMissing = errors.New("credential: the key file is missing")
+
 // LoadKeyring returns the keyring from the environment variable KeysEnv
 // when set (getenv may be nil), else from the key file at path, creating
 // the file with a new random key and mode 0600 when it does not exist.
 func LoadKeyring(path string, getenv func(string) string) (*Keyring, error) {
+	return LoadKeyringFor(path, getenv, nil)
+}
+
+// LoadKeyringFor is LoadKeyring for a database holding secrets sealed
+// with the keys sealedWith (their ids, as KeyIDOf names them): when the
+// key file does not exist and sealedWith is not empty, it refuses with
+// ErrKeyFileMissing instead of creating a new key, which could never
+// open those secrets.
+func LoadKeyringFor(path string, getenv func(string) string, sealedWith []string) (*Keyring, error) {
 	if getenv != nil {
 		if v := getenv(KeysEnv); v != "" {
 			return ParseKeys(v)
@@ -127,6 +140,11 @@ func LoadKeyring(path string, getenv func(string) string) (*Keyring, error) {
 			return nil, fmt.Errorf("credential: key file %s is readable by others (mode %04o); run chmod 600 %s", path, info.Mode().Perm(), path)
 		}
 		return ParseKeys(string(raw))
+	case errors.Is(err, os.ErrNotExist) && len(sealedWith) > 0:
+		return nil, fmt.Errorf("%w: %s does not exist, but the database holds secrets sealed with key %s; "+
+			"restore that file, or name it with --key-file (or put its contents in %s). "+
+			"No new key is made: it could never open those secrets",
+			ErrKeyFileMissing, path, strings.Join(sealedWith, ", "), KeysEnv)
 	case errors.Is(err, os.ErrNotExist):
 		k, err := GenerateKeyring()
 		if err != nil {
@@ -216,12 +234,28 @@ func (k *Keyring) Open(blob, aad []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// KeyIDOf returns the id of the key that sealed blob.
+// KeyIDOf returns the id of the key that sealed blob; false when blob is
+// not a ciphertext of Seal.
 func KeyIDOf(blob []byte) (string, bool) {
 	if len(blob) < 2 || blob[0] != sealVersion || len(blob) < 2+int(blob[1]) {
 		return "", false
 	}
-	return string(blob[2 : 2+int(blob[1])]), true
+	id := string(blob[2 : 2+int(blob[1])])
+	return id, validKeyID(id)
+}
+
+// validKeyID reports whether id can name a key: 1-64 printable ASCII
+// characters without ':', ',' or spaces.
+func validKeyID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if c <= ' ' || c > '~' || c == ':' || c == ',' {
+			return false
+		}
+	}
+	return true
 }
 
 func (k *Keyring) aead(id string) (cipher.AEAD, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -104,6 +105,29 @@ func TestLoadKeyring(t *testing.T) {
 		if _, err := credential.ParseKeys(bad); err == nil {
 			t.Errorf("ParseKeys(%q) succeeded", bad)
 		}
+	}
+}
+
+// A key file that is missing while a database holds secrets sealed with
+// it is refused, naming the file and the key, and no new key file is
+// made: a new key could never open those secrets.
+func TestLoadKeyringForRefusesAMissingKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outreach.key")
+	_, err := credential.LoadKeyringFor(path, nil, []string{"k0123456789"})
+	if !errors.Is(err, credential.ErrKeyFileMissing) || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), "k0123456789") || !strings.Contains(err.Error(), "--key-file") {
+		t.Fatalf("LoadKeyringFor with sealed secrets and no key file: %v; want ErrKeyFileMissing naming the file, the key and --key-file", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file was made: %v", err)
+	}
+	k, err := credential.LoadKeyringFor(path, nil, nil)
+	if err != nil {
+		t.Fatalf("no sealed secrets: %v; want a new key file", err)
+	}
+	again, err := credential.LoadKeyringFor(path, nil, []string{k.Current()})
+	if err != nil || again.Current() != k.Current() {
+		t.Fatalf("the key file that sealed them: %v", err)
 	}
 }
 

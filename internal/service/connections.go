@@ -37,10 +37,30 @@ func (s *Service) credential(ctx context.Context, idOrName string) (*credential.
 		return nil, nil
 	}
 	rec, err := s.opts.Credentials.Get(ctx, idOrName)
+	if errors.Is(err, credential.ErrNotFound) {
+		return nil, fmt.Errorf("credential %q: %w; %s", idOrName, err, s.credentialNames(ctx))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("credential %q: %w (see `credentials list`)", idOrName, err)
 	}
 	return rec, nil
+}
+
+// credentialNames says which credentials there are, for an error about
+// one that does not exist.
+func (s *Service) credentialNames(ctx context.Context) string {
+	recs, err := s.opts.Credentials.List(ctx)
+	if err != nil {
+		return "see `credentials list`"
+	}
+	if len(recs) == 0 {
+		return "there is no credential yet: add one (`credentials add` or `credentials import`, or the Credentials page)"
+	}
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Name
+	}
+	return "the credentials are: " + strings.Join(names, ", ")
 }
 
 // Create validates and stores a connection, and schedules it. It refuses
@@ -95,7 +115,10 @@ func (s *Service) check(ctx context.Context, c *connection.Connection, rec *cred
 	} else if rec != nil && c.Direction != connection.DirectionDestination {
 		problems = append(problems, s.checkStreams(c, rec)...)
 	}
-	return invalid(problems)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &InvalidError{Problems: problems, Direction: c.Direction}
 }
 
 // checkStreams checks c's streams against what rec may read.

@@ -35,6 +35,10 @@ var (
 // once, each naming the field and what to fix.
 type InvalidError struct {
 	Problems []connection.FieldError
+	// Direction is the refused connection's, which tells what its
+	// destination field is: where a source connection writes, or the
+	// rows a destination connection reads.
+	Direction connection.Direction
 }
 
 func (e *InvalidError) Error() string {

@@ -291,8 +291,8 @@ func TestCreateChecksStreamsAgainstScopes(t *testing.T) {
 		t.Fatalf("unknown stream: %v", err)
 	}
 	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: "nobody", DestinationURL: dst})
-	if !errors.Is(err, credential.ErrNotFound) {
-		t.Fatalf("unknown credential: %v", err)
+	if !errors.Is(err, credential.ErrNotFound) || !strings.Contains(err.Error(), "the credentials are: ") || !strings.Contains(err.Error(), narrow.Name) {
+		t.Fatalf("unknown credential: %v; want ErrNotFound naming the credentials there are", err)
 	}
 	_, err = e.svc.Create(e.ctx, service.NewConnection{Name: "n", Credential: narrow.ID, DestinationURL: dst, Schedule: "30s"})
 	if err == nil || !strings.Contains(err.Error(), "too short") {

@@ -30,6 +30,7 @@ type appDB interface {
 	ConnectionsSealedBy(keys *credential.Keyring) *sqlstore.Connections
 	DB() *sql.DB
 	CredentialConnections(ctx context.Context, id string) ([]string, error)
+	SealedKeyIDs(ctx context.Context) ([]string, error)
 }
 
 // backends open a fresh app database per test on SQLite and PostgreSQL.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
@@ -118,4 +119,53 @@ func (s *Connections) SealDestinations(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// SealedKeyIDs returns the ids of the keys that sealed the secrets this
+// database holds (credentials' client secrets and tokens, destination
+// passwords, webhook signing secrets), sorted; none when it holds no
+// sealed secret. A process opening the database checks it before making
+// a new key: a new key could never open them.
+func (s *Store) SealedKeyIDs(ctx context.Context) ([]string, error) {
+	ids := map[string]bool{}
+	add := func(blob []byte) {
+		if id, ok := credential.KeyIDOf(blob); ok {
+			ids[id] = true
+		}
+	}
+	for _, q := range []string{
+		`SELECT client_secret FROM credentials`,
+		`SELECT tokens FROM credentials WHERE tokens IS NOT NULL`,
+		`SELECT secret FROM webhook_subscriptions`,
+	} {
+		blobs, err := queryAll(ctx, s.db, q, nil, func(sc scanner) ([]byte, error) {
+			var b []byte
+			return b, sc.Scan(&b)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the sealed secrets: %w", err)
+		}
+		for _, b := range blobs {
+			add(b)
+		}
+	}
+	sealed, err := queryAll(ctx, s.db, `SELECT destination_sealed FROM connections WHERE destination_sealed <> ''`, nil,
+		func(sc scanner) (string, error) {
+			var v string
+			return v, sc.Scan(&v)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read the sealed secrets: %w", err)
+	}
+	for _, v := range sealed {
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+			add(b)
+		}
+	}
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out, nil
 }

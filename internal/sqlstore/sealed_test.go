@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -167,6 +168,38 @@ func TestSealDestinationsMigratesAndRotates(t *testing.T) {
 			}
 			if _, err := s.GetConnection(ctx, c.ID); !errors.Is(err, sqlstore.ErrSealed) {
 				t.Fatalf("with the old key alone: %v, want ErrSealed", err)
+			}
+		})
+	}
+}
+
+// SealedKeyIDs names the keys that sealed what the database holds: none
+// in a new database, then the key of a sealed destination password and
+// of a credential's client secret.
+func TestSealedKeyIDs(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			if ids, err := db.SealedKeyIDs(ctx); len(ids) != 0 || err != nil {
+				t.Fatalf("a new database: %v, %v; want none", ids, err)
+			}
+			_, keys, _, _ := withSecretConnection(t, db, "secret")
+			if ids, err := db.SealedKeyIDs(ctx); err != nil || !slices.Equal(ids, []string{keys.Current()}) {
+				t.Fatalf("with a sealed destination password: %v, %v; want [%s]", ids, err, keys.Current())
+			}
+			other := testKeys(t)
+			m, err := credential.NewManager(credential.Options{Store: db, Keyring: other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Create(ctx, credential.NewCredential{Name: "c", ClientID: "id", ClientSecret: "s3cret", RedirectURI: "http://127.0.0.1/cb"}); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{keys.Current(), other.Current()}
+			slices.Sort(want)
+			if ids, err := db.SealedKeyIDs(ctx); err != nil || !slices.Equal(ids, want) {
+				t.Fatalf("with a credential too: %v, %v; want %v", ids, err, want)
 			}
 		})
 	}

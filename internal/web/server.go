@@ -182,6 +182,7 @@ func (s *Server) routes() {
 
 	mux.Handle("POST /signout", s.page(s.signOut))
 	mux.Handle("GET /{$}", s.page(s.list))
+	mux.Handle("GET /credentials", s.page(s.list)) // the list where the other pages' paths lead a reader to look
 	mux.Handle("GET /credentials/new", s.page(s.newForm))
 	mux.Handle("POST /credentials", s.page(s.create))
 	mux.Handle("GET /credentials/{id}", s.page(s.show))

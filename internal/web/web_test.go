@@ -94,6 +94,7 @@ func TestEveryNonPublicRouteNeedsTheAdmin(t *testing.T) {
 		want         int
 	}{
 		{"GET", "/", http.StatusSeeOther},
+		{"GET", "/credentials", http.StatusSeeOther},
 		{"GET", "/credentials/new", http.StatusSeeOther},
 		{"GET", "/credentials/x", http.StatusSeeOther},
 		{"POST", "/credentials", http.StatusUnauthorized},
@@ -171,6 +172,11 @@ func TestSignInCSRFAndOpenRedirects(t *testing.T) {
 	form.Set("name", "c1")
 	if status, body := readForm(t, client, e.url+"/credentials", form); status != http.StatusConflict || strings.Contains(body, app.ClientSecret) {
 		t.Errorf("duplicate name = %d; the form must not echo the secret", status)
+	}
+	// GET /credentials, where a reader of /credentials/ID looks for the
+	// list, is the list.
+	if status, list := readGet(t, client, e.url+"/credentials"); status != http.StatusOK || !strings.Contains(list, ">c1<") {
+		t.Errorf("GET /credentials signed in = %d; want the list naming c1:\n%.300s", status, list)
 	}
 	// A callback with a forged state changes nothing and says why.
 	status, body := readGet(t, client, e.url+"/oauth/callback?state=dev.forged&code=x")

@@ -371,12 +371,22 @@ func connListCommand(withApp connAppRun) *cobra.Command {
 				records = fmt.Sprint(st.LastRun.Totals().Records)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Connection.Name, st.State, st.Connection.Schedule, lastRunText(st.LastRun),
-				nextRunText(st), records, connection.RedactedURL(st.Connection.DestinationURL))
+				nextRunText(st), records, destinationText(st.Connection))
 		}
 		return tw.Flush()
 	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"connections\": [...]}")
 	return cmd
+}
+
+// destinationText is where a connection's data goes, for a listing: its
+// destination URL, or for a destination connection Outreach's records of
+// its load's type and the source they come from.
+func destinationText(c *connection.Connection) string {
+	if c.Direction != connection.DirectionDestination || c.Load == nil {
+		return connection.RedactedURL(c.DestinationURL)
+	}
+	return "Outreach " + c.Load.Type + "s from " + connection.RedactedURL(c.DestinationURL)
 }
 
 func connShowCommand(withApp connAppRun) *cobra.Command {

@@ -99,6 +99,9 @@ func TestRunWaitOnARunWaitingForRetry(t *testing.T) {
 	// listens on port 1.
 	e.ok("add", "broken", "--credential", "main", "--direction", "destination",
 		"--from", "postgres://127.0.0.1:1/warehouse?query=SELECT email FROM signups", "--type", "prospect", "--mode", "upsert", "--match", "emails")
+	if list, _, _ := e.run("connections", "list"); !strings.Contains(list, "Outreach prospects from postgres://127.0.0.1:1/warehouse") {
+		t.Fatalf("the list does not say where a destination connection's data goes:\n%s", list)
+	}
 	_, first, code := e.run("connections", "run", "broken", "--wait")
 	if code == 0 || !strings.Contains(first, "refused") || !strings.Contains(first, "attempt 1") {
 		t.Fatalf("first run --wait: exit %d: %s", code, first)

@@ -753,48 +753,24 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 			t.Error = s.Error
 		}
 	}
-	if conn.Direction == connection.DirectionDestination {
-		writeLoadRunSummary(out, conn, runs, &sum)
-		return
-	}
+	load := conn.Direction == connection.DirectionDestination
 	if len(sum.Streams) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
+		if load {
+			fmt.Fprintln(tw, "TYPE\tCREATED\tUPDATED\tUNCHANGED\tREJECTED\tREQUESTS\tSTATUS\t")
+		} else {
+			fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
+		}
 		for _, s := range sum.Streams {
 			status := "ok"
 			if s.Error != "" {
 				status = "FAILED"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Records, s.Deletions, s.Pages, s.Requests, status)
-		}
-		tw.Flush()
-	}
-	for _, s := range sum.Streams {
-		if s.Error != "" {
-			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))
-		}
-	}
-	last := runs[0]
-	took := "—"
-	if !last.EndedAt.IsZero() {
-		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
-	}
-	fmt.Fprintf(out, "%s in %s into %s in %s: %s.\n", counted(sum.Totals().Records, "record"), counted(len(sum.Streams), "stream"),
-		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
-}
-
-// writeLoadRunSummary prints what a destination connection's run (its
-// slices summed in sum) wrote into Outreach.
-func writeLoadRunSummary(out io.Writer, conn *connection.Connection, runs []*connection.Run, sum *connection.Run) {
-	if len(sum.Streams) > 0 {
-		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "TYPE\tCREATED\tUPDATED\tUNCHANGED\tREJECTED\tREQUESTS\tSTATUS\t")
-		for _, s := range sum.Streams {
-			status := "ok"
-			if s.Error != "" {
-				status = "FAILED"
+			if load {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Created, s.Updated, s.Unchanged, s.Rejected, s.Requests, status)
+			} else {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Records, s.Deletions, s.Pages, s.Requests, status)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Stream, s.Created, s.Updated, s.Unchanged, s.Rejected, s.Requests, status)
 		}
 		tw.Flush()
 	}
@@ -809,6 +785,11 @@ func writeLoadRunSummary(out io.Writer, conn *connection.Connection, runs []*con
 		took = fmt.Sprintf("%.1f s", last.EndedAt.Sub(runs[len(runs)-1].StartedAt).Seconds())
 	}
 	t := sum.Totals()
+	if !load {
+		fmt.Fprintf(out, "%s in %s into %s in %s: %s.\n", counted(t.Records, "record"), counted(len(sum.Streams), "stream"),
+			connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
+		return
+	}
 	fmt.Fprintf(out, "%s from %s into Outreach in %s: %s.\n", counted(t.Created+t.Updated+t.Unchanged+t.Rejected, "row"),
 		connection.RedactedURL(conn.DestinationURL), took, outcomeText(last.Outcome))
 	if t.Rejected > 0 {

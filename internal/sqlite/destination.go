@@ -20,6 +20,7 @@ func sqlType(t connection.ColumnType) string {
 
 func dialect() sqldest.Dialect {
 	return sqldest.Dialect{ColumnType: sqlType, ColumnsQuery: `SELECT name FROM pragma_table_info($1)`, MaxParams: 32766, RowAtATime: true,
+		KeyColumn:   "BIGINT NOT NULL PRIMARY KEY",
 		Placeholder: func(int) string { return "?" }}
 }
 

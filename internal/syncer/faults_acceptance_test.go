@@ -61,10 +61,13 @@ func TestFaultsAcceptance(t *testing.T) {
 	faulted.Faults = sandbox.Faults{ServerErrors: 0.03, BadGateway: 0.03, LargePageSize: 1, GatewayTimeouts: 0.03,
 		ConnectionResets: 0.02, Hangs: 0.005, UnsortedPages: 0.5}
 	// A tight rate limit: 60 % of the requests the sync needs per window,
-	// and a window long enough (one and a half fault-free runs) for the sync to
-	// spend it however slowly this machine runs: the sync must wait once.
+	// and a window long enough for the sync to spend it however fast or
+	// slowly this machine runs: one and a half fault-free runs, plus the
+	// two forced hangs (a hang holds its stream for attemptTimeout; a window
+	// shorter than the hangs let a fast machine spread the requests over
+	// several windows and never wait). The sync must wait once.
 	faulted.RateLimit = int(cleanRequests * 6 / 10)
-	faulted.RateWindow = max(time.Second, cleanTime*3/2)
+	faulted.RateWindow = max(time.Second, cleanTime*3/2) + 2*attemptTimeout
 	f := newEnv(t, faulted)
 	transport := &hangingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), hang: map[int64]bool{7: true, 60: true}}
 	t.Cleanup(transport.next.(*http.Transport).CloseIdleConnections)

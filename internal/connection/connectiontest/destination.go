@@ -115,6 +115,59 @@ func RunDestination(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Errorf("state after a write of no records = %q, want c", st.Cursor)
 		}
 	})
+	t.Run("EmptyColumnsOfAPage", func(t *testing.T) {
+		// A column empty in every record of a page is as empty as one
+		// empty in a single record: a later version without the value
+		// clears it, and pages empty in ever other columns (more sets of
+		// them than a destination keeps statements for) each write
+		// exactly their values.
+		h := newHarness(t)
+		s := TestStream("widgets")
+		must(t, h.Dest.Prepare(ctx, s))
+		must(t, h.Dest.Write(ctx, s, []connection.Record{record(1, "one", 1, true, "2026-01-01T00:00:01.000Z"),
+			record(2, "two", 2, true, "2026-01-01T00:00:02.000Z")}, connection.State{Cursor: "a"}))
+		cleared := []connection.Record{record(1, "one", 1, true, "2026-01-02T00:00:01.000Z"), record(2, "two", 2, true, "2026-01-02T00:00:02.000Z")}
+		for _, r := range cleared {
+			r.Values[colIndex(s, "score")], r.Values[colIndex(s, "tags")] = nil, nil
+		}
+		cleared[1].Values[colIndex(s, "name")] = nil
+		must(t, h.Dest.Write(ctx, s, cleared, connection.State{Cursor: "b"}))
+		rows := h.Rows(t, s)
+		for id, gone := range map[int64][]string{1: {"score", "tags"}, 2: {"score", "tags", "name"}} {
+			for _, col := range gone {
+				if v, ok := rows[id][col]; ok {
+					t.Errorf("row %d %s = %q after a page without it, want null", id, col, v)
+				}
+			}
+		}
+		if rows[1]["name"] != "one" || rows[1]["count"] != "1" {
+			t.Errorf("row 1 = %v", rows[1])
+		}
+		nullable := []string{"name", "count", "score", "flag", "tags", "ownerId", "memberIds", connection.ExtrasColumn}
+		const pages = 100
+		for p := range pages {
+			r := record(int64(100+p), fmt.Sprint("w", p), int64(p), true, "2026-01-03T00:00:00.000Z")
+			for k, col := range nullable {
+				if p>>k&1 == 1 {
+					r.Values[colIndex(s, col)] = nil
+				}
+			}
+			must(t, h.Dest.Write(ctx, s, []connection.Record{r}, connection.State{Cursor: "c"}))
+		}
+		rows = h.Rows(t, s)
+		for p := range pages {
+			row := rows[int64(100+p)]
+			for k, col := range nullable {
+				_, ok := row[col]
+				if want := p>>k&1 == 0; ok != want {
+					t.Errorf("page %d: %s present = %v, want %v (row %v)", p, col, ok, want, row)
+				}
+			}
+			if p&1 == 0 && row["name"] != fmt.Sprint("w", p) {
+				t.Errorf("page %d: name = %q", p, row["name"])
+			}
+		}
+	})
 	t.Run("StateIsPerStream", func(t *testing.T) {
 		h := newHarness(t)
 		a, b := TestStream("alphas"), TestStream("betas")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/outreach"
@@ -59,6 +60,7 @@ func newConverter(s *connection.Stream) *converter {
 func (c *converter) convertPage(rows []outreach.Row) ([]connection.Record, error) {
 	n := len(c.s.Columns)
 	vals := make([]any, len(rows)*n)
+	var strs stringArena
 	recs := make([]connection.Record, len(rows))
 	for k := range rows {
 		r := &rows[k]
@@ -71,7 +73,7 @@ func (c *converter) convertPage(rows []outreach.Row) ([]connection.Record, error
 			if raw == nil {
 				continue
 			}
-			v, err := value(c.s.Columns[c.attrCol[slot]].Type, raw)
+			v, err := value(c.s.Columns[c.attrCol[slot]].Type, raw, &strs)
 			if err != nil {
 				return nil, fmt.Errorf("%s %d: attribute %s: %w", c.s.Type, r.ID, c.s.Columns[c.attrCol[slot]].Attribute, err)
 			}
@@ -146,7 +148,7 @@ func (c *converter) convert(r *outreach.Resource) (connection.Record, error) {
 			extras[name] = raw
 			continue
 		}
-		v, err := value(c.s.Columns[i].Type, raw)
+		v, err := value(c.s.Columns[i].Type, raw, nil)
 		if err != nil {
 			return rec, fmt.Errorf("%s %d: attribute %s: %w", c.s.Type, r.ID, name, err)
 		}
@@ -177,23 +179,70 @@ func (c *converter) convert(r *outreach.Resource) (connection.Record, error) {
 	return rec, nil
 }
 
-// value converts one raw JSON attribute value for a column type.
-func value(t connection.ColumnType, raw json.RawMessage) (any, error) {
+// stringArena hands out strings cut from shared chunks: one allocation for
+// a few thousand strings instead of one each (a page of prospects holds
+// about 45,000). A string keeps its chunk alive; a page's records are
+// written and dropped together.
+type stringArena struct{ chunk []byte }
+
+const arenaChunk = 256 << 10
+
+// string returns a string holding b's bytes; nil a makes it alone.
+func (a *stringArena) string(b []byte) string {
+	if a == nil || len(b) == 0 || len(b) > arenaChunk/4 {
+		return string(b)
+	}
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...) // never overwrites a byte a string holds
+	return unsafe.String(&a.chunk[start], len(b))
+}
+
+// smallInt reads a JSON integer of at most 18 digits (no conversion to a
+// string, which strconv would need); ok false for anything else.
+func smallInt(raw []byte) (n int64, ok bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(raw) {
+		n = -n
+	}
+	return n, true
+}
+
+// value converts one raw JSON attribute value for a column type, its
+// strings cut from strs (nil: allocated alone).
+func value(t connection.ColumnType, raw json.RawMessage, strs *stringArena) (any, error) {
 	if len(raw) == 0 || bytes.Equal(raw, null) {
 		return nil, nil
 	}
 	switch t {
 	case connection.ColString, connection.ColTimestamp, connection.ColDate:
 		if raw[0] != '"' {
-			return string(raw), nil // a number or boolean where a string was declared: keep its text
+			return strs.string(raw), nil // a number or boolean where a string was declared: keep its text
 		}
 		if bytes.IndexByte(raw, '\\') < 0 {
-			return string(raw[1 : len(raw)-1]), nil
+			return strs.string(raw[1 : len(raw)-1]), nil
 		}
 		var s string
 		err := json.Unmarshal(raw, &s)
 		return s, err
 	case connection.ColInteger:
+		if n, ok := smallInt(raw); ok {
+			return n, nil
+		}
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 			return n, nil
 		}
@@ -220,5 +269,5 @@ func value(t connection.ColumnType, raw json.RawMessage) (any, error) {
 		}
 		return nil, fmt.Errorf("not a boolean: %.40s", raw)
 	}
-	return string(raw), nil
+	return strs.string(raw), nil
 }

@@ -17,6 +17,7 @@ package sqldest
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -69,38 +70,8 @@ type Destination struct {
 	ns    string
 	where string
 
-	mu    sync.Mutex // guards ready and stmts
+	mu    sync.Mutex // guards ready
 	ready bool       // the namespace's tables exist
-	// stmts are the row-at-a-time upserts, by SQL text, prepared once and
-	// reused by every page (closed with the database).
-	stmts map[string]*sql.Stmt
-}
-
-// keptStatements bounds the row-at-a-time upserts a destination keeps
-// prepared: one per table and set of empty columns (see upsertKeep), which
-// pages of one stream mostly share.
-const keptStatements = 64
-
-// prepared returns the statement for query, preparing it on first use;
-// nil when keptStatements are kept already.
-func (s *Destination) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ps, ok := s.stmts[query]; ok {
-		return ps, nil
-	}
-	if len(s.stmts) >= keptStatements {
-		return nil, nil
-	}
-	ps, err := s.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sql.Stmt{}
-	}
-	s.stmts[query] = ps
-	return ps, nil
 }
 
 // New returns a destination on db in the default namespace.
@@ -338,21 +309,18 @@ func (s *Destination) placeholder(i int) string {
 	return "$" + strconv.Itoa(i)
 }
 
-// upsert writes rows with the dialect's preferred statements.
-func (s *Destination) upsert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any, n int) error {
-	return s.upsertKeep(ctx, tx, head, tail, rows, n, false)
-}
-
-// upsertKeep is upsert; keep prepares a row-at-a-time statement once for
-// every later page (only for tables every connection sees: not temporary
-// ones).
+// upsert writes rows of n values with the dialect's preferred
+// statements, in tx on conn.
 //
-// Row at a time, a column empty in every row of the page is written as a
-// literal NULL rather than bound row after row: a page of prospects leaves
-// about 150 of its 249 columns (custom fields nobody uses) empty in every
-// row, and binding them was a fifth of a SQLite sync's CPU. The rows
+// Row at a time (SQLite), one statement prepared for the page runs on the
+// driver's connection itself, its arguments in one slice reused for every
+// row: through database/sql every row's arguments were checked and copied
+// into a new slice. And a column empty in every row of the page is written
+// as a literal NULL rather than bound row after row: a page of prospects
+// leaves about 150 of its 249 columns (custom fields nobody uses) empty in
+// every row, and binding them was a fifth of a SQLite sync's CPU. The rows
 // written are the same.
-func (s *Destination) upsertKeep(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any, n int, keep bool) error {
+func (s *Destination) upsert(ctx context.Context, conn *sql.Conn, tx *sql.Tx, head, tail string, rows [][]any, n int) error {
 	if !s.d.RowAtATime {
 		return s.multiInsert(ctx, tx, head, tail, rows, n)
 	}
@@ -381,37 +349,45 @@ func (s *Destination) upsertKeep(ctx context.Context, tx *sql.Tx, head, tail str
 	}
 	b.WriteString(")")
 	b.WriteString(tail)
-	var ps *sql.Stmt
-	if keep {
-		prepared, err := s.prepared(ctx, b.String())
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("sqldest: the driver's connection (%T) cannot prepare a statement with a context", dc)
+		}
+		ps, err := pc.PrepareContext(ctx, b.String())
 		if err != nil {
 			return err
 		}
-		if prepared != nil {
-			ps = tx.StmtContext(ctx, prepared) // prepared once per connection, not per page
+		defer ps.Close()
+		ex, ok := ps.(driver.StmtExecContext)
+		if !ok {
+			return fmt.Errorf("sqldest: the driver's statement (%T) cannot run with a context", ps)
 		}
-	}
-	if ps == nil {
-		var err error
-		if ps, err = tx.PrepareContext(ctx, b.String()); err != nil {
-			return err
+		args := make([]driver.NamedValue, len(bound))
+		for i := range args {
+			args[i].Ordinal = i + 1
 		}
-	}
-	defer ps.Close()
-	args := make([]any, len(bound))
-	for _, r := range rows {
-		if len(bound) == n {
-			args = r
-		} else {
+		for _, r := range rows {
 			for i, j := range bound {
-				args[i] = r[j]
+				if args[i].Value, err = driverValue(r[j]); err != nil {
+					return fmt.Errorf("column %d: %w", j+1, err)
+				}
+			}
+			if _, err := ex.ExecContext(ctx, args); err != nil {
+				return err
 			}
 		}
-		if _, err := ps.ExecContext(ctx, args...); err != nil {
-			return err
-		}
+		return nil
+	})
+}
+
+// driverValue is v as a driver takes it, as database/sql would convert it.
+func driverValue(v any) (driver.Value, error) {
+	switch v.(type) {
+	case nil, int64, float64, bool, string, []byte, time.Time:
+		return v, nil
 	}
-	return nil
+	return driver.DefaultParameterConverter.ConvertValue(v)
 }
 
 // Write implements syncer.Destination: the page upserted and the state,
@@ -420,7 +396,12 @@ func (s *Destination) Write(ctx context.Context, st *connection.Stream, recs []c
 	if s.d.Copy != nil && len(recs) > 0 {
 		return s.writeCopy(ctx, st, recs, state)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -439,7 +420,7 @@ func (s *Destination) Write(ctx context.Context, st *connection.Stream, recs []c
 		}
 		head := `INSERT INTO ` + s.table(st.Name) + ` AS t (` + strings.Join(names, ", ") + `)`
 		tail := ` ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ") + notOlder(st)
-		if err := s.upsertKeep(ctx, tx, head, tail, rows, len(st.Columns), true); err != nil {
+		if err := s.upsert(ctx, conn, tx, head, tail, rows, len(st.Columns)); err != nil {
 			return fmt.Errorf("upsert into %s: %w", st.Name, err)
 		}
 	}
@@ -566,7 +547,7 @@ func (s *Destination) MarkDeleted(ctx context.Context, st *connection.Stream, li
 	for i, id := range live {
 		rows[i] = []any{id}
 	}
-	if err := s.upsert(ctx, tx, `INSERT INTO _live (id)`, ` ON CONFLICT DO NOTHING`, rows, 1); err != nil {
+	if err := s.upsert(ctx, conn, tx, `INSERT INTO _live (id)`, ` ON CONFLICT DO NOTHING`, rows, 1); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE `+s.table(st.Name)+` SET `+quote(connection.DeletedColumn)+` = $1 WHERE `+

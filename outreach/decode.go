@@ -24,6 +24,26 @@ type decoder struct {
 	// Sizes of the last resource's maps: records of a page are alike, so
 	// the next maps are made that big at once.
 	attrHint, relHint int
+	// lean decoders (Layout's) keep of a relationship its data only, the
+	// ids cut from idSlab (one allocation for many relationships);
+	// links.related and meta.count are checked, not kept.
+	lean    bool
+	idSlab  []ResourceID
+	scratch []ResourceID // a to-many relationship's ids while decoding
+}
+
+// keepIDs returns a copy of ids cut from the decoder's slab.
+func (d *decoder) keepIDs(ids []ResourceID) []ResourceID {
+	if len(ids) == 0 {
+		return []ResourceID{}
+	}
+	if len(d.idSlab) < len(ids) {
+		d.idSlab = make([]ResourceID, max(1024, len(ids)))
+	}
+	out := d.idSlab[:len(ids):len(ids)]
+	copy(out, ids)
+	d.idSlab = d.idSlab[len(ids):]
+	return out
 }
 
 func (d *decoder) fail(what string) error {
@@ -340,15 +360,23 @@ func (d *decoder) stringMember(name string, dst *string) error {
 
 // count decodes meta.count: null or an integer.
 func (d *decoder) count() (*int, error) {
+	c, ok, err := d.countValue()
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// countValue decodes meta.count without allocating: ok false for null.
+func (d *decoder) countValue() (int, bool, error) {
 	if d.null() {
-		return nil, nil
+		return 0, false, nil
 	}
 	n, err := d.int()
 	if err != nil || n != int64(int(n)) {
-		return nil, d.fail("meta.count must be an integer")
+		return 0, false, d.fail("meta.count must be an integer")
 	}
-	c := int(n)
-	return &c, nil
+	return int(n), true, nil
 }
 
 func (d *decoder) intern(key []byte) string {
@@ -453,6 +481,9 @@ func (d *decoder) relationship() (Relationship, error) {
 			data, hasData = v, true
 			return err
 		case is(key, "links"):
+			if d.lean {
+				return d.stringMember("related", nil)
+			}
 			return d.stringMember("related", &rel.Related)
 		case is(key, "meta"):
 			if d.null() {
@@ -460,6 +491,10 @@ func (d *decoder) relationship() (Relationship, error) {
 			}
 			return d.object(func(k []byte, _ bool) error {
 				if is(k, "count") {
+					if d.lean {
+						_, _, err := d.countValue()
+						return err
+					}
 					c, err := d.count()
 					rel.Count = c
 					return err
@@ -480,15 +515,28 @@ func (d *decoder) relationship() (Relationship, error) {
 	case sub.null():
 	case sub.peek() == '[':
 		rel.ToMany = true
-		rel.Data = []ResourceID{}
+		ids := []ResourceID{}
+		if d.lean {
+			ids = d.scratch[:0]
+		}
 		err = sub.array(func() error {
 			id, err := sub.resourceID()
-			rel.Data = append(rel.Data, id)
+			ids = append(ids, id)
 			return err
 		})
+		rel.Data = ids
+		if d.lean {
+			d.scratch, rel.Data = ids, d.keepIDs(ids)
+		}
 	default:
 		id, err2 := sub.resourceID()
-		rel.Data, err = []ResourceID{id}, err2
+		err = err2
+		if d.lean {
+			d.scratch = append(d.scratch[:0], id)
+			rel.Data = d.keepIDs(d.scratch)
+		} else {
+			rel.Data = []ResourceID{id}
+		}
 	}
 	if err != nil {
 		return rel, fmt.Errorf("relationship data: %w", err)

@@ -46,8 +46,10 @@ type Row struct {
 	// Attrs holds each slotted attribute's raw JSON value (a sub-slice
 	// of the page's bytes, "null" included); nil when absent.
 	Attrs []json.RawMessage
-	// Rels holds each slotted relationship; the zero Relationship when
-	// absent.
+	// Rels holds each slotted relationship's data (HasData, ToMany, Data);
+	// the zero Relationship when absent. Its links.related and meta.count
+	// are checked as DecodePage checks them, not kept (Related and Count
+	// are empty), and the Data of a page's relationships share memory.
 	Rels []Relationship
 	// Extra holds the other attributes in the order sent; of a name sent
 	// twice, the last counts (as in Resource.Attributes).
@@ -85,7 +87,7 @@ func (a *rowArena) take(nAttrs, nRels int) ([]json.RawMessage, []Relationship) {
 // does, into rows of the layout. Attribute values are sub-slices of b,
 // which must not be modified afterwards.
 func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
-	d := &decoder{b: b, names: make(map[string]string, 64)}
+	d := &decoder{b: b, names: make(map[string]string, 64), lean: true}
 	p := &RowPage{}
 	var arena rowArena
 	var order, seq []int // the slots of the previous row's and this row's attributes, in order

@@ -202,6 +202,22 @@ func (f *syncOrder) Write(_ context.Context, _ *connection.Stream, recs []connec
 	return nil
 }
 
+// captureProspects syncs the prospects of the sandbox at url into a
+// syncOrder.
+func captureProspects(b *testing.B, url, token string) (*connection.Stream, *syncOrder) {
+	client, err := outreach.NewClient(outreach.WithBaseURL(url), outreach.WithTokenSource(outreach.StaticToken(token)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := prospectsStream(b, client)
+	capture := &syncOrder{}
+	if err := syncer.Failed(syncer.NewEngine(client, capture, nil, nil).Run(context.Background(), []*connection.Stream{s},
+		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})); err != nil {
+		b.Fatal(err)
+	}
+	return s, capture
+}
+
 // BenchmarkSyncFloor measures, per destination, only the irreducible work
 // of a prospects sync: GET every page and read its bytes (into one reused
 // buffer), scan them once
@@ -221,16 +237,7 @@ func (f *syncOrder) Write(_ context.Context, _ *connection.Stream, recs []connec
 func BenchmarkSyncFloor(b *testing.B) {
 	n := benchSize()
 	url, token := sandboxProcess(b, n)
-	client, err := outreach.NewClient(outreach.WithBaseURL(url), outreach.WithTokenSource(outreach.StaticToken(token)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := prospectsStream(b, client)
-	capture := &syncOrder{}
-	if err := syncer.Failed(syncer.NewEngine(client, capture, nil, nil).Run(context.Background(), []*connection.Stream{s},
-		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})); err != nil {
-		b.Fatal(err)
-	}
+	s, capture := captureProspects(b, url, token)
 	if len(capture.recs) == 0 {
 		b.Fatal("no first page")
 	}
@@ -471,16 +478,7 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 func BenchmarkWritePages(b *testing.B) {
 	n := benchSize()
 	url, token := sandboxProcess(b, 1000)
-	client, err := outreach.NewClient(outreach.WithBaseURL(url), outreach.WithTokenSource(outreach.StaticToken(token)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := prospectsStream(b, client)
-	capture := &syncOrder{}
-	if err := syncer.Failed(syncer.NewEngine(client, capture, nil, nil).Run(context.Background(), []*connection.Stream{s},
-		syncer.Options{StartDate: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)})); err != nil {
-		b.Fatal(err)
-	}
+	s, capture := captureProspects(b, url, token)
 	recs := capture.recs
 	for _, d := range benchDestinations {
 		if !wanted(d.name) {

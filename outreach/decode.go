@@ -33,7 +33,7 @@ type decoder struct {
 }
 
 // keepIDs returns a copy of ids cut from the decoder's slab.
-func (d *decoder) keepIDs(ids []ResourceID) []ResourceID {
+func (d *decoder) keepIDs(ids ...ResourceID) []ResourceID {
 	if len(ids) == 0 {
 		return []ResourceID{}
 	}
@@ -526,14 +526,13 @@ func (d *decoder) relationship() (Relationship, error) {
 		})
 		rel.Data = ids
 		if d.lean {
-			d.scratch, rel.Data = ids, d.keepIDs(ids)
+			d.scratch, rel.Data = ids, d.keepIDs(ids...)
 		}
 	default:
 		id, err2 := sub.resourceID()
 		err = err2
 		if d.lean {
-			d.scratch = append(d.scratch[:0], id)
-			rel.Data = d.keepIDs(d.scratch)
+			rel.Data = d.keepIDs(id)
 		} else {
 			rel.Data = []ResourceID{id}
 		}

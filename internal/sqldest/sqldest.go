@@ -220,11 +220,11 @@ func (s *Destination) Prepare(ctx context.Context, st *connection.Stream) error 
 	var cols []string
 	for _, c := range st.Columns {
 		def := quote(c.Name) + " " + s.d.ColumnType(c.Type)
-		if c.Name == "id" {
+		switch {
+		case c.Name == "id" && s.d.KeyColumn != "":
+			def = quote(c.Name) + " " + s.d.KeyColumn
+		case c.Name == "id":
 			def += " PRIMARY KEY"
-			if s.d.KeyColumn != "" {
-				def = quote(c.Name) + " " + s.d.KeyColumn
-			}
 		}
 		cols = append(cols, def)
 	}

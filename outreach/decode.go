@@ -2,9 +2,11 @@ package outreach
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -62,6 +64,9 @@ func (d *decoder) ws() {
 }
 
 func (d *decoder) peek() byte {
+	if d.i < len(d.b) && d.b[d.i] > ' ' { // no whitespace: the usual case
+		return d.b[d.i]
+	}
 	d.ws()
 	if d.i >= len(d.b) {
 		return 0
@@ -78,10 +83,10 @@ func (d *decoder) null() bool {
 	return false
 }
 
-// object calls member for every member of an object; member must consume
-// the value. Keys are matched case-insensitively by callers, as
-// encoding/json does for struct fields.
-func (d *decoder) object(member func(key []byte, escaped bool) error) error {
+// object calls member for every member of an object with its name
+// (unescaped); member must consume the value. Keys are matched
+// case-insensitively by callers, as encoding/json does for struct fields.
+func (d *decoder) object(member func(key []byte) error) error {
 	if d.peek() != '{' {
 		return d.fail("expected an object")
 	}
@@ -94,7 +99,7 @@ func (d *decoder) object(member func(key []byte, escaped bool) error) error {
 		if d.peek() != '"' {
 			return d.fail("expected a member name")
 		}
-		key, escaped, err := d.rawString()
+		key, plain, err := d.rawString()
 		if err != nil {
 			return err
 		}
@@ -102,16 +107,16 @@ func (d *decoder) object(member func(key []byte, escaped bool) error) error {
 			return d.fail("expected ':'")
 		}
 		d.i++
-		if escaped || !utf8.Valid(key) { // encoding/json replaces invalid UTF-8 with U+FFFD
+		if plain {
+			key = key[1 : len(key)-1]
+		} else { // escapes, or bytes beyond ASCII: encoding/json replaces invalid UTF-8 with U+FFFD
 			var s string
 			if err := json.Unmarshal(key, &s); err != nil {
 				return d.fail("bad member name")
 			}
 			key = []byte(s)
-		} else {
-			key = key[1 : len(key)-1]
 		}
-		if err := member(key, escaped); err != nil {
+		if err := member(key); err != nil {
 			return err
 		}
 		switch d.peek() {
@@ -153,19 +158,46 @@ func (d *decoder) array(elem func() error) error {
 }
 
 // rawString consumes a string and returns it with its quotes, and whether
-// it holds escapes.
-func (d *decoder) rawString() ([]byte, bool, error) {
+// it is plain: no escapes, ASCII only (its bytes are its text).
+func (d *decoder) rawString() (raw []byte, plain bool, err error) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
 	start := d.i
 	d.i++ // opening quote
-	escaped := false
-	for d.i < len(d.b) {
+	plain = true
+	for {
+		// Eight bytes at a time up to the first that ends the string,
+		// starts an escape or is a control character: a byte zero in
+		// x^'"' or x^'\\', or below 0x20 in x. The lowest byte flagged is
+		// such a byte (a borrow only flags bytes above one).
+		var seen uint64
+		for d.i+8 <= len(d.b) {
+			x := binary.LittleEndian.Uint64(d.b[d.i:])
+			q, bs := x^('"'*ones), x^('\\'*ones)
+			if m := ((q-ones)&^q | (bs-ones)&^bs | (x-0x20*ones)&^x) & highs; m != 0 {
+				n := bits.TrailingZeros64(m) / 8
+				seen |= x & (1<<(8*n) - 1)
+				d.i += n
+				break
+			}
+			seen |= x
+			d.i += 8
+		}
+		if seen&highs != 0 {
+			plain = false
+		}
+		if d.i >= len(d.b) {
+			return nil, false, d.fail("unterminated string")
+		}
 		c := d.b[d.i]
 		switch {
 		case c == '"':
 			d.i++
-			return d.b[start:d.i], escaped, nil
+			return d.b[start:d.i], plain, nil
 		case c == '\\':
-			escaped = true
+			plain = false
 			if d.i+1 >= len(d.b) {
 				return nil, false, d.fail("unterminated string")
 			}
@@ -188,10 +220,12 @@ func (d *decoder) rawString() ([]byte, bool, error) {
 		case c < 0x20:
 			return nil, false, d.fail("control character in string")
 		default:
+			if c >= utf8.RuneSelf {
+				plain = false
+			}
 			d.i++
 		}
 	}
-	return nil, false, d.fail("unterminated string")
 }
 
 func isHex(c byte) bool {
@@ -203,11 +237,11 @@ func (d *decoder) str() (string, error) {
 	if d.peek() != '"' {
 		return "", d.fail("expected a string")
 	}
-	raw, escaped, err := d.rawString()
+	raw, plain, err := d.rawString()
 	if err != nil {
 		return "", err
 	}
-	if !escaped && utf8.Valid(raw) {
+	if plain {
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
@@ -285,7 +319,7 @@ func (d *decoder) skip() ([]byte, error) {
 	var err error
 	switch {
 	case c == '{':
-		err = d.object(func([]byte, bool) error { _, err := d.skip(); return err })
+		err = d.object(func([]byte) error { _, err := d.skip(); return err })
 	case c == '[':
 		err = d.array(func() error { _, err := d.skip(); return err })
 	case c == '"':
@@ -314,7 +348,7 @@ func (d *decoder) stringMembers(into map[string]*string) error {
 	if d.null() {
 		return nil
 	}
-	return d.object(func(k []byte, _ bool) error {
+	return d.object(func(k []byte) error {
 		for name, dst := range into {
 			if is(k, name) {
 				if d.null() {
@@ -337,7 +371,7 @@ func (d *decoder) stringMember(name string, dst *string) error {
 	if d.null() {
 		return nil
 	}
-	return d.object(func(k []byte, _ bool) error {
+	return d.object(func(k []byte) error {
 		if !is(k, name) {
 			_, err := d.skip()
 			return err
@@ -419,7 +453,7 @@ func (d *decoder) resource() (*Resource, error) {
 		return nil, nil
 	}
 	r := &Resource{}
-	err := d.object(func(key []byte, _ bool) error {
+	err := d.object(func(key []byte) error {
 		var err error
 		switch {
 		case is(key, "type"), is(key, "id"):
@@ -432,7 +466,7 @@ func (d *decoder) resource() (*Resource, error) {
 			if r.Attributes == nil {
 				r.Attributes = make(map[string]json.RawMessage, max(d.attrHint, 8))
 			}
-			err = d.object(func(name []byte, _ bool) error {
+			err = d.object(func(name []byte) error {
 				v, err := d.skip()
 				r.Attributes[d.intern(name)] = v
 				return err
@@ -446,7 +480,7 @@ func (d *decoder) resource() (*Resource, error) {
 			if r.Relationships == nil {
 				r.Relationships = make(map[string]Relationship, max(d.relHint, 4))
 			}
-			err = d.object(func(name []byte, _ bool) error {
+			err = d.object(func(name []byte) error {
 				rel, err := d.relationship()
 				r.Relationships[d.intern(name)] = rel
 				return err
@@ -472,14 +506,11 @@ func (d *decoder) relationship() (Relationship, error) {
 	if d.null() {
 		return rel, nil
 	}
-	var data []byte
-	hasData := false
-	err := d.object(func(key []byte, _ bool) error {
+	err := d.object(func(key []byte) error {
 		switch {
 		case is(key, "data"):
-			v, err := d.skip()
-			data, hasData = v, true
-			return err
+			rel.HasData = true
+			return d.relationshipData(&rel)
 		case is(key, "links"):
 			if d.lean {
 				return d.stringMember("related", nil)
@@ -489,7 +520,7 @@ func (d *decoder) relationship() (Relationship, error) {
 			if d.null() {
 				return nil
 			}
-			return d.object(func(k []byte, _ bool) error {
+			return d.object(func(k []byte) error {
 				if is(k, "count") {
 					if d.lean {
 						_, _, err := d.countValue()
@@ -506,21 +537,26 @@ func (d *decoder) relationship() (Relationship, error) {
 		_, err := d.skip()
 		return err
 	})
-	if err != nil || !hasData {
-		return rel, err
-	}
-	sub := decoder{b: data, names: d.names}
-	rel.HasData = true
+	return rel, err
+}
+
+// relationshipData decodes a relationship's data (null, a resource
+// identifier or a list of them) into rel.ToMany and rel.Data, replacing
+// what an earlier data member set: of a member sent twice, the last
+// counts, as in encoding/json.
+func (d *decoder) relationshipData(rel *Relationship) error {
+	rel.ToMany, rel.Data = false, nil
+	var err error
 	switch {
-	case sub.null():
-	case sub.peek() == '[':
+	case d.null():
+	case d.peek() == '[':
 		rel.ToMany = true
 		ids := []ResourceID{}
 		if d.lean {
 			ids = d.scratch[:0]
 		}
-		err = sub.array(func() error {
-			id, err := sub.resourceID()
+		err = d.array(func() error {
+			id, err := d.resourceID()
 			ids = append(ids, id)
 			return err
 		})
@@ -529,8 +565,8 @@ func (d *decoder) relationship() (Relationship, error) {
 			d.scratch, rel.Data = ids, d.keepIDs(ids...)
 		}
 	default:
-		id, err2 := sub.resourceID()
-		err = err2
+		var id ResourceID
+		id, err = d.resourceID()
 		if d.lean {
 			rel.Data = d.keepIDs(id)
 		} else {
@@ -538,9 +574,9 @@ func (d *decoder) relationship() (Relationship, error) {
 		}
 	}
 	if err != nil {
-		return rel, fmt.Errorf("relationship data: %w", err)
+		return fmt.Errorf("relationship data: %w", err)
 	}
-	return rel, nil
+	return nil
 }
 
 // typeOrID decodes the "type" (a string) or "id" (an integer) member
@@ -565,11 +601,11 @@ func (d *decoder) typeName() (string, error) {
 		return d.str()
 	}
 	start := d.i
-	raw, escaped, err := d.rawString()
+	raw, plain, err := d.rawString()
 	if err != nil {
 		return "", err
 	}
-	if escaped || !utf8.Valid(raw) {
+	if !plain {
 		d.i = start
 		return d.str()
 	}
@@ -581,7 +617,7 @@ func (d *decoder) resourceID() (ResourceID, error) {
 	if d.null() {
 		return id, nil
 	}
-	err := d.object(func(key []byte, _ bool) error {
+	err := d.object(func(key []byte) error {
 		var err error
 		switch {
 		case is(key, "type"), is(key, "id"):
@@ -626,7 +662,7 @@ func DecodePage(b []byte) (*Page, error) {
 // list), and links.next and meta.count into p.
 func (d *decoder) page(p *Page, list func(data bool) error) error {
 	gotData := false
-	err := d.object(func(key []byte, _ bool) error {
+	err := d.object(func(key []byte) error {
 		switch {
 		case is(key, "data"):
 			gotData = true
@@ -643,7 +679,7 @@ func (d *decoder) page(p *Page, list func(data bool) error) error {
 			if d.null() {
 				return nil
 			}
-			return d.object(func(k []byte, _ bool) error {
+			return d.object(func(k []byte) error {
 				switch {
 				case is(k, "count"):
 					c, err := d.count()

@@ -2,6 +2,8 @@ package outreach_test
 
 import (
 	"encoding/json"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -102,4 +104,45 @@ func FuzzDecodeDocument(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeStringsAtEveryOffset puts escapes, multi-byte and invalid
+// UTF-8, control characters and a missing end at every offset of member
+// names and string values, as the decoder reads strings eight bytes at a
+// time: each decodes as encoding/json decodes it, or fails where it fails.
+func TestDecodeStringsAtEveryOffset(t *testing.T) {
+	pieces := []string{`a`, `é`, `\"`, `\\`, `\/`, `\u00e9`, `\ud83d\ude00`, `\n`, "\x7f", "\xff", "\xe2\x80\xa8", "\x01", "\x1f", `\x`, `\u12`}
+	for pre := range 18 {
+		for _, piece := range pieces {
+			for _, post := range []int{0, 1, 7, 8, 9} {
+				s := strings.Repeat("x", pre) + piece + strings.Repeat("y", post)
+				doc := `{"data":[{"type":"prospect","id":1,"attributes":{"` + s + `":"` + s + `"},` +
+					`"relationships":{"owner":{"data":{"type":"user","id":2},"links":{"related":"` + s + `"}}}}]}`
+				var want struct {
+					Data []struct {
+						Attributes map[string]string
+					}
+				}
+				wantErr := json.Unmarshal([]byte(doc), &want)
+				p, err := outreach.DecodePage([]byte(doc))
+				if (err == nil) != (wantErr == nil) {
+					t.Fatalf("%q: DecodePage error %v, encoding/json error %v", s, err, wantErr)
+				}
+				if err != nil {
+					continue
+				}
+				got := map[string]string{}
+				for name, raw := range p.Resources[0].Attributes {
+					var v string
+					if err := json.Unmarshal(raw, &v); err != nil {
+						t.Fatalf("%q: attribute %q: %v", s, name, err)
+					}
+					got[name] = v
+				}
+				if !maps.Equal(got, want.Data[0].Attributes) {
+					t.Fatalf("%q: decoded %q, encoding/json %q", s, got, want.Data[0].Attributes)
+				}
+			}
+		}
+	}
 }

@@ -100,7 +100,7 @@ func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
 		row := Row{}
 		row.Attrs, row.Rels = arena.take(len(l.attrName), len(l.relName))
 		seq = seq[:0]
-		err := d.object(func(key []byte, _ bool) error {
+		err := d.object(func(key []byte) error {
 			var err error
 			switch {
 			case is(key, "type"), is(key, "id"):
@@ -112,7 +112,7 @@ func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
 					return nil
 				}
 				pos := 0
-				err = d.object(func(name []byte, _ bool) error {
+				err = d.object(func(name []byte) error {
 					v, err := d.skip()
 					slot := -1
 					// Records of a page send their attributes in one order:
@@ -137,7 +137,7 @@ func (l *Layout) DecodePage(b []byte) (*RowPage, error) {
 					clear(row.Rels)
 					return nil
 				}
-				err = d.object(func(name []byte, _ bool) error {
+				err = d.object(func(name []byte) error {
 					rel, err := d.relationship()
 					if i, ok := l.rels[string(name)]; ok {
 						row.Rels[i] = rel

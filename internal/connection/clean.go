@@ -37,7 +37,7 @@ func CleanText(s string) string {
 // included; s itself when there is nothing to replace. Text that is not
 // JSON is cleaned as text.
 func CleanJSON(s string) string {
-	if utf8.ValidString(s) && !badEscape(s) {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && !badEscape(s) { // JSON holds no raw U+0000; text might
 		return s
 	}
 	dec := json.NewDecoder(strings.NewReader(s))

@@ -35,9 +35,34 @@ type Dir struct {
 	mu    sync.Mutex // guards the state file and the lock files
 	// sync flushes a file to disk (f.Sync); tests make it fail.
 	sync func(f *os.File) error
-	// pages holds the buffers pages are encoded into (*bytes.Buffer), so a
-	// page's megabytes are not allocated and cleared again for the next.
-	pages sync.Pool
+	// pages holds the buffers pages are encoded into, so a page's
+	// megabytes are not allocated and cleared again for the next (a
+	// sync.Pool would drop them at every collection; a page makes several).
+	pageMu sync.Mutex
+	pages  [][]byte
+}
+
+// maxPages is how many page buffers a Dir keeps: one a stream written at
+// once, as many as a sync's streams run together.
+const maxPages = 4
+
+func (d *Dir) takePage() []byte {
+	d.pageMu.Lock()
+	defer d.pageMu.Unlock()
+	if n := len(d.pages); n > 0 {
+		b := d.pages[n-1]
+		d.pages = d.pages[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+func (d *Dir) putPage(b []byte) {
+	d.pageMu.Lock()
+	defer d.pageMu.Unlock()
+	if len(d.pages) < maxPages {
+		d.pages = append(d.pages, b)
+	}
 }
 
 // Open uses (creating, private to the user) the directory dir. The files
@@ -156,19 +181,16 @@ func (d *Dir) State(_ context.Context, stream string) (connection.State, error) 
 // replace the state.
 func (d *Dir) Write(_ context.Context, s *connection.Stream, recs []connection.Record, st connection.State) error {
 	if len(recs) > 0 {
-		buf, _ := d.pages.Get().(*bytes.Buffer)
-		if buf == nil {
-			buf = new(bytes.Buffer)
-		}
-		buf.Reset()
-		defer d.pages.Put(buf)
+		buf := d.takePage()
+		defer func() { d.putPage(buf) }()
 		for _, r := range recs {
-			if err := s.AppendJSON(buf, r); err != nil {
+			var err error
+			if buf, err = s.AppendJSON(buf, r); err != nil {
 				return fmt.Errorf("jsonl: encode %s %d: %w", s.Name, r.ID, err)
 			}
-			buf.WriteByte('\n')
+			buf = append(buf, '\n')
 		}
-		if err := d.appendSync(d.file(s.Name), buf.Bytes()); err != nil {
+		if err := d.appendSync(d.file(s.Name), buf); err != nil {
 			return err
 		}
 	}

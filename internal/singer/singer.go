@@ -26,7 +26,7 @@ type Writer struct {
 	bookmarks map[string]map[string]any
 	schemas   map[string]bool
 	now       func() time.Time
-	buf       bytes.Buffer // one RECORD message, reused (guarded by mu)
+	buf       []byte // one RECORD message, reused (guarded by mu)
 }
 
 // New returns a writer on w, resuming from state (Singer state JSON; nil
@@ -147,15 +147,13 @@ func (s *Writer) Write(_ context.Context, st *connection.Stream, recs []connecti
 	name, _ := json.Marshal(st.Name)
 	head := `{"type":"RECORD","stream":` + string(name) + `,"record":`
 	tail := `,"time_extracted":"` + s.now().UTC().Format(time.RFC3339) + `"}` + "\n"
-	buf := &s.buf
 	for _, r := range recs {
-		buf.Reset()
-		buf.WriteString(head)
-		if err := st.AppendJSON(buf, r); err != nil {
+		buf, err := st.AppendJSON(append(s.buf[:0], head...), r)
+		s.buf = append(buf, tail...)
+		if err != nil {
 			return err
 		}
-		buf.WriteString(tail)
-		s.w.Write(buf.Bytes())
+		s.w.Write(s.buf)
 	}
 	if st.CursorField != "" && state.Cursor != "" {
 		b := map[string]any{st.CursorField: state.Cursor}

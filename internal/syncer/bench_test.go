@@ -348,7 +348,8 @@ func BenchmarkSyncFloor(b *testing.B) {
 		"jsonl": func(b *testing.B) (func(int) error, func()) {
 			var buf bytes.Buffer
 			for _, r := range recs {
-				s.AppendJSON(&buf, r)
+				line, _ := s.AppendJSON(nil, r)
+				buf.Write(line)
 				buf.WriteByte('\n')
 			}
 			f, err := os.OpenFile(filepath.Join(b.TempDir(), "p.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -366,7 +367,8 @@ func BenchmarkSyncFloor(b *testing.B) {
 			var buf bytes.Buffer
 			for _, r := range recs {
 				buf.WriteString(`{"type":"RECORD","stream":"prospects","record":`)
-				s.AppendJSON(&buf, r)
+				line, _ := s.AppendJSON(nil, r)
+				buf.Write(line)
 				buf.WriteString(`,"time_extracted":"2026-01-01T00:00:00Z"}` + "\n")
 			}
 			w := bufio.NewWriter(io.Discard)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
@@ -23,6 +25,9 @@ type converter struct {
 	attrCol    []int // attribute slot → column index
 	relCol     []int // relationship slot → column index
 	cursorSlot int   // the cursor attribute's slot, or -1
+	// Scratch of extrasJSON, reused for every record.
+	members []outreach.Member
+	buf     []byte
 }
 
 func newConverter(s *connection.Stream) *converter {
@@ -93,26 +98,98 @@ func (c *converter) convertPage(rows []outreach.Row) ([]connection.Record, error
 				rec.Values[i] = id
 			}
 		}
-		var extras map[string]json.RawMessage
-		for _, m := range r.Extra {
-			if c.s.Skip[m.Name] {
-				continue
-			}
-			if extras == nil {
-				extras = map[string]json.RawMessage{}
-			}
-			extras[m.Name] = m.Value
-		}
-		if extras != nil {
-			b, err := json.Marshal(extras)
+		if len(r.Extra) > 0 {
+			b, err := c.extrasJSON(r.Extra)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s %d: %w", c.s.Type, r.ID, err)
 			}
-			rec.Values[c.extras] = string(b)
+			if b != nil {
+				rec.Values[c.extras] = strs.string(b)
+			}
 		}
 		recs[k] = rec
 	}
 	return recs, nil
+}
+
+// extrasJSON returns the JSON object of the members the stream does not
+// skip, byte for byte as json.Marshal writes them as a
+// map[string]json.RawMessage: names sorted, of a name sent twice the last,
+// values compact and HTML-escaped. nil when every member is skipped. The
+// bytes are the converter's, valid until its next call.
+func (c *converter) extrasJSON(members []outreach.Member) ([]byte, error) {
+	kept := c.members[:0]
+	for _, m := range members {
+		if !c.s.Skip[m.Name] {
+			kept = append(kept, m)
+		}
+	}
+	c.members = kept
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(kept, func(a, b outreach.Member) int { return strings.Compare(a.Name, b.Name) })
+	b := append(c.buf[:0], '{')
+	for i, m := range kept {
+		if i+1 < len(kept) && kept[i+1].Name == m.Name {
+			continue // a later one of the name counts (the sort kept the order sent)
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		if plainName(m.Name) {
+			b = append(append(append(b, '"'), m.Name...), '"')
+		} else {
+			name, err := json.Marshal(m.Name)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, name...)
+		}
+		b = append(b, ':')
+		if plainJSON(m.Value) {
+			b = append(b, m.Value...)
+		} else {
+			v, err := json.Marshal(m.Value)
+			if err != nil {
+				return nil, fmt.Errorf("attribute %s: %w", m.Name, err)
+			}
+			b = append(b, v...)
+		}
+	}
+	c.buf = append(b, '}')
+	return c.buf, nil
+}
+
+// plainName reports whether encoding/json writes s quoted as it is: ASCII
+// without quotes, backslashes, control or HTML characters.
+func plainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainJSON reports whether json.Marshal writes the (valid) JSON value v as
+// it is: no whitespace between tokens, no HTML characters and nothing that
+// might be U+2028 or U+2029 in its strings.
+func plainJSON(v []byte) bool {
+	in := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case c == '<', c == '>', c == '&', c == 0xE2:
+			return false
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 // idList is the JSON array of the ids, as json.Marshal writes []int64.

@@ -1,11 +1,13 @@
 package syncer
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
 
 	"github.com/outreach-connector/outreach-connector/internal/connection"
+	"github.com/outreach-connector/outreach-connector/outreach"
 )
 
 // smallInt reads what strconv.ParseInt reads, or declines.
@@ -54,4 +56,39 @@ func TestStringArenaKeepsEveryString(t *testing.T) {
 	if s := (*stringArena)(nil).string([]byte("alone")); s != "alone" {
 		t.Errorf("nil arena: %q", s)
 	}
+}
+
+// extrasJSON writes what json.Marshal writes for the map of the members
+// the stream does not skip.
+func FuzzExtrasJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add("accountName", `"Soylent Corp"`, "smsOptStatus", `"opted_out"`, "zeta", `null`)
+	f.Add("b", `{ "x" : [1, 2 ,"a b"] }`, "a", `"<a href=\"x\">&amp;</a>"`, "b", `"later wins"`)
+	f.Add("s<&>", "\"\u2028\u2029é\"", "skipped", `1`, "k\"\\", `"esc \" \\ \n"`)
+	f.Add("bad\xff", "\"\xff\xfe\"", "", `true`, "x\ty", "-1.5e3")
+	f.Fuzz(func(t *testing.T, n1, v1, n2, v2, n3, v3 string) {
+		members := []outreach.Member{{Name: n1, Value: []byte(v1)}, {Name: n2, Value: []byte(v2)}, {Name: n3, Value: []byte(v3)}}
+		for _, m := range members {
+			if !json.Valid(m.Value) {
+				return // the decoder only hands over valid values
+			}
+		}
+		c := &converter{s: &connection.Stream{Skip: map[string]bool{"skipped": true}}}
+		got, err := c.extrasJSON(members)
+		want := map[string]json.RawMessage{}
+		for _, m := range members {
+			if !c.s.Skip[m.Name] {
+				want[m.Name] = m.Value
+			}
+		}
+		if len(want) == 0 {
+			if got != nil || err != nil {
+				t.Fatalf("nothing kept: got %q, %v", got, err)
+			}
+			return
+		}
+		wantJSON, werr := json.Marshal(want)
+		if (err == nil) != (werr == nil) || string(got) != string(wantJSON) {
+			t.Fatalf("extrasJSON %q, %v\njson.Marshal %q, %v", got, err, wantJSON, werr)
+		}
+	})
 }

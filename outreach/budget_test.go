@@ -16,7 +16,7 @@ import (
 type memBudget struct {
 	mu    sync.Mutex
 	used  map[time.Time]int
-	lease time.Time // until when a caller learns the window
+	lease time.Time // until when a caller learns the window, or until a window is recorded
 }
 
 func (b *memBudget) Take(_ context.Context, _ string, window, now time.Time, n, limit int) (int, time.Time, error) {
@@ -35,6 +35,9 @@ func (b *memBudget) Take(_ context.Context, _ string, window, now time.Time, n, 
 			b.lease = time.Now().Add(5 * time.Second)
 			return 1, time.Time{}, nil
 		}
+	}
+	if _, seen := b.used[window]; !seen {
+		b.lease = time.Time{} // a new window is known: whoever learned it is done
 	}
 	g := max(min(n, limit-b.used[window]), 0)
 	b.used[window] += g
@@ -76,7 +79,7 @@ func (c *windowCounter) worst() int {
 // same load without it usually passes the share (logged, for comparison).
 func TestSharedBudgetHoldsTheShareAcrossLimiters(t *testing.T) {
 	for _, shared := range []bool{true, false} {
-		srv := startSandbox(t, sandbox.Options{Prospects: 60, RateLimit: 20, RateWindow: time.Second, MintInterval: -1,
+		srv := startSandbox(t, sandbox.Options{Prospects: 60, RateLimit: 20, RateWindow: 2 * time.Second, MintInterval: -1,
 			Faults: sandbox.Faults{LatencyMillis: 40}})
 		counter := &windowCounter{by: map[string]int{}}
 		budget := &memBudget{used: map[time.Time]int{}}

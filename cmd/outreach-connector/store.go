@@ -180,7 +180,9 @@ func countCredentials(ctx context.Context, path string) int {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return 0
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	// immutable: no lock and no -wal or -shm file made beside a database
+	// in WAL mode (a data file of sync, say) that nobody else has open.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
 	if err != nil {
 		return 0
 	}

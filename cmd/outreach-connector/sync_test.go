@@ -296,6 +296,29 @@ func TestLegacyAppDatabase(t *testing.T) {
 	}
 }
 
+// TestLegacyCheckLeavesNoFiles: looking for credentials in outreach.db,
+// when it is sync's data in WAL mode, leaves no -wal or -shm beside it.
+func TestLegacyCheckLeavesNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	db, err := sql.Open("sqlite", "file:outreach.db?_pragma=journal_mode(WAL)")
+	if err == nil {
+		_, err = db.Exec("CREATE TABLE prospects (id INTEGER PRIMARY KEY)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, _, err := runCommand(t, "", "credentials", "list", "--key-file", "app.key"); err != nil {
+		t.Fatal(err)
+	}
+	for _, leftover := range []string{"outreach.db-wal", "outreach.db-shm"} {
+		if _, err := os.Stat(leftover); err == nil {
+			t.Errorf("%s left beside the data file", leftover)
+		}
+	}
+}
+
 func TestVersionText(t *testing.T) {
 	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/outreach-connector/outreach-connector", Version: "v0.3.0"},
 		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "2170fc1abc"}, {Key: "vcs.time", Value: "2026-12-04T17:00:00Z"},

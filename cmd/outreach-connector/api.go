@@ -58,7 +58,7 @@ Errors go to stderr and the exit status is non-zero.`,
 			}
 			var tokens outreach.TokenSource
 			if credName != "" {
-				m, _, closeStore, err := store.open(cmd.Context(), log, nil)
+				m, _, closeStore, err := store.openExisting(cmd.Context(), log, nil)
 				if err != nil {
 					return err
 				}

@@ -114,6 +114,9 @@ docs/connections.md for the fields).`,
 			if err != nil {
 				return err
 			}
+			if err := store.requireExisting(c.Context(), log); err != nil {
+				return err // every connection needs a credential added earlier
+			}
 			app, err := openConnApp(c.Context(), &store, log, c.OutOrStdout(), work)
 			if err != nil {
 				return err

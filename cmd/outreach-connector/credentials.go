@@ -35,6 +35,11 @@ their secrets sealed with the key in --key-file.`,
 			if err != nil {
 				return err
 			}
+			if c.Name() != "add" && c.Name() != "import" {
+				if err := store.requireExisting(c.Context(), log); err != nil {
+					return err
+				}
+			}
 			m, _, closeStore, err := store.open(c.Context(), log, nil)
 			if err != nil {
 				return err
@@ -301,7 +306,7 @@ credential stays; --local-only removes it without contacting Outreach.`,
 			}
 			// Opening the store loads the key file, and refuses when it is
 			// missing while the database holds secrets sealed with it.
-			_, _, closeFirst, err := store.open(c.Context(), log, nil)
+			_, _, closeFirst, err := store.openExisting(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
@@ -156,6 +157,22 @@ func TestUnknownCredentialNamesTheCredentials(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "people.csv"), []byte("emails\na@example.com\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"start_date": "2024-01-01T00:00:00Z"}`), 0o600)
+	// No app database yet: the commands that need a credential say where
+	// they looked and how to add one, and make nothing.
+	for _, args := range commands[:2] {
+		_, _, err := runCommand(t, "", append(args, store...)...)
+		if err == nil || !strings.Contains(err.Error(), "no app database at "+filepath.Join(dir, "c.db")) || !strings.Contains(err.Error(), "credentials add") {
+			t.Errorf("%v without an app database: %v; want where it looked and how to add one", args[0], err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "c.db")); err == nil {
+			t.Fatalf("%v made an app database", args[0])
+		}
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	for _, args := range commands {
 		_, _, err := runCommand(t, "", append(args, store...)...)
 		if err == nil || !strings.Contains(err.Error(), "--credential nope") || !strings.Contains(err.Error(), "holds no credential") ||

@@ -54,7 +54,7 @@ proxy URL a caller uses: --public-url (or ` + PublicURLEnv + `, as serve has it)
 				base = "http://" + defaultServeAddr
 			}
 			ctx := cmd.Context()
-			m, cs, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			m, cs, closeStore, err := store.openExisting(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ proxy URL a caller uses: --public-url (or ` + PublicURLEnv + `, as serve has it)
 				return err
 			}
 			ctx := cmd.Context()
-			m, cs, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			m, cs, closeStore, err := store.openExisting(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}
@@ -182,7 +182,7 @@ proxy URL a caller uses: --public-url (or ` + PublicURLEnv + `, as serve has it)
 				return err
 			}
 			ctx := cmd.Context()
-			_, cs, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			_, cs, closeStore, err := store.openExisting(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}

@@ -121,7 +121,7 @@ Outreach's bulk actions, whichever costs fewer; journaled like the rows, so a re
 				return err
 			}
 			defer src.Close()
-			mgr, st, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			mgr, st, closeStore, err := store.openExisting(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}

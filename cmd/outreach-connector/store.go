@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -172,6 +173,34 @@ func (f *storeFlags) useLegacyDefault(ctx context.Context, log *slog.Logger) {
 		log.Warn("using the credentials in outreach.db, where earlier versions kept them; new installations keep them in "+defaultAppDB+
 			", apart from synced data. Pass --db outreach.db to keep this and silence the message", "credentials", n)
 	}
+}
+
+// openExisting is open for a command that needs what was added earlier:
+// it fails (requireExisting) rather than make a new SQLite app database.
+func (f *storeFlags) openExisting(ctx context.Context, log *slog.Logger, now func() time.Time) (*credential.Manager, credential.Store, func(), error) {
+	if err := f.requireExisting(ctx, log); err != nil {
+		return nil, nil, nil, err
+	}
+	return f.open(ctx, log, now)
+}
+
+// requireExisting fails, before anything is opened, when the app
+// database is a SQLite file that does not exist: a command that reads or
+// changes what was added earlier says where it looked instead of leaving
+// an empty database and a key file in the wrong directory.
+func (f *storeFlags) requireExisting(ctx context.Context, log *slog.Logger) error {
+	f.useLegacyDefault(ctx, log)
+	if isPostgresURL(f.db) {
+		return nil
+	}
+	path := strings.TrimPrefix(f.db, "sqlite:")
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return fmt.Errorf("no app database at %s: nothing has been added there; run where credentials were added, pass --db (env OUTREACH_CONNECTOR_DB), or add one first: outreach-connector credentials add --help", path)
 }
 
 // countCredentials counts the credentials in a SQLite file without

@@ -115,7 +115,11 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			if err := destinations.CheckNamespace(namespace); err != nil {
 				return fmt.Errorf("--namespace: %w", err)
 			}
-			m, _, closeStore, err := store.open(ctx, log.With("component", "credential"), nil)
+			openStore := store.open
+			if !useSandbox {
+				openStore = store.openExisting // --credential names one added earlier
+			}
+			m, _, closeStore, err := openStore(ctx, log.With("component", "credential"), nil)
 			if err != nil {
 				return err
 			}

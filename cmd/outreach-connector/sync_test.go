@@ -309,13 +309,31 @@ func TestLegacyCheckLeavesNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if _, _, err := runCommand(t, "", "credentials", "list", "--key-file", "app.key"); err != nil {
-		t.Fatal(err)
+	if _, _, err := runCommand(t, "", "credentials", "list", "--key-file", "app.key"); err == nil || !strings.Contains(err.Error(), "no app database") {
+		t.Fatalf("credentials list without an app database: %v", err)
 	}
 	for _, leftover := range []string{"outreach.db-wal", "outreach.db-shm"} {
 		if _, err := os.Stat(leftover); err == nil {
 			t.Errorf("%s left beside the data file", leftover)
 		}
+	}
+}
+
+// TestReadCommandsMakeNothing: commands that need what was added earlier,
+// run where nothing was, say where they looked and leave no file behind.
+func TestReadCommandsMakeNothing(t *testing.T) {
+	t.Setenv("OUTREACH_CONNECTOR_KEYS", "")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{{"credentials", "list"}, {"credentials", "show", "x"}, {"credentials", "rotate-key"},
+		{"connections", "list"}, {"connections", "show", "x"}, {"connections", "history", "x"}, {"keys", "list"}, {"keys", "revoke", "x"}} {
+		_, _, err := runCommand(t, "", args...)
+		if err == nil || !strings.Contains(err.Error(), "no app database at "+filepath.Join(dir, defaultAppDB)) {
+			t.Errorf("%v where nothing was added: %v; want where it looked", args, err)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("files left behind: %v", left)
 	}
 }
 

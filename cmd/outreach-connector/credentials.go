@@ -235,7 +235,8 @@ their secrets sealed with the key in --key-file.`,
 				strings.TrimSuffix(uiURL, "/"), r.ID)
 			return nil
 		})}
-	authorize.Flags().StringVar(&uiURL, "ui-url", "http://127.0.0.1:8787", "URL of the web UI that outreach-connector serve runs")
+	authorize.Flags().StringVar(&uiURL, "ui-url", envOr(PublicURLEnv, "http://"+defaultServeAddr),
+		"URL of the web UI that outreach-connector serve runs (serve's --public-url; env "+PublicURLEnv+")")
 
 	refresh := &cobra.Command{Use: "refresh NAME|ID", Short: "Refresh a credential's access token now", Args: cobra.ExactArgs(1),
 		RunE: withManager(func(ctx context.Context, m *credential.Manager, args []string, out io.Writer) error {

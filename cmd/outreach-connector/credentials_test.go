@@ -64,6 +64,14 @@ func TestCredentialsCommands(t *testing.T) {
 				t.Errorf("api --credential main: %v %.100s", err, out)
 			}
 		}
+		if st.name == "authorize" {
+			// serve's public URL, when set, is where the UI is.
+			t.Setenv(PublicURLEnv, "https://connector.example.com/")
+			if out, err := run("", st.args...); err != nil || !strings.Contains(out, "https://connector.example.com/credentials/") {
+				t.Errorf("authorize with %s set: %v\n%s", PublicURLEnv, err, out)
+			}
+			t.Setenv(PublicURLEnv, "")
+		}
 		out, err := run("", st.args...)
 		if st.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), st.wantErr) {

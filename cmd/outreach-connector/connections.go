@@ -437,12 +437,16 @@ func connShowCommand(withApp connAppRun) *cobra.Command {
 		for _, row := range [][2]string{{"Name", conn.Name}, {"ID", conn.ID}, {"State", st.State},
 			{"Credential", dash(st.CredentialName)}, {"Direction", string(conn.Direction)},
 			{destinationLabel(conn), connection.RedactedURL(conn.DestinationURL)}, {"Namespace", conn.Namespace},
-			{streamsLabel(conn), streamsTextOf(conn, streamsText)}, {"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
+			{streamsLabel(conn), streamsTextOf(conn, streamsText)}, {"Map", mapText(conn.Load)}, {"Mailbox", mailboxText(conn.Load)},
+			{"Schedule", conn.Schedule.String()}, {"Live", liveText(conn.Live)}, {"Next run", nextRunText(st)},
 			{"Last run", lastRunText(st.LastRun)}, {"Start date", startText}, {"Page size", pageText},
 			{"Quota share", fmt.Sprintf("%g of the hourly limit", conn.QuotaShare)}, {"Notify URL", dash(conn.NotifyURL)},
 			{"Scopes needed", dash(strings.Join(st.ScopesNeeded, " "))}, {"Scopes missing", dash(strings.Join(st.ScopesMissing, " "))}} {
 			if conn.Direction == connection.DirectionDestination && (row[0] == "Live" || row[0] == "Start date" || row[0] == "Page size") {
 				continue // a sync's settings: a destination connection has none
+			}
+			if conn.Direction != connection.DirectionDestination && (row[0] == "Map" || row[0] == "Mailbox") {
+				continue // a load's settings
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 		}

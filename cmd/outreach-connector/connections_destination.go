@@ -243,6 +243,33 @@ func loadText(c *connection.Connection) string {
 	return s
 }
 
+// mapText is a load's --map as connections show prints it: column →
+// attribute by column name, "(skipped)" for a column left out; "columns
+// by name" without a map.
+func mapText(l *connection.LoadSpec) string {
+	if l == nil || len(l.Map) == 0 {
+		return "columns by name"
+	}
+	parts := make([]string, 0, len(l.Map))
+	for _, col := range slices.Sorted(maps.Keys(l.Map)) {
+		to := l.Map[col]
+		if to == "" {
+			to = "(skipped)"
+		}
+		parts = append(parts, col+" → "+to)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mailboxText is the mailbox of a load's add-to-sequence action, a dash when
+// none.
+func mailboxText(l *connection.LoadSpec) string {
+	if l == nil {
+		return "-"
+	}
+	return dash(l.Mailbox)
+}
+
 // loadCounts are a destination run's row counts, "" for a source run.
 func loadCounts(r *connection.Run) string {
 	t := r.Totals()

@@ -84,6 +84,7 @@ func TestConnectionsDestinationFromTheCLI(t *testing.T) {
 		t.Fatalf("rejects --run %s: %+v", first, v)
 	}
 	if show := e.ok("show", "signups"); !strings.Contains(show, "Source") || !strings.Contains(show, "prospect (upsert by emails)") ||
+		!regexp.MustCompile(`Map +email → emails, first → firstName\n`).MatchString(show) || !regexp.MustCompile(`Mailbox +—\n`).MatchString(show) ||
 		strings.Contains(show, "Live") || strings.Contains(show, "Start date") || strings.Contains(show, "Page size") {
 		t.Fatalf("show:\n%s", show)
 	}

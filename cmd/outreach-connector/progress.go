@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
@@ -69,10 +70,24 @@ func isTerminal(w io.Writer) bool {
 
 const nameWidth = 28
 
+// sizedConsole is the console the bars are drawn on. A terminal nobody
+// gave a size (a pseudo-terminal of script or of a CI runner reports 0
+// columns and 0 rows) counts as 120 by 40, where mpb would draw nothing.
+type sizedConsole struct{ *cupwriter.Writer }
+
+func (c sizedConsole) GetTermSize() (width, height int, err error) {
+	width, height, err = c.Writer.GetTermSize()
+	if err == nil && (width <= 0 || height <= 0) {
+		return 120, 40, nil
+	}
+	return width, height, err
+}
+
 // newLiveProgress starts the display on w for a run of n streams. Call
 // finish when the run is over.
 func newLiveProgress(w io.Writer, n int) *liveProgress {
-	l := &liveProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(120*time.Millisecond)),
+	l := &liveProgress{p: mpb.New(mpb.WithConsoleWriter(sizedConsole{cupwriter.New(w, false)}), mpb.WithWidth(32),
+		mpb.WithRefreshRate(120*time.Millisecond)),
 		bars: map[string]*streamBar{}}
 	l.overall = l.p.AddBar(int64(n), mpb.BarPriority(1<<30), // the last line
 		mpb.PrependDecorators(decor.Name("all streams", decor.WC{W: nameWidth, C: decor.DindentRight}),

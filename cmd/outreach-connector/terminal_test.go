@@ -85,8 +85,15 @@ type terminal struct {
 
 func startTerminal(t *testing.T, dir string, args ...string) *terminal {
 	t.Helper()
+	return startTerminalSized(t, dir, &pty.Winsize{Cols: 160, Rows: 50}, args...)
+}
+
+// startTerminalSized starts the command on a terminal of the size given
+// (0 by 0: one nobody sized, as script's or a CI runner's).
+func startTerminalSized(t *testing.T, dir string, size *pty.Winsize, args ...string) *terminal {
+	t.Helper()
 	cmd := command(t, dir, args...)
-	master, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 160, Rows: 50})
+	master, err := pty.StartWithSize(cmd, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +200,20 @@ func TestSyncOnTerminal(t *testing.T) {
 		t.Errorf("info log lines on a terminal by default:\n%s", out)
 	}
 	assertNoSandboxCredential(t, dir)
+}
+
+// TestSyncOnUnsizedTerminal: on a terminal that reports no size the bars
+// are drawn all the same (mpb alone would draw none).
+func TestSyncOnUnsizedTerminal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tm := startTerminalSized(t, dir, &pty.Winsize{}, "sync", "--sandbox", "--sandbox-prospects", "200")
+	if code := tm.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("exit status %d; output:\n%s", code, tm.output())
+	}
+	if out := tm.output(); !overallPattern.MatchString(out) || !summary.MatchString(out) {
+		t.Errorf("no whole-run bar, or no summary, on a terminal without a size:\n%q", out)
+	}
 }
 
 // TestSyncInterruptOnTerminal stops a long sync on a terminal once its

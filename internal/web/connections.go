@@ -484,8 +484,7 @@ func (s *Server) formData(data map[string]any, f connForm, cred *credential.Reco
 func (s *Server) connNewForm(w http.ResponseWriter, r *http.Request) {
 	credID := r.URL.Query().Get("credential")
 	if credID == "" {
-		s.render(w, http.StatusNotFound, "error.html", sessionOf(r), map[string]any{"Title": "Choose a credential",
-			"Message": "A connection starts from a credential: open a connected credential and click New connection."})
+		s.connChooseCredential(w, r)
 		return
 	}
 	cred, err := s.m.Get(r.Context(), credID)
@@ -496,6 +495,26 @@ func (s *Server) connNewForm(w http.ResponseWriter, r *http.Request) {
 	f := connForm{CredentialID: cred.ID, Name: cred.Name, Direction: string(connection.DirectionSource), Destination: DefaultDestination,
 		StreamsMode: "readable", ScheduleKind: "every", Every: "15m", QuotaShare: "1"}
 	s.renderConnForm(w, r, http.StatusOK, f, cred, nil)
+}
+
+// connChooseCredential asks which credential a new connection uses: the
+// connected ones, each a link to the form; the others say what they need.
+func (s *Server) connChooseCredential(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.m.List(r.Context())
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	var connected, other []*credential.Record
+	for _, rec := range recs {
+		if rec.Status == credential.StatusConnected {
+			connected = append(connected, rec)
+		} else {
+			other = append(other, rec)
+		}
+	}
+	s.render(w, http.StatusOK, "connection_choose.html", sessionOf(r), map[string]any{"Title": "New connection: choose a credential",
+		"Connected": connected, "Other": other})
 }
 
 func (s *Server) renderConnForm(w http.ResponseWriter, r *http.Request, status int, f connForm, cred *credential.Record, problems []fieldProblem) {

@@ -145,3 +145,35 @@ func TestBrowserConnection(t *testing.T) {
 		t.Errorf("calls %q", calls)
 	}
 }
+
+// TestBrowserNewConnectionFromTheList: Connections → New connection →
+// the credential → the form.
+func TestBrowserNewConnectionFromTheList(t *testing.T) {
+	t.Parallel()
+	ce := newConnEnv(t, "prospects.read")
+	ctx := browser(t, "")
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ce.url+"/connections"),
+		chromedp.WaitVisible("#token"),
+		chromedp.SendKeys("#token", ce.admin),
+		chromedp.Click("#sign-in"),
+		chromedp.WaitVisible("#new-connection"),
+		chromedp.Click("#new-connection"),
+		chromedp.WaitVisible("#choose-credential a"),
+	)
+	if err != nil {
+		t.Fatalf("browser run: %v", err)
+	}
+	screenshot(t, ctx, "conn-choose")
+	err = chromedp.Do(ctx,
+		chromedp.Click("#choose-credential a"),
+		chromedp.WaitVisible("#destination_url"),
+	)
+	var credential string
+	if err == nil {
+		credential, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('input[name="credential"]').value`))
+	}
+	if err != nil || credential != ce.cred.ID {
+		t.Fatalf("choosing the credential: %v (form for %q, want %q)", err, credential, ce.cred.ID)
+	}
+}

@@ -221,6 +221,29 @@ func TestConnectionsOffWithoutAService(t *testing.T) {
 	}
 }
 
+// The Connections page's New connection asks for a credential: the
+// connected ones lead to the form, the others to their page.
+func TestNewConnectionChoosesACredential(t *testing.T) {
+	ce := newConnEnv(t, "prospects.read")
+	_, list := readGet(t, ce.client, ce.url+"/connections")
+	if !strings.Contains(list, `href="/connections/new" id="new-connection"`) {
+		t.Fatalf("the Connections page has no New connection:\n%.2000s", list)
+	}
+	status, page := readGet(t, ce.client, ce.url+"/connections/new")
+	if status != http.StatusOK || !strings.Contains(page, `href="/connections/new?credential=`+ce.cred.ID+`">`+ce.cred.Name+`</a>`) {
+		t.Fatalf("choose a credential = %d:\n%.3000s", status, page)
+	}
+	pending, err := ce.manager.Create(context.Background(), credential.NewCredential{Name: "pending", ClientID: "c", ClientSecret: "s",
+		RedirectURI: "http://127.0.0.1/cb", APIBaseURL: "http://127.0.0.1/api/v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page = readGet(t, ce.client, ce.url+"/connections/new")
+	if strings.Contains(page, `/connections/new?credential=`+pending.ID) || !strings.Contains(page, `href="/credentials/`+pending.ID+`"`) {
+		t.Errorf("a credential awaiting authorization is offered for a connection:\n%.3000s", page)
+	}
+}
+
 func TestNewConnectionFormFromACredential(t *testing.T) {
 	ce := newConnEnv(t, "prospects.read", "accounts.all")
 	_, page := readGet(t, ce.client, ce.url+"/credentials/"+ce.cred.ID)

@@ -1,7 +1,6 @@
 package connection
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -34,25 +33,45 @@ func CleanText(s string) string {
 
 // CleanJSON returns the JSON text s with its strings (member names
 // included) cleaned as by CleanText, escaped U+0000 and lone surrogates
-// included; s itself when there is nothing to replace. Text that is not
-// JSON is cleaned as text.
+// included; s itself when there is nothing to replace. Only the strings
+// that change are written again (quoted as encoding/json quotes them);
+// everything else, member order and names sent twice included, stays as
+// sent, so two names that clean alike both stay, in order. Text that is
+// not JSON is cleaned as text.
 func CleanJSON(s string) string {
 	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && !badEscape(s) { // JSON holds no raw U+0000; text might
 		return s
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
+	if !json.Valid([]byte(s)) {
 		return CleanText(s)
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(cleanValue(v)); err != nil {
-		return CleanText(s)
+	out := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		if s[i] != '"' {
+			out = append(out, s[i])
+			i++
+			continue
+		}
+		// A string token of valid JSON: up to the quote no backslash
+		// escapes.
+		j := i + 1
+		for s[j] != '"' {
+			if s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		tok := s[i : j+1]
+		i = j + 1
+		if utf8.ValidString(tok) && !badEscape(tok) {
+			out = append(out, tok...)
+			continue
+		}
+		var text string
+		json.Unmarshal([]byte(tok), &text) // valid: invalid UTF-8 and lone surrogates read as U+FFFD
+		out = appendJSONString(out, CleanText(text), false)
 	}
-	return strings.TrimSuffix(b.String(), "\n")
+	return string(out)
 }
 
 // badEscape reports whether s may hold \u0000 or a \uD800-\uDFFF escape.
@@ -68,24 +87,6 @@ func badEscape(s string) bool {
 		}
 		s = s[i+2:]
 	}
-}
-
-func cleanValue(v any) any {
-	switch v := v.(type) {
-	case string:
-		return CleanText(v)
-	case []any:
-		for i := range v {
-			v[i] = cleanValue(v[i])
-		}
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[CleanText(k)] = cleanValue(x)
-		}
-		return out
-	}
-	return v
 }
 
 // Clean returns r with every string value cleaned (CleanJSON for json

@@ -27,7 +27,9 @@ var errSandboxBusy = errors.New("busy")
 
 // lockSandbox takes the sandbox lock of the app database db, or says which
 // other process holds it. The lock goes with the process (kill -9
-// included): the returned function releases it sooner.
+// included): the returned function releases it sooner, and empties the
+// file, which stays (removing it could let two processes lock two files
+// of one name).
 func lockSandbox(db string) (func(), error) {
 	path := sandboxLockPath(db)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -49,5 +51,8 @@ func lockSandbox(db string) (func(), error) {
 	}
 	f.Truncate(0)
 	fmt.Fprintf(f, "process %d (%s)\n", os.Getpid(), strings.Join(os.Args[1:], " "))
-	return func() { f.Close() }, nil
+	return func() {
+		f.Truncate(0) // no longer names a holder
+		f.Close()
+	}, nil
 }

@@ -200,6 +200,10 @@ func TestSyncOnTerminal(t *testing.T) {
 		t.Errorf("info log lines on a terminal by default:\n%s", out)
 	}
 	assertNoSandboxCredential(t, dir)
+	// The released lock names no process.
+	if holder, err := os.ReadFile(filepath.Join(dir, defaultAppDB+".sandbox.lock")); err != nil || len(holder) != 0 {
+		t.Errorf("sandbox lock after the run: %q, %v; want an empty file", holder, err)
+	}
 }
 
 // TestSyncOnUnsizedTerminal: on a terminal that reports no size the bars

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"mime"
@@ -385,9 +386,10 @@ func (s *Sandbox) handleRoot(w http.ResponseWriter, r *http.Request) {
 		}
 		return u.attrs[ures.AttributeIndex(name)]
 	}
+	org := cmp.Or(s.opts.OrgName, "Sandbox Org")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"data": map[string]any{"type": "org", "id": 1, "attributes": map[string]any{
-			"name": "Sandbox Org", "timeZone": "America/Los_Angeles", "prospectLabel1": "Tier", "prospectLabel2": "Region",
+			"name": org, "timeZone": "America/Los_Angeles", "prospectLabel1": "Tier", "prospectLabel2": "Region",
 			"prospectLabel3": "Newsletter", "accountLabel1": "Segment", "opportunityLabel1": "Source",
 		}},
 		"meta": map[string]any{

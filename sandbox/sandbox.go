@@ -35,6 +35,8 @@ type Options struct {
 	// Prospects is the number of seeded prospects; every other type scales
 	// with it. 0 means 1000; negative means none (an empty org).
 	Prospects int64
+	// OrgName is the org's name (GET /api/v2); "" means "Sandbox Org".
+	OrgName string
 	// DataEnd is the latest seeded updatedAt; seeded data spans the six
 	// years before it. Zero means 2026-01-01T00:00:00Z.
 	DataEnd time.Time

@@ -130,7 +130,8 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 					return err
 				}
 				defer unlock()
-				sb, err := sandbox.Start("", sandbox.Options{Seed: seed, Prospects: scale, Logger: log.With("component", "sandbox")})
+				sb, err := sandbox.Start("", sandbox.Options{Seed: seed, Prospects: scale, OrgName: sandboxOrgName(seed, scale),
+					Logger: log.With("component", "sandbox")})
 				if err != nil {
 					return err
 				}
@@ -209,6 +210,9 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			owner := connection.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name}
 			if err := connection.Claim(ctx, dst, owner); err != nil {
 				var owned *connection.OwnedError
+				if errors.As(err, &owned) && useSandbox {
+					return fmt.Errorf("%w with --namespace, or another --to (this run's sandbox, %s, is another org: another --seed or --sandbox-prospects is other data)", err, owner.Org)
+				}
 				if errors.As(err, &owned) {
 					return fmt.Errorf("%w with --namespace", err)
 				}
@@ -414,4 +418,16 @@ func redactDSN(to string) string {
 		}
 	}
 	return to
+}
+
+// sandboxOrgName names the org of sync --sandbox: the default org (seed
+// 1, 1000 prospects) "Sandbox Org", as every sandbox was before, and any
+// other by its seed and size. Another seed or size is other data, much of
+// it older than the cursors a sync of the first left, so a destination of
+// one refuses the other (its owner check) rather than take part of it.
+func sandboxOrgName(seed, prospects int64) string {
+	if seed == 1 && prospects == 1000 {
+		return "Sandbox Org"
+	}
+	return fmt.Sprintf("Sandbox Org (seed %d, %d prospects)", seed, prospects)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,11 +54,17 @@ func TestSyncNamespace(t *testing.T) {
 	}
 	defer db.Close()
 	var org, cred string
-	if err := db.QueryRow(`SELECT org, credential FROM sandbox___sync_owner`).Scan(&org, &cred); err != nil || org != "Sandbox Org" || cred != "sandbox" {
+	if err := db.QueryRow(`SELECT org, credential FROM sandbox___sync_owner`).Scan(&org, &cred); err != nil || org != "Sandbox Org (seed 1, 5 prospects)" || cred != "sandbox" {
 		t.Errorf("owner of namespace sandbox: %q %q, %v", org, cred, err)
 	}
 	if out, _, err := runCommand(t, "", append(sync, "--namespace", "sandbox")...); err != nil {
 		t.Errorf("a second sandbox run into its namespace: %v\n%s", err, out)
+	}
+	// A sandbox of another size is other data (much of it older than the
+	// cursors): refused, not taken in part.
+	bigger := append(slices.Clone(sync), "--namespace", "sandbox", "--sandbox-prospects", "6")
+	if _, _, err := runCommand(t, "", bigger...); err == nil || !strings.Contains(err.Error(), "another --seed or --sandbox-prospects is other data") {
+		t.Errorf("a sandbox of another size into the namespace: %v", err)
 	}
 
 	if _, _, err := runCommand(t, "", append(sync, "--namespace", "Bad-NS")...); err == nil || !strings.Contains(err.Error(), `--namespace: namespace "Bad-NS" is not usable`) {

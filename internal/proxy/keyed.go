@@ -104,7 +104,7 @@ func (p *Proxy) idempotent(ctx context.Context, w http.ResponseWriter, r *http.R
 		// The write may or may not have happened: the repeat is told the
 		// same, rather than risk doing it twice.
 		rec := newRecorder()
-		p.writeForwardError(rec, ex, err)
+		writeUnknownOutcome(rec, err, true)
 		st = &Stored{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
 	}
 	if ferr := p.opts.Idempotency.Finish(wctx, owner, key, st); ferr != nil {

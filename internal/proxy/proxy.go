@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -253,6 +254,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	resp, err := client.Forward(ctx, fr)
 	if err != nil {
 		ex.err = err
+		if !fr.Retry && sentMaybe(err) {
+			writeUnknownOutcome(w, err, false) // a write without a key, sent once
+			return
+		}
 		p.writeForwardError(w, ex, err)
 		return
 	}
@@ -477,10 +482,31 @@ func forwardProblem(err error) (status int, id, title, detail string) {
 	return http.StatusBadGateway, "upstreamUnavailable", "Bad Gateway", "Outreach could not be reached: " + err.Error()
 }
 
-// sentMaybe reports whether a failed Forward may have reached Outreach.
+// sentMaybe reports whether a failed Forward may have reached Outreach:
+// not when our limiter refused it, the credential gave no token, or the
+// connection to Outreach could not be made.
 func sentMaybe(err error) bool {
 	var rl *outreach.RateLimitError
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
 	return !errors.As(err, &rl) && !errors.Is(err, credential.ErrNeedsReauthorization) && !strings.Contains(err.Error(), "get access token")
+}
+
+// writeUnknownOutcome answers a write sent to Outreach whose answer did
+// not come back (the connection dropped, or no answer in time): whether
+// Outreach did it is unknown, and the answer says so rather than invite a
+// blind retry.
+func writeUnknownOutcome(w http.ResponseWriter, err error, keyed bool) {
+	detail := "The write was sent to Outreach but its answer was lost (" + err.Error() + "): it may or may not have been done. " +
+		"Look the record up before writing it again"
+	if keyed {
+		detail += ", with a new Idempotency-Key."
+	} else {
+		detail += "; with an Idempotency-Key a repeat is safe."
+	}
+	writeError(w, http.StatusBadGateway, "outcomeUnknown", "Bad Gateway", detail)
 }
 
 // writeError answers a JSON:API error document.

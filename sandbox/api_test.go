@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -494,5 +495,24 @@ func TestCountsAndCatalogResources(t *testing.T) {
 	call(t, srv, tok, "GET", "/api/v2/accounts", "")
 	if got := srv.Counters().RequestsByUser["1"]; got != before+1 {
 		t.Errorf("requests of user 1 = %d, want %d", got, before+1)
+	}
+}
+
+// Answers carry the sandbox clock's Date, as X-RateLimit-Reset does: a
+// client measuring a reset against Date waits what the window says, not
+// that plus how far the clock was advanced.
+func TestDateFollowsTheClock(t *testing.T) {
+	srv := start(t, sandbox.Options{RateLimit: 5, RateWindow: time.Minute})
+	srv.Clock().Advance(3 * time.Hour)
+	tok := token(t, srv)
+	for _, path := range []string{"/api/v2/prospects?page[size]=1", "/api/v2/nothing"} {
+		resp := call(t, srv, tok, "GET", path, "")
+		date, err := http.ParseTime(resp.header.Get("Date"))
+		if err != nil || !date.Equal(srv.Clock().Now().Truncate(time.Second)) {
+			t.Errorf("%s: Date %q (%v); want the sandbox clock's %s", path, resp.header.Get("Date"), err, srv.Clock().Now())
+		}
+		if reset, err := strconv.ParseInt(resp.header.Get("X-RateLimit-Reset"), 10, 64); err == nil && time.Unix(reset, 0).Sub(date) > time.Minute {
+			t.Errorf("%s: the window resets %s after Date; want at most a minute", path, time.Unix(reset, 0).Sub(date))
+		}
 	}
 }

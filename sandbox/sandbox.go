@@ -357,7 +357,15 @@ func DefaultApp(seed int64, redirectURI string) App {
 }
 
 // ServeHTTP serves the sandbox.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+//
+// Every answer's Date is the sandbox clock's, as Outreach's Date is its
+// own clock's: clients measure Retry-After and X-RateLimit-Reset against
+// it, and a clock advanced ahead of this machine's would otherwise make
+// every wait that much longer.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
+	s.mux.ServeHTTP(w, r)
+}
 
 // Close stops mutations and waits for webhook deliveries in flight.
 func (s *Sandbox) Close() {

@@ -438,19 +438,31 @@ func (s *Service) Resync(ctx context.Context, idOrName string, streams []string)
 	} else if ok && j.State == "running" {
 		return jobs.Job{}, fmt.Errorf("connection %s: %w; wait for the run to end (or cancel it), then re-sync", c.Name, ErrRunning)
 	}
-	if streams == nil {
-		rec, _ := s.opts.Credentials.Get(ctx, c.CredentialID)
-		streams = s.streamNames(c, rec)
-		// Streams the destination holds beyond those (custom objects).
-		if infos, ok, err := s.inspect(ctx, c); err == nil && ok {
-			for _, in := range infos {
-				if !slices.Contains(streams, in.Stream) {
-					streams = append(streams, in.Stream)
-				}
+	if streams != nil && len(streams) == 0 {
+		return jobs.Job{}, invalid([]connection.FieldError{{Field: connection.FieldStreams, Message: "name at least one stream to re-sync, or none for all"}})
+	}
+	rec, _ := s.opts.Credentials.Get(ctx, c.CredentialID)
+	known := s.streamNames(c, rec)
+	// Streams the destination holds beyond those (custom objects).
+	if infos, ok, err := s.inspect(ctx, c); err == nil && ok {
+		for _, in := range infos {
+			if !slices.Contains(known, in.Stream) {
+				known = append(known, in.Stream)
 			}
 		}
-	} else if len(streams) == 0 {
-		return jobs.Job{}, invalid([]connection.FieldError{{Field: connection.FieldStreams, Message: "name at least one stream to re-sync, or none for all"}})
+	}
+	if streams == nil {
+		streams = known
+	}
+	var unknown []connection.FieldError
+	for _, name := range streams {
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, connection.FieldError{Field: connection.FieldStreams,
+				Message: fmt.Sprintf("%s does not sync a stream named %q (it syncs %s)", c.Name, name, strings.Join(known, ", "))})
+		}
+	}
+	if unknown != nil {
+		return jobs.Job{}, invalid(unknown)
 	}
 	dst, closeDst, err := s.open(ctx, c)
 	if err != nil {

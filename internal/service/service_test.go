@@ -471,6 +471,12 @@ func TestResyncReadsTheStreamsAgain(t *testing.T) {
 	if again := e.runNow(c); again.Stream("prospects").Records != 0 || again.Stream("accounts").Records != 0 {
 		t.Fatalf("an incremental run read again: %+v", again.Streams)
 	}
+	// A stream it does not sync (a typo) is refused, naming those it does,
+	// and nothing is forgotten.
+	if _, err := e.svc.Resync(e.ctx, c.Name, []string{"prospects", "prospectz"}); !errors.As(err, new(*service.InvalidError)) ||
+		!strings.Contains(err.Error(), `does not sync a stream named "prospectz"`) || !strings.Contains(err.Error(), "accounts") {
+		t.Fatalf("resync of an unknown stream: %v", err)
+	}
 	if _, err := e.svc.Resync(e.ctx, c.Name, []string{"prospects"}); err != nil {
 		t.Fatal(err)
 	}

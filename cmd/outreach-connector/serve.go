@@ -23,6 +23,7 @@ import (
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/metrics"
 	"github.com/outreach-connector/outreach-connector/internal/service"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/internal/web"
 	"github.com/outreach-connector/outreach-connector/outreach"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -214,6 +215,9 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			}
 			if opts.Keys, err = keyStoreOf(credStore); err != nil {
 				return err
+			}
+			if db, ok := credStore.(interface{ Sessions() *sqlstore.Sessions }); ok {
+				opts.Sessions = db.Sessions() // every node knows every sign-in
 			}
 			srv, err := web.New(opts)
 			if err != nil {

@@ -8,7 +8,6 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -25,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
@@ -65,6 +63,9 @@ type Options struct {
 	Ready func(context.Context) error
 	// Keys, when set, serves the API keys page (/keys) of the proxy.
 	Keys APIKeys
+	// Sessions keeps sign-in sessions; nil keeps them in this process
+	// (a restart signs everyone out, and other nodes do not know them).
+	Sessions SessionStore
 }
 
 // Server is the web UI and API.
@@ -74,7 +75,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	adminHash [32]byte
-	csrfKey   []byte
+	sessions  SessionStore
 	pages     *template.Template
 	mux       *http.ServeMux
 	secure    bool // Secure cookies whatever the request
@@ -82,9 +83,6 @@ type Server struct {
 	limiter   *signInLimiter
 	conns     Connections
 	streams   []connStream // what a connection can sync, by name
-
-	mu       sync.Mutex
-	sessions map[string]time.Time // session id → expiry
 }
 
 const (
@@ -105,7 +103,10 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("web: a manager and an admin token of at least 16 characters are required")
 	}
 	s := &Server{opts: opts, m: opts.Manager, log: opts.Logger, now: opts.Now, adminHash: sha256.Sum256([]byte(opts.AdminToken)),
-		csrfKey: make([]byte, 32), sessions: map[string]time.Time{}, limiter: newSignInLimiter()}
+		sessions: opts.Sessions, limiter: newSignInLimiter()}
+	if s.sessions == nil {
+		s.sessions = newMemSessions()
+	}
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -120,7 +121,6 @@ func New(opts Options) (*Server, error) {
 	s.scopes = newScopeModel(cat)
 	s.conns = opts.Connections
 	s.streams = connStreams(cat)
-	rand.Read(s.csrfKey)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -228,20 +228,15 @@ func (s *Server) session(r *http.Request) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.sessions[c.Value]
+	exp, ok, err := s.sessions.SessionExpiry(r.Context(), sessionHash(c.Value))
+	if err != nil {
+		s.log.Error("web: read a session", "error", err)
+		return "", false
+	}
 	if !ok || s.now().After(exp) {
-		delete(s.sessions, c.Value)
 		return "", false
 	}
 	return c.Value, true
-}
-
-func (s *Server) csrfFor(session string) string {
-	mac := hmac.New(sha256.New, s.csrfKey)
-	mac.Write([]byte(session))
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // page guards an HTML route: a session is required (else to sign-in),
@@ -267,7 +262,7 @@ func (s *Server) page(h http.HandlerFunc) http.Handler {
 			if !s.parseForm(w, r, sid) {
 				return
 			}
-			if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrfFor(sid))) != 1 {
+			if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(csrfFor(sid))) != 1 {
 				s.render(w, http.StatusForbidden, "error.html", sid, map[string]any{"Title": "Form expired",
 					"Message": "This form is stale or did not come from this site. Go back, reload the page and try again."})
 				return
@@ -306,7 +301,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name, sid string, dat
 		data = map[string]any{}
 	}
 	if sid != "" {
-		data["CSRF"] = s.csrfFor(sid)
+		data["CSRF"] = csrfFor(sid)
 		data["SignedIn"] = true
 		data["ConnectionsOn"] = s.conns != nil
 		data["KeysOn"] = s.opts.Keys != nil
@@ -383,9 +378,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.limiter.succeed(ip)
 	sid := randomHex(32)
-	s.mu.Lock()
-	s.sessions[sid] = s.now().Add(sessionTTL)
-	s.mu.Unlock()
+	if err := s.sessions.CreateSession(r.Context(), sessionHash(sid), s.now().Add(sessionTTL)); err != nil {
+		s.log.Error("web: keep a session", "error", err)
+		s.render(w, http.StatusServiceUnavailable, "signin.html", "", map[string]any{"Title": "Sign in", "Next": next,
+			"Error": "The app database does not answer; try again in a moment."})
+		return
+	}
 	s.cookie(w, r, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", MaxAge: int(sessionTTL / time.Second)})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -401,9 +399,11 @@ func humanSeconds(n int) string {
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	delete(s.sessions, sessionOf(r))
-	s.mu.Unlock()
+	if sid := sessionOf(r); sid != "" {
+		if err := s.sessions.DeleteSession(r.Context(), sessionHash(sid)); err != nil {
+			s.log.Error("web: end a session", "error", err)
+		}
+	}
 	s.cookie(w, r, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }

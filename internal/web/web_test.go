@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/sqlite"
+	"github.com/outreach-connector/outreach-connector/internal/sqlstore"
 	"github.com/outreach-connector/outreach-connector/internal/web"
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
@@ -240,4 +242,31 @@ func readGet(t *testing.T, c *http.Client, u string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	return read(t, resp, err)
+}
+
+// Two nodes on one app database: a session signed in on one is known to
+// the other, its form token included, and signing out on one ends it on
+// both.
+func TestSessionsSharedBetweenNodes(t *testing.T) {
+	var opts *web.Options
+	e := newEnv(t, func(c *credential.Options, w *web.Options) {
+		w.Sessions = c.Store.(interface{ Sessions() *sqlstore.Sessions }).Sessions()
+		opts = w
+	})
+	other, err := web.New(*opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := httptest.NewServer(other)
+	t.Cleanup(b.Close)
+	client, csrf := signedIn(t, e) // on the first node
+	if status, _ := readGet(t, client, b.URL+"/credentials/new"); status != http.StatusOK {
+		t.Fatalf("the other node: %d; want the signed-in page", status)
+	}
+	if status, _ := readForm(t, client, b.URL+"/signout", url.Values{"csrf": {csrf}}); status != http.StatusSeeOther {
+		t.Fatalf("sign out on the other node with the first node's form token: %d", status)
+	}
+	if status, _ := readGet(t, client, e.url+"/credentials/new"); status != http.StatusSeeOther {
+		t.Errorf("signed out on one node, still signed in on the other: %d", status)
+	}
 }

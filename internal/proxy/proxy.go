@@ -243,6 +243,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		writeError(w, http.StatusMethodNotAllowed, "methodNotAllowed", "Method Not Allowed", r.Method+" is not an Outreach API method.")
 		return
 	}
+	if v := r.Header.Get(HeaderPaginate); v != "" && !strings.EqualFold(v, "all") {
+		writeError(w, http.StatusBadRequest, "badPaginate", "Bad Request", fmt.Sprintf("X-Paginate %q: the one value is all (every page of a list, as NDJSON).", v))
+		return
+	}
 	if strings.EqualFold(r.Header.Get(HeaderPaginate), "all") {
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusBadRequest, "badPaginate", "Bad Request", "X-Paginate: all works on GET requests of a list only.")
@@ -286,7 +290,10 @@ func splitPath(escaped string) (cred, rest string, ok bool) {
 		return "", "", false
 	}
 	for _, seg := range strings.Split(rest, "/") {
-		if seg == ".." || seg == "." || strings.Contains(strings.ToLower(seg), "%2e%2e") {
+		// Dot segments, escaped or not (".%2e", "%2E."), would climb
+		// out of the API.
+		u, err := url.PathUnescape(seg)
+		if err != nil || u == ".." || u == "." || strings.Contains(u, "/..") || strings.Contains(u, "../") {
 			return "", "", false
 		}
 	}
@@ -409,12 +416,15 @@ func (p *Proxy) withMaxWait(w http.ResponseWriter, r *http.Request) (context.Con
 		asked, err := time.ParseDuration(v)
 		if err != nil {
 			secs, err2 := strconv.ParseFloat(v, 64)
-			if err2 != nil || secs < 0 || math.IsInf(secs, 0) || math.IsNaN(secs) {
-				writeError(w, http.StatusBadRequest, "badMaxWait", "Bad Request",
-					fmt.Sprintf("X-Max-Wait %q: give a duration such as 2s or 500ms, or seconds such as 1.5.", v))
-				return nil, false
+			if err2 != nil || math.IsInf(secs, 0) || math.IsNaN(secs) {
+				secs = -1
 			}
 			asked = time.Duration(secs * float64(time.Second))
+		}
+		if asked < 0 {
+			writeError(w, http.StatusBadRequest, "badMaxWait", "Bad Request",
+				fmt.Sprintf("X-Max-Wait %q: give a duration of 0 or more such as 2s or 500ms, or seconds such as 1.5.", v))
+			return nil, false
 		}
 		if d >= 0 && asked < d {
 			d = asked

@@ -777,3 +777,38 @@ func TestWindowSpentElsewhere(t *testing.T) {
 		t.Fatalf("Outreach answered the proxy %d 429s; want at most the one that taught it", n)
 	}
 }
+
+// Headers with values we do not take, and paths that would climb out of
+// the API however their dots are written, are refused with what to send
+// instead; Outreach is not called.
+func TestRefusesBadHeadersAndDotSegments(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("reader", e.sales.ID)
+	before := e.sb.Counters().Requests
+	for _, c := range []struct {
+		path   string
+		header string
+		status int
+		id     string
+	}{
+		{"/proxy/sales/prospects", "X-Paginate: some", 400, "badPaginate"},
+		{"/proxy/sales/prospects", "X-Max-Wait: -5s", 400, "badMaxWait"},
+		{"/proxy/sales/prospects", "X-Max-Wait: -1", 400, "badMaxWait"},
+		{"/proxy/sales/prospects", "X-Max-Wait: soon", 400, "badMaxWait"},
+		{"/proxy/sales/.%2e/.%2e/_sandbox/counters", "", 404, "notFound"},
+		{"/proxy/sales/%2E./_sandbox/counters", "", 404, "notFound"},
+		{"/proxy/sales/prospects/..%2f..%2f_sandbox", "", 404, "notFound"},
+	} {
+		h := []string{bearer(k)}
+		if c.header != "" {
+			h = append(h, c.header)
+		}
+		a := e.must("GET", c.path, "", h...)
+		if a.status != c.status || !strings.Contains(string(a.body), `"`+c.id+`"`) {
+			t.Errorf("%s %s: %d %s; want %d %s", c.path, c.header, a.status, a.body, c.status, c.id)
+		}
+	}
+	if n := e.sb.Counters().Requests - before; n != 0 {
+		t.Errorf("Outreach was called %d times", n)
+	}
+}

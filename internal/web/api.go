@@ -3,7 +3,10 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -91,16 +94,45 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("one JSON object, and nothing after it")
+	} else if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("one JSON object, and nothing after it")
+		}
+	}
+	if err != nil {
 		status := http.StatusBadRequest
 		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &maxErr):
 			status = http.StatusRequestEntityTooLarge
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			err = fmt.Errorf("send a JSON object, not %s", typeErr.Value)
+		case errors.As(err, &typeErr):
+			err = fmt.Errorf("field %s: send %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
 		}
 		writeJSON(w, status, map[string]string{"error": "body: " + err.Error(), "code": "bad_body"})
 		return false
 	}
 	return true
+}
+
+// jsonKind names, as JSON does, what a Go kind is decoded from.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return "a number"
 }
 
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {

@@ -619,3 +619,26 @@ func TestConnectionPagesHaveTitles(t *testing.T) {
 		}
 	}
 }
+
+// An API body that is not one JSON object of the fields named is refused
+// with what to send instead, naming no Go type; nothing is created.
+func TestAPIBodyMustBeOneObject(t *testing.T) {
+	ce := newConnEnv(t)
+	good := `{"name":"acme-api","credential":"` + ce.cred.ID + `","destination_url":"sqlite:./x.db"}`
+	for _, c := range []struct{ body, want string }{
+		{good + `{}`, "nothing after it"},
+		{good + ` x`, "nothing after it"},
+		{`[]`, "send a JSON object, not array"},
+		{`"x"`, "send a JSON object, not string"},
+		{`{"name":7}`, "field name: send a string, not number"},
+		{`{"nope":1}`, `unknown field \"nope\"`},
+	} {
+		status, resp := ce.api(t, "POST", "/api/connections", c.body)
+		if status != http.StatusBadRequest || !strings.Contains(resp, c.want) || strings.Contains(resp, "struct") || strings.Contains(resp, "Go ") {
+			t.Errorf("POST /api/connections %s: %d %s; want 400 saying %q", c.body, status, resp, c.want)
+		}
+	}
+	if status, resp := ce.api(t, "GET", "/api/connections", ""); status != http.StatusOK || strings.Contains(resp, "acme-api") {
+		t.Errorf("a refused body created a connection: %d %s", status, resp)
+	}
+}

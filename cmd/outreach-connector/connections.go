@@ -768,9 +768,13 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 		} else {
 			fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
 		}
+		stopped := runs[0].Outcome == connection.Interrupted || runs[0].Outcome == connection.Cancelled
 		for _, s := range sum.Streams {
 			status := "ok"
-			if s.Error != "" {
+			switch {
+			case s.Error != "" && stopped:
+				status = "stopped" // its error is the stop's, said once below
+			case s.Error != "":
 				status = "FAILED"
 			}
 			if load {
@@ -782,7 +786,7 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 		tw.Flush()
 	}
 	for _, s := range sum.Streams {
-		if s.Error != "" {
+		if s.Error != "" && runs[0].Outcome != connection.Interrupted && runs[0].Outcome != connection.Cancelled {
 			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))
 		}
 	}
@@ -966,6 +970,10 @@ func (r refusal) Unwrap() error { return r.err }
 // refused makes a refusal of the service's refusals (service.Refused);
 // other errors stay as they are.
 func refused(err error) error {
+	var inv *service.InvalidError
+	if errors.Is(err, service.ErrNotFound) && !errors.As(err, &inv) {
+		return err // it says which name it looked for: nothing to fix but the name
+	}
 	if err != nil && service.Refused(err) {
 		return refusal{err}
 	}

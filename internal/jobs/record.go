@@ -81,7 +81,8 @@ func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync Syn
 			return fmt.Errorf("record run start: %w", err)
 		}
 		err := sync(ctx, run)
-		run.Finish(clock.Now(), OutcomeOf(ctx, err), err)
+		outcome := OutcomeOf(ctx, err)
+		run.Finish(clock.Now(), outcome, outcomeError(ctx, outcome, err))
 		// The run's context may be over (cancelled, stopped): the record
 		// is written regardless.
 		if ferr := store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil {
@@ -89,6 +90,21 @@ func Recorded(store connection.Store, clock Clock, logger *slog.Logger, sync Syn
 		}
 		return err
 	}
+}
+
+// outcomeError is what a run's record says of how it ended: for a run
+// stopped or cancelled, why in words (its streams' errors are only the
+// context's), else the sync's error.
+func outcomeError(ctx context.Context, outcome connection.Outcome, err error) error {
+	switch {
+	case outcome == connection.Cancelled:
+		return errors.New("cancelled; what it committed stays")
+	case outcome == connection.Interrupted && errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		return errors.New("its time slice ended; the run goes on as a new slice from what it committed")
+	case outcome == connection.Interrupted:
+		return errors.New("stopped before it ended (its node was stopped); the next run resumes from what it committed")
+	}
+	return err
 }
 
 // deadRunsChecked is how many of a connection's newest runs closeDeadRuns

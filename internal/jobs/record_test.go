@@ -158,3 +158,31 @@ func TestRecordedClosesARunItsNodeLeftRunning(t *testing.T) {
 		}
 	}
 }
+
+// A stopped or cancelled run's record says why in words, not the
+// context's error; a failed run keeps its error.
+func TestOutcomeErrorSaysWhy(t *testing.T) {
+	sliced, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	failed := errors.New("upstream 503")
+	for _, c := range []struct {
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{sliced, context.DeadlineExceeded, "time slice ended"},
+		{stopped, context.Canceled, "its node was stopped"},
+		{context.Background(), failed, "upstream 503"},
+	} {
+		outcome := OutcomeOf(c.ctx, c.err)
+		if got := outcomeError(c.ctx, outcome, c.err); got == nil || !strings.Contains(got.Error(), c.want) {
+			t.Errorf("%s of %v: %v; want it to say %q", outcome, c.err, got, c.want)
+		}
+	}
+	if got := outcomeError(context.Background(), connection.Cancelled, errors.New("JobCancelError")); !strings.Contains(got.Error(), "cancelled") ||
+		strings.Contains(got.Error(), "JobCancelError") {
+		t.Errorf("cancelled: %v", got)
+	}
+}

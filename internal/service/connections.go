@@ -25,7 +25,7 @@ func (s *Service) lookup(ctx context.Context, idOrName string) (*connection.Conn
 		c, err = s.opts.Store.GetConnectionByName(ctx, idOrName)
 	}
 	if errors.Is(err, connection.ErrNotFound) {
-		return nil, fmt.Errorf("connection %q: %w (see `connections list`)", idOrName, connection.ErrNotFound)
+		return nil, &notFoundError{name: idOrName}
 	}
 	return c, err
 }

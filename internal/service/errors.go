@@ -97,3 +97,13 @@ func Refused(err error) bool {
 		errors.Is(err, credential.ErrNotFound) ||
 		errors.Is(err, ErrRunning) || errors.Is(err, ErrNoRun) || errors.Is(err, ErrUnsupported)
 }
+
+// notFoundError is a connection that no id or name names: errors.Is
+// ErrNotFound.
+type notFoundError struct{ name string }
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("connection %q not found (see `connections list`)", e.name)
+}
+
+func (e *notFoundError) Unwrap() error { return connection.ErrNotFound }

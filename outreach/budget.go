@@ -24,10 +24,9 @@ type SharedBudget interface {
 	// Take then uses the newest window recorded for user that has not yet
 	// reset at now (Outreach's time, as well as the caller knows it), and
 	// reports it as resetAt. When there is none, resetAt is zero
-	// and Take grants 1 to one caller at a time (for a while, or until a
-	// window of user is recorded): that caller may send one request to
-	// learn the window; the others ask again shortly. Otherwise resetAt is
-	// window.
+	// and Take grants 1 to one caller at a time (for a while): that caller
+	// may send one request to learn the window; the others ask again
+	// shortly. Otherwise resetAt is window.
 	Take(ctx context.Context, user string, window, now time.Time, n, limit int) (granted int, resetAt time.Time, err error)
 }
 

@@ -16,7 +16,7 @@ import (
 type memBudget struct {
 	mu    sync.Mutex
 	used  map[time.Time]int
-	lease time.Time // until when a caller learns the window, or until a window is recorded
+	lease time.Time // until when a caller learns the window
 }
 
 func (b *memBudget) Take(_ context.Context, _ string, window, now time.Time, n, limit int) (int, time.Time, error) {
@@ -35,9 +35,6 @@ func (b *memBudget) Take(_ context.Context, _ string, window, now time.Time, n, 
 			b.lease = time.Now().Add(5 * time.Second)
 			return 1, time.Time{}, nil
 		}
-	}
-	if _, seen := b.used[window]; !seen {
-		b.lease = time.Time{} // a new window is known: whoever learned it is done
 	}
 	g := max(min(n, limit-b.used[window]), 0)
 	b.used[window] += g

@@ -64,13 +64,8 @@ func (b *Budget) Take(ctx context.Context, user string, window, now time.Time, n
 		return 0, window, fmt.Errorf("ratebudget: %w", err)
 	}
 	if added, _ := res.RowsAffected(); added > 0 {
-		// A new window: forget those of long ago, and end the lease of the
-		// caller that learned it (when its window resets, the next caller
-		// learns the next one at once).
+		// A new window: forget those of long ago.
 		if _, err := b.db.ExecContext(ctx, `DELETE FROM outreach_rate_budget WHERE window_reset < $1 AND window_reset <> 0`, b.now().Add(-keep).UnixMilli()); err != nil {
-			return 0, window, fmt.Errorf("ratebudget: %w", err)
-		}
-		if _, err := b.db.ExecContext(ctx, `UPDATE outreach_rate_budget SET used = 0 WHERE outreach_user = $1 AND window_reset = 0`, user); err != nil {
 			return 0, window, fmt.Errorf("ratebudget: %w", err)
 		}
 	}

@@ -15,9 +15,9 @@ type Sessions struct{ db *sql.DB }
 func (s *Store) Sessions() *Sessions { return &Sessions{db: s.db} }
 
 // CreateSession keeps a session until expires, and forgets the ones that
-// have ended.
-func (s *Sessions) CreateSession(ctx context.Context, hash string, expires time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_at < $1`, time.Now().UnixMilli()); err != nil {
+// ended before now.
+func (s *Sessions) CreateSession(ctx context.Context, hash string, now, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_at < $1`, now.UnixMilli()); err != nil {
 		return fmt.Errorf("sessions: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO web_sessions (id_hash, expires_at) VALUES ($1, $2)`, hash, expires.UnixMilli()); err != nil {

@@ -19,10 +19,10 @@ func TestSessions(t *testing.T) {
 			ctx := context.Background()
 			s := b.open(t).(interface{ Sessions() *sqlstore.Sessions }).Sessions()
 			later := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-			if err := s.CreateSession(ctx, "ended", time.Now().Add(-time.Minute)); err != nil {
+			if err := s.CreateSession(ctx, "ended", time.Now(), time.Now().Add(-time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CreateSession(ctx, "a", later); err != nil {
+			if err := s.CreateSession(ctx, "a", time.Now(), later); err != nil {
 				t.Fatal(err)
 			}
 			if exp, ok, err := s.SessionExpiry(ctx, "a"); err != nil || !ok || !exp.Equal(later) {

@@ -378,7 +378,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.limiter.succeed(ip)
 	sid := randomHex(32)
-	if err := s.sessions.CreateSession(r.Context(), sessionHash(sid), s.now().Add(sessionTTL)); err != nil {
+	if err := s.sessions.CreateSession(r.Context(), sessionHash(sid), s.now(), s.now().Add(sessionTTL)); err != nil {
 		s.log.Error("web: keep a session", "error", err)
 		s.render(w, http.StatusServiceUnavailable, "signin.html", "", map[string]any{"Title": "Sign in", "Next": next,
 			"Error": "The app database does not answer; try again in a moment."})

@@ -15,7 +15,9 @@ import (
 // A session is named by the SHA-256 of its cookie, so the store holds
 // nothing a browser could present.
 type SessionStore interface {
-	CreateSession(ctx context.Context, hash string, expires time.Time) error
+	// CreateSession keeps a session until expires, and may forget those
+	// ended before now.
+	CreateSession(ctx context.Context, hash string, now, expires time.Time) error
 	// SessionExpiry returns when the session ends; ok false for none.
 	SessionExpiry(ctx context.Context, hash string) (expires time.Time, ok bool, err error)
 	DeleteSession(ctx context.Context, hash string) error
@@ -44,10 +46,9 @@ type memSessions struct {
 
 func newMemSessions() *memSessions { return &memSessions{m: map[string]time.Time{}} }
 
-func (s *memSessions) CreateSession(_ context.Context, hash string, expires time.Time) error {
+func (s *memSessions) CreateSession(_ context.Context, hash string, now, expires time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
 	for h, exp := range s.m {
 		if now.After(exp) {
 			delete(s.m, h)

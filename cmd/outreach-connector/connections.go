@@ -54,6 +54,9 @@ func openConnApp(ctx context.Context, store *storeFlags, log *slog.Logger, stdou
 		return nil, err
 	}
 	if work {
+		// A node like serve's: named by host and process, so that a run it
+		// leaves behind when killed is retried at once by the next.
+		opts.ID, opts.NodeGone = defaultNodeID(), defaultNodeGone
 		// The run function needs the service, which needs the queue: the
 		// closure reads app.svc, set below before the queue starts.
 		opts.Run = jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
@@ -140,7 +143,7 @@ func connAddCommand(withApp connAppRun) *cobra.Command {
 	var (
 		n                                   service.NewConnection
 		streams, every, cron, start, notify string
-		asJSON                              bool
+		asJSON, manual                      bool
 		dest                                destinationFlags
 	)
 	cmd := &cobra.Command{
@@ -167,9 +170,9 @@ any instant resumes without writing a row twice.`,
 		if err := dest.apply(f, &n); err != nil {
 			return err
 		}
-		schedule, given, err := scheduleFlags(every, cron, false)
+		schedule, given, err := scheduleFlags(every, cron, manual)
 		if err != nil {
-			return errors.New("give one schedule: --every or --cron")
+			return errors.New("give one schedule: --every, --cron or --manual")
 		}
 		n.Schedule = "manual"
 		if given {
@@ -222,6 +225,7 @@ any instant resumes without writing a row twice.`,
 	f.StringVar(&streams, "streams", "", "comma-separated streams (default: every stream the credential's scopes can read)")
 	f.StringVar(&every, "every", "", "run on an interval, such as 15m or 1h (at least 1m)")
 	f.StringVar(&cron, "cron", "", `run at the times of a five-field cron expression, in UTC, such as "0 */6 * * *"`)
+	f.BoolVar(&manual, "manual", false, "run only when asked (the default without --every or --cron)")
 	f.StringVar(&start, "start-date", "", "earliest updatedAt a first sync reads (YYYY-MM-DD; default: all history)")
 	f.IntVar(&n.PageSize, "page-size", 0, "records per request, 1 to 1000 (default: the engine's)")
 	f.Float64Var(&n.QuotaShare, "quota-limit", 1, "share of the Outreach user's hourly rate limit the connection may use, in (0, 1]")

@@ -183,10 +183,16 @@ func (c *cluster) cli(args ...string) string {
 // start starts node name and waits for it to serve.
 func (c *cluster) start(name string) *node {
 	c.t.Helper()
+	return c.startWith(name, "--node-id", name, "--run-timeout", "10s", "--rescue-after", "12s")
+}
+
+// startWith starts a node called name (in the test) with serve flags of
+// its own beside the cluster's.
+func (c *cluster) startWith(name string, flags ...string) *node {
+	c.t.Helper()
 	n := &node{name: name, exited: make(chan error, 1)}
-	n.cmd = command(c.t, c.dir, "serve", "--addr", "127.0.0.1:0", "--db", c.dsn, "--key-file", filepath.Join(c.dir, "app.key"),
-		"--admin-token-file", filepath.Join(c.dir, "admin-"+name), "--node-id", name, "--workers", "4",
-		"--run-timeout", "10s", "--rescue-after", "12s")
+	n.cmd = command(c.t, c.dir, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", c.dsn, "--key-file", filepath.Join(c.dir, "app.key"),
+		"--admin-token-file", filepath.Join(c.dir, "admin-"+name), "--workers", "4"}, flags...)...)
 	n.cmd.Env = append(n.cmd.Env, c.env...)
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
@@ -633,6 +639,46 @@ func TestRestartOfTheOnlyNode(t *testing.T) {
 		t.Errorf("the due time %s, missed while the node was down, ran %d times; want once", time.UnixMilli(missed).UTC(), ran)
 	}
 	t.Logf("%d due times ran, each once", c.checkEveryDueOnce(db, ids, up))
+	for _, nd := range c.nodes {
+		if !nd.done {
+			nd.stop(t)
+		}
+	}
+}
+
+// TestKilledOnlyNodeResumesAtOnce kills (SIGKILL) the only node, named by
+// default (host and process), in the middle of a run, and starts it again:
+// the new process sees its predecessor is gone and retries the run at once,
+// not after --rescue-after (an hour here); the data ends complete.
+func TestKilledOnlyNodeResumesAtOnce(t *testing.T) {
+	t.Parallel()
+	const prospects = 3000
+	c := newCluster(t, 100000, time.Hour, prospects)
+	db := c.db()
+	c.cli("connections", "add", "k", "--credential", "main", "--to", c.dsn, "--streams", "prospects", "--manual", "--page-size", "10")
+	var l listed
+	if err := json.Unmarshal([]byte(c.cli("connections", "list", "--json")), &l); err != nil || len(l.Connections) != 1 {
+		t.Fatal(l, err)
+	}
+	conn := l.Connections[0]
+	slow := []string{"--run-timeout", "30m", "--rescue-after", "1h"}
+	first := c.startWith("first", slow...)
+	c.cli("connections", "run", "k")
+	c.waitFor("the run under way", 60*time.Second, func() bool {
+		var n int
+		return db.QueryRow(`SELECT COUNT(*) FROM `+conn.Namespace+`.prospects`).Scan(&n) == nil && n > 0 && n < prospects/2
+	})
+	first.kill(t)
+	c.startWith("second", slow...)
+	c.waitFor("the run retried and finished", 90*time.Second, func() bool {
+		for _, r := range runs(t, db) {
+			if r.conn == conn.ID && r.trigger == "retry" && r.outcome == "succeeded" {
+				return true
+			}
+		}
+		return false
+	})
+	c.checkData(db, []string{conn.Namespace}, "prospects")
 	for _, nd := range c.nodes {
 		if !nd.done {
 			nd.stop(t)

@@ -132,7 +132,7 @@ minutes (it runs at once on start); the Add Credential form is filled with the s
 			met := metrics.New(metrics.WithLogger(log.With("component", "metrics")))
 			var svc *service.Service
 			q, err := store.openQueue(ctx, jobs.Options{Logger: log.With("component", "jobs"), Workers: workers,
-				ID: qopts.ID, RunTimeout: qopts.RunTimeout, RescueAfter: qopts.RescueAfter, TimeScale: qopts.TimeScale,
+				ID: qopts.ID, RunTimeout: qopts.RunTimeout, RescueAfter: qopts.RescueAfter, TimeScale: qopts.TimeScale, NodeGone: qopts.NodeGone,
 				Run: jobs.Recorded(conns, nil, log.With("component", "run"), func(ctx context.Context, run *connection.Run) error {
 					return svc.Sync(ctx, run)
 				})})

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/outreach-connector/outreach-connector/internal/connection"
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/internal/jobs"
 	"github.com/outreach-connector/outreach-connector/internal/ratebudget"
@@ -41,10 +43,9 @@ func (n *nodeFlags) register(f *pflag.FlagSet) {
 
 // options checks the flags and returns them as queue options.
 func (n *nodeFlags) options() (jobs.Options, error) {
-	o := jobs.Options{ID: n.id, RunTimeout: n.runTimeout, RescueAfter: n.rescueAfter}
+	o := jobs.Options{ID: n.id, RunTimeout: n.runTimeout, RescueAfter: n.rescueAfter, NodeGone: defaultNodeGone}
 	if o.ID == "" {
-		host, _ := os.Hostname()
-		o.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		o.ID = defaultNodeID()
 	}
 	if n.runTimeout <= 0 {
 		return o, fmt.Errorf("--run-timeout %s: give a positive duration such as 5m", n.runTimeout)
@@ -83,4 +84,22 @@ func sharedBudget(st credential.Store, log *slog.Logger) outreach.SharedBudget {
 		return nil
 	}
 	return ratebudget.New(db.DB(), nil)
+}
+
+// defaultNodeID names this process among the nodes: host name and process
+// id.
+func defaultNodeID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// defaultNodeGone reports whether a node named as defaultNodeID names
+// them is a process of this host that no longer runs: the run it left
+// "running" is retried at once (jobs.Options.NodeGone). Other names, and
+// processes of other hosts, are left to the rescuer.
+func defaultNodeGone(id string) bool {
+	host, _ := os.Hostname()
+	pidText, ok := strings.CutPrefix(id, host+"-")
+	pid, err := strconv.Atoi(pidText)
+	return ok && err == nil && pid > 0 && pid != os.Getpid() && !connection.ProcessAlive(pid)
 }

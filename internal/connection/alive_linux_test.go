@@ -14,7 +14,7 @@ func TestZombieIsNotAlive(t *testing.T) {
 	}
 	defer cmd.Wait()
 	pid := cmd.Process.Pid
-	if !processAlive(pid) {
+	if !ProcessAlive(pid) {
 		t.Fatal("a running process is not alive")
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -31,7 +31,7 @@ func TestZombieIsNotAlive(t *testing.T) {
 			break
 		}
 	}
-	if processAlive(pid) {
+	if ProcessAlive(pid) {
 		t.Error("a zombie counts as alive")
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"syscall"
 )
 
-// processAlive reports whether process pid of this host still runs. A
+// ProcessAlive reports whether process pid of this host still runs. A
 // zombie (dead, not yet reaped by its parent) does not.
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}

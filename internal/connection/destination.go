@@ -82,7 +82,7 @@ func (l Lease) Stale(now time.Time) bool {
 		return true
 	}
 	host, err := os.Hostname()
-	return err == nil && l.Host == host && l.PID > 0 && !processAlive(l.PID)
+	return err == nil && l.Host == host && l.PID > 0 && !ProcessAlive(l.PID)
 }
 
 // LockedError is the error of Lock when another run holds the stream.

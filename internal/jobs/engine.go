@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -25,6 +28,7 @@ type riverEngine[TTx any] struct {
 	client *river.Client[TTx]
 	db     txDB[TTx]
 	table  string
+	schema string // River's schema ("" the default)
 }
 
 func (e *riverEngine[TTx]) start(ctx context.Context) error { return e.client.Start(ctx) }
@@ -53,6 +57,24 @@ func (e *riverEngine[TTx]) list(ctx context.Context, states ...rivertype.JobStat
 		return nil, err
 	}
 	return res.Jobs, nil
+}
+
+func (e *riverEngine[TTx]) retryNow(ctx context.Context, rows []*rivertype.JobRow, now time.Time) error {
+	p := &riverdriver.JobRescueManyParams{Schema: e.schema, StuckHorizon: now}
+	for _, row := range rows {
+		why, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: max(row.Attempt, 0),
+			Error: "its node stopped (the process is gone); retried at once by the node that found it"})
+		if err != nil {
+			return err
+		}
+		p.ID = append(p.ID, row.ID)
+		p.Error = append(p.Error, why)
+		p.FinalizedAt = append(p.FinalizedAt, nil)
+		p.ScheduledAt = append(p.ScheduledAt, now.UTC())
+		p.State = append(p.State, string(rivertype.JobStateAvailable))
+	}
+	_, err := e.client.Driver().GetExecutor().JobRescueMany(ctx, p)
+	return err
 }
 
 func (e *riverEngine[TTx]) subscribe() (<-chan *river.Event, func()) {

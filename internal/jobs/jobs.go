@@ -85,6 +85,12 @@ type Options struct {
 	// therefore resumes after RescueAfter (plus up to River's 30s rescuer
 	// interval). Default RunTimeout + 1m.
 	RescueAfter time.Duration
+	// NodeGone, when set, tells whether the node named id has stopped for
+	// certain (a process of this host that no longer runs). At Start, a
+	// run such a node left "running" is retried at once instead of after
+	// RescueAfter: the only node, restarted after kill -9, resumes its run
+	// at once. Nil leaves every such run to RescueAfter.
+	NodeGone func(id string) bool
 	// SchedulerInterval is how often this node looks for due connections.
 	SchedulerInterval time.Duration
 	// TimeScale, for tests only, makes schedules run TimeScale times
@@ -331,6 +337,9 @@ type engine interface {
 	get(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
 	list(ctx context.Context, states ...rivertype.JobState) ([]*rivertype.JobRow, error)
 	subscribe() (<-chan *river.Event, func())
+	// retryNow makes running jobs available at now, as River's rescuer
+	// makes a stuck job retryable.
+	retryNow(ctx context.Context, rows []*rivertype.JobRow, now time.Time) error
 	// claim advances connection id's next_due from old to next and, in
 	// the same transaction, inserts its scheduled run; false when another
 	// node claimed it first or its schedule changed.
@@ -351,6 +360,13 @@ func (q *Queue) Start(ctx context.Context) error {
 	if q.stop != nil {
 		return errors.New("jobs: already started")
 	}
+	if q.opts.NodeGone != nil {
+		if n, err := q.retryRunsOfGoneNodes(ctx); err != nil {
+			q.opts.Logger.Warn("jobs: could not look for runs of stopped nodes; River's rescuer retries them after rescue-after", "error", err)
+		} else if n > 0 {
+			q.opts.Logger.Info("jobs: retrying now the runs a stopped node left running", "runs", n)
+		}
+	}
 	// River stops when the context given to its Start ends; this node
 	// stops on Stop instead.
 	if err := q.eng.start(context.WithoutCancel(ctx)); err != nil {
@@ -360,6 +376,31 @@ func (q *Queue) Start(ctx context.Context) error {
 	q.stop, q.stopped = cancel, make(chan struct{})
 	go q.scheduleLoop(loopCtx, q.stopped)
 	return nil
+}
+
+// retryRunsOfGoneNodes makes the runs that nodes gone for certain
+// (Options.NodeGone) left running available again now, as River's
+// rescuer would after RescueAfter; it returns how many. A run at its last
+// attempt is left to the rescuer, which discards it.
+func (q *Queue) retryRunsOfGoneNodes(ctx context.Context) (int, error) {
+	rows, err := q.eng.list(ctx, rivertype.JobStateRunning)
+	if err != nil {
+		return 0, err
+	}
+	var gone []*rivertype.JobRow
+	for _, row := range rows {
+		n := len(row.AttemptedBy)
+		if n == 0 || row.AttemptedBy[n-1] == q.opts.ID || row.Attempt >= row.MaxAttempts {
+			continue
+		}
+		if q.opts.NodeGone(row.AttemptedBy[n-1]) {
+			gone = append(gone, row)
+		}
+	}
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	return len(gone), q.eng.retryNow(ctx, gone, q.opts.Clock.Now())
 }
 
 // Stop stops the scheduler and the workers: running runs have their

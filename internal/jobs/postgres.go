@@ -47,7 +47,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Queue, error)
 	if err != nil {
 		return fail(err)
 	}
-	q.eng = &riverEngine[pgx.Tx]{client: client, db: pgDB{pool}, table: q.table()}
+	q.eng = &riverEngine[pgx.Tx]{client: client, db: pgDB{pool}, table: q.table(), schema: opts.Schema}
 	return q, nil
 }
 

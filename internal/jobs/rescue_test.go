@@ -18,6 +18,7 @@ const (
 	envNode   = "JOBS_TEST_NODE" // sqlite or postgres
 	envTarget = "JOBS_TEST_TARGET"
 	envSchema = "JOBS_TEST_SCHEMA"
+	envNodeID = "JOBS_TEST_NODE_ID" // the helper node's ID; "" River's default
 )
 
 // TestHelperNode is not a test: run by TestRescueAfterNodeDies as a child
@@ -30,7 +31,7 @@ func TestHelperNode(t *testing.T) {
 	}
 	db := testDB{name: kind, target: os.Getenv(envTarget), schema: os.Getenv(envSchema)}
 	ctx := context.Background()
-	q := db.open(t, Options{Run: func(ctx context.Context, id string, _ connection.Trigger) error {
+	q := db.open(t, Options{ID: os.Getenv(envNodeID), Run: func(ctx context.Context, id string, _ connection.Trigger) error {
 		fmt.Fprintf(os.Stdout, "running %s\n", id)
 		select {} // a run that never ends; the process is killed
 	}})
@@ -120,6 +121,53 @@ func TestRescueAfterNodeDies(t *testing.T) {
 		}
 		if ev := events.next(t, "c-rescue"); ev.Kind != JobCompleted || ev.Job.ID != j.ID || ev.Job.Attempt != 2 {
 			t.Fatalf("event %+v", ev)
+		}
+	})
+}
+
+// The only node is killed (SIGKILL) in the middle of a run and starts
+// again: it knows its predecessor is gone (Options.NodeGone) and retries
+// the run at Start, without waiting RescueAfter (an hour here).
+func TestRunOfAGoneNodeRetriedAtStart(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		db.open(t, Options{}) // migrate before the child
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNode$", "-test.count=1")
+		cmd.Env = append(os.Environ(), envNode+"="+db.name, envTarget+"="+db.target, envSchema+"="+db.schema, envNodeID+"=node-gone")
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.HasPrefix(sc.Text(), "running c-rescue") {
+		}
+		cmd.Process.Kill() // SIGKILL once it runs: the job stays "running"
+		cmd.Wait()
+
+		asked := make(chan string, 10)
+		triggers := make(chan connection.Trigger, 1)
+		survivor := db.open(t, Options{ID: "node-new", RunTimeout: time.Minute, RescueAfter: time.Hour,
+			NodeGone: func(id string) bool { asked <- id; return id == "node-gone" },
+			Run: func(ctx context.Context, id string, trigger connection.Trigger) error {
+				triggers <- trigger
+				return nil
+			}})
+		if j, ok, err := survivor.Active(ctx, "c-rescue"); err != nil || !ok || j.State != "running" {
+			t.Fatalf("the killed node's job: %+v %v %v", j, ok, err)
+		}
+		if err := survivor.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if id := recv(t, asked, "the question whether the node is gone"); id != "node-gone" {
+			t.Fatalf("asked about node %q", id)
+		}
+		if got := recv(t, triggers, "the run retried at start"); got != connection.Retry {
+			t.Fatalf("trigger %q, want retry", got)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -44,6 +45,23 @@ func TestHelperNode(t *testing.T) {
 	select {}
 }
 
+// startHelperNode starts TestHelperNode in a child process on db, named
+// id ("" River's default), and returns it with its stdout.
+func startHelperNode(t *testing.T, db testDB, id string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNode$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envNode+"="+db.name, envTarget+"="+db.target, envSchema+"="+db.schema, envNodeID+"="+id)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
+}
+
 // A node dies (SIGKILL) in the middle of a run; another node's River
 // leader rescues the job and the run completes there, as a retry.
 func TestRescueAfterNodeDies(t *testing.T) {
@@ -54,16 +72,7 @@ func TestRescueAfterNodeDies(t *testing.T) {
 		// is not what migrates.
 		db.open(t, Options{})
 
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNode$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envNode+"="+db.name, envTarget+"="+db.target, envSchema+"="+db.schema)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, out := startHelperNode(t, db, "")
 		lines := make(chan string)
 		readerDone := make(chan struct{})
 		go func() {
@@ -133,16 +142,7 @@ func TestRunOfAGoneNodeRetriedAtStart(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db testDB) {
 		ctx := context.Background()
 		db.open(t, Options{}) // migrate before the child
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNode$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envNode+"="+db.name, envTarget+"="+db.target, envSchema+"="+db.schema, envNodeID+"=node-gone")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, out := startHelperNode(t, db, "node-gone")
 		sc := bufio.NewScanner(out)
 		for sc.Scan() && !strings.HasPrefix(sc.Text(), "running c-rescue") {
 		}

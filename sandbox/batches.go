@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -130,8 +131,11 @@ func (s *Sandbox) runBatches() {
 // lock.
 func (s *Sandbox) advanceBatches(now time.Time) {
 	rate := s.batchRate()
-	for _, run := range s.batches.runs {
-		if run.start.IsZero() {
+	// In the order the batches were made (a map's order is random): of
+	// two batches due together, the older's items are done first.
+	for _, id := range slices.Sorted(maps.Keys(s.batches.runs)) {
+		run, ok := s.batches.runs[id]
+		if !ok || run.start.IsZero() {
 			continue // awaiting confirmation
 		}
 		due := len(run.items)

@@ -765,6 +765,9 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 		}
 	}
 	load := conn.Direction == connection.DirectionDestination
+	// A stopped or cancelled run's streams end with the stop's error, which
+	// the run's own error says once in words.
+	stopped := runs[0].Outcome == connection.Interrupted || runs[0].Outcome == connection.Cancelled
 	if len(sum.Streams) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', tabwriter.AlignRight)
 		if load {
@@ -772,12 +775,11 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 		} else {
 			fmt.Fprintln(tw, "STREAM\tRECORDS\tDELETED\tPAGES\tREQUESTS\tSTATUS\t")
 		}
-		stopped := runs[0].Outcome == connection.Interrupted || runs[0].Outcome == connection.Cancelled
 		for _, s := range sum.Streams {
 			status := "ok"
 			switch {
 			case s.Error != "" && stopped:
-				status = "stopped" // its error is the stop's, said once below
+				status = "stopped"
 			case s.Error != "":
 				status = "FAILED"
 			}
@@ -790,7 +792,7 @@ func writeRunSummary(out io.Writer, conn *connection.Connection, runs []*connect
 		tw.Flush()
 	}
 	for _, s := range sum.Streams {
-		if s.Error != "" && runs[0].Outcome != connection.Interrupted && runs[0].Outcome != connection.Cancelled {
+		if s.Error != "" && !stopped {
 			fmt.Fprintf(out, "%s: %s\n", s.Stream, oneLine(s.Error))
 		}
 	}

@@ -265,7 +265,7 @@ func mapText(l *connection.LoadSpec) string {
 // none.
 func mailboxText(l *connection.LoadSpec) string {
 	if l == nil {
-		return "-"
+		return dash("")
 	}
 	return dash(l.Mailbox)
 }

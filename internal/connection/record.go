@@ -79,6 +79,9 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
+// AppendJSONString appends s quoted as encoding/json quotes a string.
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s, false) }
+
 // appendJSONString appends s quoted as encoding/json does: HTML-safe,
 // invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped. With clean it
 // appends CleanText(s) so quoted instead: U+0000 and each invalid byte

@@ -243,11 +243,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		writeError(w, http.StatusMethodNotAllowed, "methodNotAllowed", "Method Not Allowed", r.Method+" is not an Outreach API method.")
 		return
 	}
-	if v := r.Header.Get(HeaderPaginate); v != "" && !strings.EqualFold(v, "all") {
-		writeError(w, http.StatusBadRequest, "badPaginate", "Bad Request", fmt.Sprintf("X-Paginate %q: the one value is all (every page of a list, as NDJSON).", v))
-		return
-	}
-	if strings.EqualFold(r.Header.Get(HeaderPaginate), "all") {
+	if v := r.Header.Get(HeaderPaginate); v != "" {
+		if !strings.EqualFold(v, "all") {
+			writeError(w, http.StatusBadRequest, "badPaginate", "Bad Request", fmt.Sprintf("X-Paginate %q: the one value is all (every page of a list, as NDJSON).", v))
+			return
+		}
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusBadRequest, "badPaginate", "Bad Request", "X-Paginate: all works on GET requests of a list only.")
 			return

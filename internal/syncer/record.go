@@ -137,16 +137,7 @@ func (c *converter) extrasJSON(members []outreach.Member) ([]byte, error) {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		if plainName(m.Name) {
-			b = append(append(append(b, '"'), m.Name...), '"')
-		} else {
-			name, err := json.Marshal(m.Name)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, name...)
-		}
-		b = append(b, ':')
+		b = append(connection.AppendJSONString(b, m.Name), ':')
 		if plainJSON(m.Value) {
 			b = append(b, m.Value...)
 		} else {
@@ -159,17 +150,6 @@ func (c *converter) extrasJSON(members []outreach.Member) ([]byte, error) {
 	}
 	c.buf = append(b, '}')
 	return c.buf, nil
-}
-
-// plainName reports whether encoding/json writes s quoted as it is: ASCII
-// without quotes, backslashes, control or HTML characters.
-func plainName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // plainJSON reports whether json.Marshal writes the (valid) JSON value v as

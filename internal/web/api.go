@@ -95,10 +95,8 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool 
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("one JSON object, and nothing after it")
-	} else if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF { // another value, or bytes that are none
 			err = errors.New("one JSON object, and nothing after it")
 		}
 	}

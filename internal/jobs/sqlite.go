@@ -3,16 +3,14 @@ package jobs
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"os"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/outreach-connector/outreach-connector/internal/sqlite"
 )
 
 // OpenSQLite opens the queue in the SQLite file at path (the app database),
@@ -25,29 +23,15 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Queue, error) 
 		return nil, err
 	}
 	opts.Schema = "" // SQLite has no schemas to choose
-	// A new file holds the app's data: only its owner may read it (SQLite
-	// gives its -wal and -shm files the same mode).
-	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-		f.Close()
-	} else if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("jobs: create %s: %w", path, err)
-	}
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// Transactions take the write lock at BEGIN.
+	db, err := sqlite.OpenFile(ctx, path, url.Values{"_txlock": {"immediate"}})
 	if err != nil {
-		return nil, fmt.Errorf("jobs: open %s: %w", path, err)
+		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	db.SetMaxOpenConns(1)
 	fail := func(err error) (*Queue, error) {
 		db.Close()
 		return nil, fmt.Errorf("jobs: %s: %w", path, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		return fail(err)
 	}
 	driver := riversqlite.New(db)
 	if err := migrateSQLite(ctx, db, driver, &opts); err != nil {
@@ -77,7 +61,7 @@ func migrateSQLite(ctx context.Context, db *sql.DB, driver *riversqlite.Driver, 
 	// cannot share a transaction; SQLite's can.)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
@@ -86,7 +70,10 @@ func migrateSQLite(ctx context.Context, db *sql.DB, driver *riversqlite.Driver, 
 	if _, err := tx.ExecContext(ctx, string(ddl)); err != nil {
 		return fmt.Errorf("connection_schedules: %w", err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // sqlDB is txDB on database/sql.

@@ -28,6 +28,10 @@ type DB struct {
 	db *sql.DB
 }
 
+// migrationLock is the advisory lock key held while the app's migrations
+// are applied ("oc" "app"; the job queue's is another).
+const migrationLock = "122470998831216" // 0x6f6300617070
+
 // Open connects with a URL such as postgres://user@127.0.0.1:5432/db and
 // applies the migrations.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -36,7 +40,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
-	st, err := sqlstore.New(ctx, db, sub, isUnique)
+	st, err := sqlstore.New(ctx, db, sub, sqlstore.Dialect{
+		IsUnique:        isUnique,
+		BeginMigrations: []string{"BEGIN", "SELECT pg_advisory_xact_lock(" + migrationLock + ")"},
+	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -115,3 +115,26 @@ func readRows(t *testing.T, dsn, table string, s *connection.Stream) map[int64]m
 	}
 	return out
 }
+
+// Nodes starting at once on a new database all open it: two may find the
+// same migration unapplied.
+func TestConcurrentOpensOfANewDatabase(t *testing.T) {
+	for range 5 {
+		dsn := pgtest.DSN(t)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				db, err := postgres.Open(context.Background(), dsn)
+				if err == nil {
+					db.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

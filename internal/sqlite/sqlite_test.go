@@ -171,3 +171,27 @@ func TestLocksOfAnEarlierVersion(t *testing.T) {
 		t.Errorf("the old lock of a live process: %v; want a LockedError naming it", err)
 	}
 }
+
+// Processes starting at once on a new file (serve and a command, two nodes)
+// all open it: SQLite answers the second switch to WAL busy without waiting,
+// and two may find the same migration unapplied.
+func TestConcurrentOpensOfANewFile(t *testing.T) {
+	for i := range 20 {
+		path := filepath.Join(t.TempDir(), fmt.Sprint("new", i, ".db"))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				db, err := sqlite.Open(context.Background(), path)
+				if err == nil {
+					db.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -329,7 +329,7 @@ func TestUpgradeAddsConnectionTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := sqlstore.New(ctx, old, fstest.MapFS{"001_credentials.sql": {Data: body}},
-		func(err error) bool { return strings.Contains(err.Error(), "UNIQUE") })
+		sqlstore.Dialect{IsUnique: func(err error) bool { return strings.Contains(err.Error(), "UNIQUE") }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,31 +25,98 @@ type Store struct {
 	isUnique func(error) bool
 }
 
+// Dialect is what the store needs to know of its database.
+type Dialect struct {
+	// IsUnique tells a unique violation from other errors.
+	IsUnique func(error) bool
+	// BeginMigrations starts the transaction that applies migrations and
+	// makes a second process wait for it to end, so that processes opening
+	// a new database at once migrate one after another ("BEGIN IMMEDIATE";
+	// "BEGIN" and a transaction-scoped advisory lock). Unset, "BEGIN".
+	BeginMigrations []string
+}
+
 // New returns a store on db after applying migrations (files named
-// NNN_name.sql, applied in order, once each). isUnique tells a unique
-// violation from other errors.
-func New(ctx context.Context, db *sql.DB, migrations fs.FS, isUnique func(error) bool) (*Store, error) {
-	if err := migrate(ctx, db, migrations); err != nil {
+// NNN_name.sql, applied in order, once each).
+func New(ctx context.Context, db *sql.DB, migrations fs.FS, d Dialect) (*Store, error) {
+	if err := migrate(ctx, db, migrations, d.BeginMigrations); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, isUnique: isUnique}, nil
+	return &Store{db: db, isUnique: d.IsUnique}, nil
 }
 
 // DB returns the database.
 func (s *Store) DB() *sql.DB { return s.db }
 
-func migrate(ctx context.Context, db *sql.DB, migrations fs.FS) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
+// migrate applies the migrations not yet recorded in schema_migrations, in
+// one transaction begun by begin. A database with all of them applied is
+// only read.
+func migrate(ctx context.Context, db *sql.DB, migrations fs.FS, begin []string) error {
 	names, err := fs.Glob(migrations, "*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
+	if applied(ctx, db, names) {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if len(begin) == 0 {
+		begin = []string{"BEGIN"}
+	}
+	for _, stmt := range begin {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return fmt.Errorf("begin migrations: %w", err)
+		}
+	}
+	if err := migrateIn(ctx, conn, migrations, names); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit migrations: %w", err)
+	}
+	return nil
+}
+
+// applied says whether schema_migrations records every one of names.
+func applied(ctx context.Context, db *sql.DB, names []string) bool {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return false // none yet, or the next statements will say why
+	}
+	defer rows.Close()
+	done := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if rows.Scan(&v) != nil {
+			return false
+		}
+		done[v] = true
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	for _, n := range names {
+		if !done[n] {
+			return false
+		}
+	}
+	return true
+}
+
+func migrateIn(ctx context.Context, conn *sql.Conn, migrations fs.FS, names []string) error {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
 	for _, name := range names {
 		var n int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, name).Scan(&n); err != nil {
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, name).Scan(&n); err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
 		if n > 0 {
@@ -59,28 +126,16 @@ func migrate(ctx context.Context, db *sql.DB, migrations fs.FS) error {
 		if err != nil {
 			return err
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
 		for _, stmt := range strings.Split(string(body), ";") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, name, time.Now().UnixMilli()); err != nil {
-			tx.Rollback()
-			if strings.Contains(strings.ToLower(err.Error()), "unique") || strings.Contains(err.Error(), "23505") {
-				continue // another process applied it concurrently
-			}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, name, time.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
 	return nil

@@ -664,9 +664,28 @@ func TestKilledOnlyNodeResumesAtOnce(t *testing.T) {
 	slow := []string{"--run-timeout", "30m", "--rescue-after", "1h"}
 	first := c.startWith("first", slow...)
 	c.cli("connections", "run", "k")
-	c.waitFor("the run under way", 60*time.Second, func() bool {
+	// The first run's record: the records it says it synced.
+	recorded := func(outcome string) int64 {
+		var streams string
+		if err := db.QueryRow(`SELECT streams FROM connection_runs WHERE connection_id = $1 AND run_trigger = 'manual' AND outcome = $2`,
+			conn.ID, outcome).Scan(&streams); err != nil {
+			return -1
+		}
+		var st []struct{ Records int64 }
+		if err := json.Unmarshal([]byte(streams), &st); err != nil {
+			t.Fatalf("streams of the run: %q: %v", streams, err)
+		}
+		var n int64
+		for _, s := range st {
+			n += s.Records
+		}
+		return n
+	}
+	var synced int64
+	c.waitFor("the run under way, its record showing it", 60*time.Second, func() bool {
 		var n int
-		return db.QueryRow(`SELECT COUNT(*) FROM `+conn.Namespace+`.prospects`).Scan(&n) == nil && n > 0 && n < prospects/2
+		synced = recorded("")
+		return db.QueryRow(`SELECT COUNT(*) FROM `+conn.Namespace+`.prospects`).Scan(&n) == nil && n > 0 && n < prospects/2 && synced > 0
 	})
 	first.kill(t)
 	c.startWith("second", slow...)
@@ -679,6 +698,10 @@ func TestKilledOnlyNodeResumesAtOnce(t *testing.T) {
 		return false
 	})
 	c.checkData(db, []string{conn.Namespace}, "prospects")
+	// The killed run's record, closed as interrupted, keeps what it did.
+	if n := recorded("interrupted"); n < synced || n >= prospects {
+		t.Errorf("the killed run's record says %d records; it had said %d before the kill, of %d", n, synced, prospects)
+	}
 	for _, nd := range c.nodes {
 		if !nd.done {
 			nd.stop(t)

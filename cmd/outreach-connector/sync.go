@@ -235,7 +235,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 			}
 			began := time.Now()
 			results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: pageSize, FullRefresh: fullRefresh,
-				Reconcile: reconcile, Concurrency: concurrency, Progress: progress, Owner: owner})
+				Reconcile: reconcile, Concurrency: concurrency, Progress: progress, Total: true, Owner: owner})
 			if live != nil {
 				restoreLogs()
 				status.above(nil)

@@ -37,6 +37,10 @@ type Store interface {
 
 	// StartRun records a run that has begun (Outcome Running).
 	StartRun(ctx context.Context, r *Run) error
+	// UpdateRun writes the stats and log of a run still running, so that
+	// its record shows its progress if its node dies; a run already
+	// finished is left as it is. ErrNotFound when the run is not stored.
+	UpdateRun(ctx context.Context, r *Run) error
 	// FinishRun writes a run's end: outcome, error, stats and log.
 	FinishRun(ctx context.Context, r *Run) error
 	// ListRuns returns the connection's runs, newest first, at most limit.

@@ -167,17 +167,18 @@ func (s *Service) writeBack(ctx context.Context, c *connection.Connection, run *
 		"source", src.Name())
 	sum, err := load.Run(ctx, src, client, store.LoadJournal(), load.Options{Type: c.Load.Type, Mode: mode, Match: c.Load.Match,
 		Map: c.Load.Map, LoadID: loadID(c), Catalog: cat, Logger: log, Then: then, Holder: load.Holder(c.ID),
-		Requests: func() int64 { return counter.other.Load() }})
+		Requests: func() int64 { return counter.other.Load() },
+		Progress: func(sum load.Summary) {
+			rl.setStream(sum.Type, func(st *connection.StreamStats) { loaded(st, &sum, counter) })
+			rl.save(ctx, s.now(), false, log)
+		}})
 	if sum != nil {
-		rl.mu.Lock()
-		st := run.Stream(sum.Type)
-		st.Created, st.Updated, st.Unchanged, st.Rejected = int64(sum.Created), int64(sum.Updated), int64(sum.Unchanged), int64(sum.Rejected)
-		st.Records = int64(sum.Created + sum.Updated)
-		st.Requests = counter.other.Load()
-		if err != nil && !errors.Is(err, load.ErrRowsRejected) && !errors.Is(err, load.ErrActionsFailed) {
-			st.Error = err.Error()
-		}
-		rl.mu.Unlock()
+		rl.setStream(sum.Type, func(st *connection.StreamStats) {
+			loaded(st, sum, counter)
+			if err != nil && !errors.Is(err, load.ErrRowsRejected) && !errors.Is(err, load.ErrActionsFailed) {
+				st.Error = err.Error()
+			}
+		})
 		for _, a := range sum.Actions {
 			log.Info("then "+a.Action, "records", a.Records, "done", a.Done, "already", a.Already, "failed", a.Failed, "requests", a.Requests)
 			for i, f := range a.Failures {
@@ -268,4 +269,11 @@ func destinationOnly(c *connection.Connection, what string) error {
 		return fmt.Errorf("connection %s writes into Outreach and has no destination tables: %s is for source connections; Run now loads its rows again, writing only what changed", c.Name, what)
 	}
 	return nil
+}
+
+// loaded sets a load's counts so far in its stream's stats.
+func loaded(st *connection.StreamStats, sum *load.Summary, counter *requestCounter) {
+	st.Created, st.Updated, st.Unchanged, st.Rejected = int64(sum.Created), int64(sum.Updated), int64(sum.Unchanged), int64(sum.Rejected)
+	st.Records = int64(sum.Created + sum.Updated)
+	st.Requests = counter.other.Load()
 }

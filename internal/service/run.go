@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/catalog"
 	"github.com/outreach-connector/outreach-connector/internal/connection"
@@ -29,7 +30,7 @@ func (s *Service) Sync(ctx context.Context, run *connection.Run) error {
 		}
 		return err
 	}
-	rl := &runLog{run: run}
+	rl := &runLog{run: run, store: s.opts.Store}
 	// The service's log names the connection and run on every line; the
 	// run's own log need not.
 	base := s.log.Handler().WithAttrs([]slog.Attr{slog.String("connection", c.Name), slog.String("run", run.ID)})
@@ -107,19 +108,22 @@ func (s *Service) sync(ctx context.Context, c *connection.Connection, run *conne
 		"destination", connection.RedactedURL(c.DestinationURL), "namespace", c.Namespace)
 	engine := syncer.NewEngine(client, dst, log, s.now)
 	owner := connection.Owner{Org: rec.OutreachOrg, CredentialID: rec.ID, Credential: rec.Name, Connection: c.Name}
-	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency, Owner: owner})
-	rl.mu.Lock()
-	for _, r := range results {
-		st := run.Stream(r.Stream)
-		st.Records += int64(r.Records)
-		st.Pages += int64(r.Pages)
-		st.Deletions += int64(r.Deleted)
-		st.Requests += counter.count(r.Stream)
-		if r.Err != nil {
-			st.Error = r.Err.Error()
-		}
+	progress := func(p syncer.Progress) {
+		rl.setStream(p.Stream, func(st *connection.StreamStats) {
+			st.Records, st.Pages, st.Requests = int64(p.Records), int64(p.Pages), counter.count(p.Stream)
+		})
+		rl.save(ctx, s.now(), p.Done, log)
 	}
-	rl.mu.Unlock()
+	results := engine.Run(ctx, streams, syncer.Options{StartDate: start, PageSize: c.PageSize, Concurrency: s.opts.Concurrency, Owner: owner,
+		Progress: progress})
+	for _, r := range results {
+		rl.setStream(r.Stream, func(st *connection.StreamStats) {
+			st.Records, st.Pages, st.Deletions, st.Requests = int64(r.Records), int64(r.Pages), int64(r.Deleted), counter.count(r.Stream)
+			if r.Err != nil {
+				st.Error = r.Err.Error()
+			}
+		})
+	}
 	if err := syncer.Failed(results); err != nil {
 		n := 0
 		for _, r := range results {
@@ -225,6 +229,39 @@ func (rc *requestCounter) count(stream string) int64 {
 type runLog struct {
 	mu  sync.Mutex
 	run *connection.Run
+
+	store  connection.Store
+	saving sync.Mutex // held while the record is written
+	saved  time.Time  // when it was last written
+}
+
+// progressEvery is how often, at most, a run's record is brought up to
+// date while the run goes on (and whenever a stream ends): the record of a
+// run whose node died shows what it had done.
+const progressEvery = 5 * time.Second
+
+// setStream sets what the run did to one stream so far.
+func (l *runLog) setStream(stream string, f func(*connection.StreamStats)) {
+	l.mu.Lock()
+	f(l.run.Stream(stream))
+	l.mu.Unlock()
+}
+
+// save writes the run's stats and log to its record, unless it was written
+// less than progressEvery before now (force: regardless) or is being
+// written now.
+func (l *runLog) save(ctx context.Context, now time.Time, force bool, log *slog.Logger) {
+	if l.store == nil || !l.saving.TryLock() {
+		return
+	}
+	defer l.saving.Unlock()
+	if !force && !l.saved.IsZero() && now.Sub(l.saved) < progressEvery {
+		return
+	}
+	l.saved = now
+	if err := l.store.UpdateRun(ctx, l.snapshot()); err != nil && ctx.Err() == nil {
+		log.Warn("could not record the run's progress", "error", err)
+	}
 }
 
 // snapshot is a copy of the run as it stands.

@@ -65,6 +65,8 @@ type envOptions struct {
 	secret   []byte
 	// notifyTimeout bounds a notification (0: the default).
 	notifyTimeout time.Duration
+	// store wraps the connection store the service is given.
+	store func(connection.Store) connection.Store
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -139,7 +141,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err = service.New(service.Options{Store: e.store, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret, NotifyTimeout: o.notifyTimeout,
+	svcStore := e.store
+	if o.store != nil {
+		svcStore = o.store(e.store)
+	}
+	svc, err = service.New(service.Options{Store: svcStore, Queue: e.q, Credentials: e.m, NotifyURL: o.notify, NotifySecret: o.secret, NotifyTimeout: o.notifyTimeout,
 		Logger: slog.New(slog.DiscardHandler),
 		Open: func(ctx context.Context, url, ns string) (connection.Destination, func() error, error) {
 			if e.failOpen.Load() {
@@ -232,6 +238,62 @@ func TestRunNowRecordsTheRun(t *testing.T) {
 			t.Parallel()
 			testRunNowRecordsTheRun(t, envOptions{start: true, postgres: pg})
 		})
+	}
+}
+
+// progressStore hands each progress write of a run to the test, which
+// holds the run there until it takes it.
+type progressStore struct {
+	connection.Store
+	updates chan *connection.Run
+}
+
+func (p *progressStore) UpdateRun(ctx context.Context, r *connection.Run) error {
+	if err := p.Store.UpdateRun(ctx, r); err != nil {
+		return err
+	}
+	p.updates <- r
+	return nil
+}
+
+// A run's record shows what it did while it runs: the record of a run
+// whose node dies keeps it.
+func TestRunRecordShowsProgress(t *testing.T) {
+	ps := &progressStore{updates: make(chan *connection.Run)}
+	e := newEnv(t, envOptions{start: true, store: func(s connection.Store) connection.Store { ps.Store = s; return ps }})
+	c := e.create(service.NewConnection{Streams: []string{"prospects"}, PageSize: 10})
+	if _, err := e.svc.RunNow(e.ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	var first *connection.Run
+	select {
+	case first = <-ps.updates: // the run waits here
+	case <-time.After(wait):
+		t.Fatal("no progress recorded")
+	}
+	runs, err := e.svc.History(e.ctx, c.Name, 1)
+	if err != nil || len(runs) != 1 {
+		t.Fatal(runs, err)
+	}
+	if r := runs[0]; r.ID != first.ID || r.Outcome != connection.Running || len(r.Streams) != 1 ||
+		r.Streams[0].Records != 10 || r.Streams[0].Pages != 1 || r.Streams[0].Requests < 1 || len(r.Log) == 0 {
+		t.Fatalf("record of the running run = %+v, want prospects: 10 records, 1 page, its requests and log", r)
+	}
+	go func() {
+		for range ps.updates {
+		}
+	}()
+	ev := e.finished(c.ID)
+	close(ps.updates)
+	if ev.Kind != jobs.JobCompleted {
+		t.Fatalf("event %+v", ev)
+	}
+	runs, err = e.svc.History(e.ctx, c.Name, 1)
+	if err != nil || len(runs) != 1 {
+		t.Fatal(runs, err)
+	}
+	if r := runs[0]; r.Outcome != connection.Succeeded || r.Streams[0].Records != 40 || r.Streams[0].Pages != 4 {
+		t.Fatalf("record of the run = %+v, want prospects: 40 records in 4 pages", r)
 	}
 }
 

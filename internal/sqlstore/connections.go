@@ -286,6 +286,25 @@ func (s *Connections) StartRun(ctx context.Context, r *connection.Run) error {
 	return err
 }
 
+// UpdateRun implements connection.Store.
+func (s *Connections) UpdateRun(ctx context.Context, r *connection.Run) error {
+	streams, log, err := runJSON(r)
+	if err != nil {
+		return err
+	}
+	var n int
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connection_runs WHERE id = $1 AND connection_id = $2`, r.ID, r.ConnectionID).Scan(&n)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("run %s: %w", r.ID, connection.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `UPDATE connection_runs SET streams = $3, log = $4 WHERE id = $1 AND connection_id = $2 AND outcome = ''`,
+		r.ID, r.ConnectionID, streams, log)
+	return err
+}
+
 // FinishRun implements connection.Store: it writes every field of the run
 // and keeps the connection's newest MaxRunsKept runs (by start), deleting
 // older ones, in one transaction. ErrNotFound when the run is not

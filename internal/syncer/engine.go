@@ -33,9 +33,11 @@ type Options struct {
 	// deletes). It costs one request per thousand records.
 	Reconcile bool
 	// Progress is called after every page, from the stream's goroutine,
-	// and once more when the stream ends. When set, the first page of each
-	// stream asks for meta.count, so Progress.Total is known.
+	// and once more when the stream ends.
 	Progress func(Progress)
+	// Total asks for meta.count on the first page of each stream, so that
+	// Progress.Total is known.
+	Total bool
 	// Owner, when set, is claimed on the destination before anything is
 	// written (see Claimer): a namespace of another org fails every stream
 	// with an *OwnedError and nothing is written.
@@ -176,7 +178,7 @@ func (e *Engine) syncStream(ctx context.Context, s *connection.Stream, opts Opti
 	}
 	began := time.Now() // for the progress rate
 	hi := e.now().UTC()
-	list := &outreach.ListOptions{PageSize: s.PageSize, Count: opts.Progress != nil} // a total for the progress
+	list := &outreach.ListOptions{PageSize: s.PageSize, Count: opts.Total && opts.Progress != nil}
 	if opts.PageSize > 0 {
 		list.PageSize = min(opts.PageSize, s.PageSize)
 	}

@@ -15,9 +15,10 @@ import (
 	"github.com/outreach-connector/outreach-connector/sandbox"
 )
 
-// TestProgressCountsFirstPageOnly checks that with a Progress callback
-// each stream's first page asks for meta.count, the pages after it do
-// not, and Progress carries the total; without one nothing is counted.
+// TestProgressCountsFirstPageOnly checks that with Total each stream's
+// first page asks for meta.count, the pages after it do not, and Progress
+// carries the total; without Total nothing is counted (a connection's run
+// reports progress without one).
 func TestProgressCountsFirstPageOnly(t *testing.T) {
 	srv, err := sandbox.Start("", sandbox.Options{Prospects: 250, MintInterval: -1})
 	if err != nil {
@@ -69,7 +70,7 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 	var seen []syncer.Progress
 	start := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
 	res := syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*connection.Stream{prospects}, syncer.Options{
-		StartDate: start, PageSize: 100, Progress: func(p syncer.Progress) { seen = append(seen, p) }})
+		StartDate: start, PageSize: 100, Total: true, Progress: func(p syncer.Progress) { seen = append(seen, p) }})
 	if err := syncer.Failed(res); err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +90,17 @@ func TestProgressCountsFirstPageOnly(t *testing.T) {
 	}
 
 	counted, uncounted = 0, 0
+	seen = nil
 	res = syncer.NewEngine(client, db, nil, nil).Run(context.Background(), []*connection.Stream{prospects}, syncer.Options{
-		StartDate: start, PageSize: 100, FullRefresh: true})
+		StartDate: start, PageSize: 100, FullRefresh: true, Progress: func(p syncer.Progress) { seen = append(seen, p) }})
 	if err := syncer.Failed(res); err != nil {
 		t.Fatal(err)
 	}
 	if counted != 0 {
-		t.Errorf("%d requests asked for a count without a Progress callback", counted)
+		t.Errorf("%d requests asked for a count without Total", counted)
+	}
+	if len(seen) != 4 || seen[0].Total != -1 || seen[0].Records != 100 {
+		t.Errorf("progress without Total = %+v, want 3 pages and done, total -1", seen)
 	}
 }
 

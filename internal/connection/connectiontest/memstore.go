@@ -130,6 +130,21 @@ func (m *MemStore) StartRun(_ context.Context, r *connection.Run) error {
 	return nil
 }
 
+func (m *MemStore) UpdateRun(_ context.Context, r *connection.Run) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.runs[r.ConnectionID] {
+		if o.ID == r.ID {
+			if o.Outcome == connection.Running {
+				c := copyRun(r)
+				o.Streams, o.Log = c.Streams, c.Log
+			}
+			return nil
+		}
+	}
+	return connection.ErrNotFound
+}
+
 func (m *MemStore) FinishRun(_ context.Context, r *connection.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -168,8 +168,14 @@ func testRuns(t *testing.T, s connection.Store) {
 	if err := s.StartRun(ctx, newRun(b, 9)); err != nil {
 		t.Fatal(err)
 	}
-	// The last run is still going; the others end.
+	// The last run is still going; the others end, after a progress.
 	for i, r := range runs[:4] {
+		r.Stream("prospects").Records = 7
+		r.AddLog("progress")
+		if err := s.UpdateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Streams, r.Log = nil, nil
 		st := r.Stream("prospects")
 		st.Records, st.Pages, st.Requests, st.Deletions = int64(100*i), 2, 3, 1
 		r.Stream("accounts").Error = "accounts: 403 forbidden"
@@ -184,6 +190,22 @@ func testRuns(t *testing.T, s connection.Store) {
 		if err := s.FinishRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A running run's progress is stored; a finished run's is not changed
+	// by a late one.
+	runs[4].Stream("prospects").Records = 42
+	runs[4].AddLog("a page")
+	if err := s.UpdateRun(ctx, runs[4]); err != nil {
+		t.Fatal(err)
+	}
+	late := *runs[3]
+	late.Streams = []connection.StreamStats{{Stream: "prospects", Records: 1}}
+	late.Outcome, late.EndedAt = connection.Running, time.Time{}
+	if err := s.UpdateRun(ctx, &late); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRun(ctx, newRun(a, 20)); !errors.Is(err, connection.ErrNotFound) {
+		t.Errorf("UpdateRun of a run never started = %v, want ErrNotFound", err)
 	}
 	got, err := s.ListRuns(ctx, a.ID, 3)
 	if err != nil {

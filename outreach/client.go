@@ -302,6 +302,7 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 	p := c.retry
 	refreshed := false
 	var lastErr error
+	maybeDone := false // an earlier attempt of a DELETE may have been done
 	for attempt := 1; attempt <= p.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -314,6 +315,12 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 		if err == nil {
 			return resp, nil
 		}
+		if maybeDone && errors.Is(err, ErrNotFound) {
+			// The record is gone, most likely deleted by the attempt
+			// whose answer was lost: the DELETE is done.
+			return &response{status: http.StatusNoContent, header: http.Header{HeaderDeletedEarlier: {"true"}}}, nil
+		}
+		maybeDone = maybeDone || r.method == http.MethodDelete && mayHaveActed(err)
 		lastErr = err
 		var auth *AuthError
 		if errors.As(err, &auth) && auth.Kind == TokenRejected {
@@ -383,6 +390,29 @@ func (c *Client) shouldRetry(r *request, err error, attempt int) (time.Duration,
 		return backoff, true
 	}
 	return 0, false
+}
+
+// HeaderDeletedEarlier is set (to "true") on the answer to a DELETE that
+// was retried after an attempt whose answer was lost (a timeout, a dropped
+// connection, a 502 or 504) and that Outreach answered 404: the record is
+// gone, most likely deleted by that attempt, so the answer is 204 No
+// Content rather than Outreach's 404 to the retry.
+const HeaderDeletedEarlier = "X-Deleted-Earlier"
+
+// mayHaveActed reports whether Outreach may have carried out a request
+// whose attempt failed with err: the request went out and no answer came
+// back, or a gateway answered for it.
+func mayHaveActed(err error) bool {
+	var rl *RateLimitError
+	var op *net.OpError
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &rl), errors.As(err, &op) && op.Op == "dial":
+		return false
+	case errors.As(err, &apiErr):
+		return apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout
+	}
+	return true
 }
 
 // backoff is the wait before retry number attempt: exponential, capped,

@@ -57,6 +57,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 	replayable := fr.Body == nil || fr.GetBody != nil
 	p := c.retry
 	refreshed := false
+	maybeDone := false // an earlier attempt of a DELETE may have been done
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -79,10 +80,14 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			if !retry {
 				return nil, err
 			}
+			maybeDone = maybeDone || fr.Method == http.MethodDelete && mayHaveActed(err)
 			if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
 				return nil, err
 			}
 			continue
+		}
+		if maybeDone && resp.StatusCode == http.StatusNotFound {
+			return deletedEarlier(resp), nil
 		}
 		var wait time.Duration
 		switch {
@@ -101,6 +106,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			// The limiter has learnt that the window is spent: the next
 			// acquire waits for it, or refuses within the caller's bound.
 		case resp.StatusCode >= 500 && resp.StatusCode <= 504 && resp.StatusCode != 501 && fr.Retry && replayable && !last:
+			maybeDone = maybeDone || fr.Method == http.MethodDelete && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout)
 			wait = c.backoff(attempt)
 			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), serverNow(resp.Header, time.Now())); ok {
 				if d > p.MaxRetryAfter {
@@ -117,6 +123,20 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			return nil, err
 		}
 	}
+}
+
+// deletedEarlier turns Outreach's 404 to a retried DELETE into 204 No
+// Content (see HeaderDeletedEarlier), keeping its other headers (the rate
+// limit's).
+func deletedEarlier(resp *http.Response) *http.Response {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	h := resp.Header.Clone()
+	h.Del("Content-Type")
+	h.Del("Content-Length")
+	h.Set(HeaderDeletedEarlier, "true")
+	return &http.Response{Status: "204 No Content", StatusCode: http.StatusNoContent, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor,
+		ProtoMinor: resp.ProtoMinor, Header: h, Body: http.NoBody, Request: resp.Request}
 }
 
 // forwardOnce is one attempt: the limiter's permit, the exchange up to the

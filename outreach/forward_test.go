@@ -1,7 +1,9 @@
 package outreach_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -95,5 +97,65 @@ func TestWithMaxWaitRefusesInsteadOfWaiting(t *testing.T) {
 	after := srv.Counters()
 	if after.Requests != before.Requests || after.RateLimited != 0 {
 		t.Fatalf("the sandbox saw %d more requests and sent %d 429s", after.Requests-before.Requests, after.RateLimited)
+	}
+}
+
+// A DELETE whose answer is lost after Outreach did it (a reset, a 502) is
+// sent again; Outreach's 404 to the repeat means the record is gone: the
+// answer is 204 with X-Deleted-Earlier, by Delete and by Forward. A DELETE
+// of a record that was never there is still a 404.
+func TestDeleteWhoseAnswerWasLost(t *testing.T) {
+	for _, f := range []struct {
+		name   string
+		faults sandbox.Faults
+	}{{"reset", sandbox.Faults{CommittedResets: 1}}, {"bad gateway", sandbox.Faults{CommittedBadGateway: 1}}} {
+		t.Run(f.name, func(t *testing.T) {
+			srv := startSandbox(t, sandbox.Options{})
+			c := forwardClient(t, srv)
+			ctx := t.Context()
+			create := func() int64 {
+				r, err := c.Create(ctx, "prospects", &outreach.Resource{Type: "prospect", Attributes: map[string]json.RawMessage{"firstName": json.RawMessage(`"Ada"`)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r.ID
+			}
+			a, b := create(), create()
+			srv.SetFaults(f.faults)
+			defer srv.SetFaults(sandbox.Faults{})
+			if err := c.Delete(ctx, "prospects", a); err != nil {
+				t.Errorf("Delete: %v, want done", err)
+			}
+			resp, err := c.Forward(ctx, &outreach.ForwardRequest{Method: "DELETE", Path: fmt.Sprint("prospects/", b), Retry: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent || resp.Header.Get(outreach.HeaderDeletedEarlier) != "true" || len(got) != 0 ||
+				resp.Header.Get("X-RateLimit-Limit") == "" {
+				t.Errorf("Forward: %d %v %q; want 204 with %s and the rate limit's headers", resp.StatusCode, resp.Header, got, outreach.HeaderDeletedEarlier)
+			}
+			if lost := srv.Counters().LostAnswers; lost != 2 {
+				t.Errorf("answers lost: %d, want 2", lost)
+			}
+			for _, id := range []int64{a, b} {
+				if _, _, err := c.Get(ctx, "prospects", id, nil); !errors.Is(err, outreach.ErrNotFound) {
+					t.Errorf("prospect %d after its delete: %v", id, err)
+				}
+			}
+			srv.SetFaults(sandbox.Faults{})
+			if err := c.Delete(ctx, "prospects", 999999); !errors.Is(err, outreach.ErrNotFound) {
+				t.Errorf("Delete of a record never there: %v, want ErrNotFound", err)
+			}
+			resp, err = c.Forward(ctx, &outreach.ForwardRequest{Method: "DELETE", Path: "prospects/999999", Retry: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound || resp.Header.Get(outreach.HeaderDeletedEarlier) != "" {
+				t.Errorf("Forward of a record never there: %d %v", resp.StatusCode, resp.Header)
+			}
+		})
 	}
 }

@@ -497,6 +497,28 @@ func TestIdempotentLostUpstreamAnswer(t *testing.T) {
 	}
 }
 
+// A DELETE whose answer Outreach loses after deleting is sent again by the
+// proxy; the record being gone, the caller is told 204, with
+// X-Deleted-Earlier, not Outreach's 404 to the repeat.
+func TestDeleteWhoseAnswerWasLost(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("writer", e.sales.ID)
+	if err := e.sb.SetFaults(sandbox.Faults{CommittedResets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.must("DELETE", "/proxy/sales/prospects/2", "", bearer(k))
+	if a.status != 204 || a.header.Get(outreach.HeaderDeletedEarlier) != "true" || len(a.body) != 0 {
+		t.Fatalf("DELETE whose answer was lost: %d %v %s; want 204 with %s", a.status, a.header, a.body, outreach.HeaderDeletedEarlier)
+	}
+	e.sb.SetFaults(sandbox.Faults{})
+	if a := e.must("GET", "/proxy/sales/prospects/2", "", bearer(k)); a.status != 404 {
+		t.Fatalf("GET after the DELETE: %d", a.status)
+	}
+	if a := e.must("DELETE", "/proxy/sales/prospects/2", "", bearer(k)); a.status != 404 || a.header.Get(outreach.HeaderDeletedEarlier) != "" {
+		t.Fatalf("DELETE of a record gone before: %d %v; want Outreach's 404", a.status, a.header)
+	}
+}
+
 // A repeat that arrives while the first request with the key still runs
 // gets 409; once the first is answered, repeats get its answer.
 func TestIdempotentConcurrentRepeat(t *testing.T) {

@@ -47,6 +47,11 @@ type ForwardRequest struct {
 // limiter refused to wait, see WithMaxWait), an *AttemptTimeoutError, a
 // token error, or a transport error.
 //
+// A bound given with WithMaxWait covers every wait of the request together:
+// for the rate-limit window, between retries, and a Retry-After, which is
+// not waited when it would go past the bound (the answer that asked for it
+// comes back).
+//
 // Redirects are followed only within the API's origin; a redirect elsewhere
 // comes back as the 3xx answer, and the token is never sent to another host.
 func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Response, error) {
@@ -58,6 +63,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 	p := c.retry
 	refreshed := false
 	maybeDone := false // an earlier attempt of a DELETE may have been done
+	budget := newWaitBudget(ctx)
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -72,7 +78,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 		if err != nil {
 			return nil, fmt.Errorf("outreach: get access token: %w", err)
 		}
-		resp, err := c.forwardOnce(ctx, fr, u, body, tok, attempt)
+		resp, err := c.forwardOnce(ctx, budget, fr, u, body, tok, attempt)
 		last := attempt >= p.MaxAttempts
 		if err != nil {
 			var ne net.Error
@@ -81,7 +87,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 				return nil, err
 			}
 			maybeDone = maybeDone || fr.Method == http.MethodDelete && mayHaveActed(err)
-			if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
+			if err := c.sleep(ctx, budget.cut(c.backoff(attempt))); err != nil {
 				return nil, err
 			}
 			continue
@@ -109,11 +115,12 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			maybeDone = maybeDone || fr.Method == http.MethodDelete && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout)
 			wait = c.backoff(attempt)
 			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), serverNow(resp.Header, time.Now())); ok {
-				if d > p.MaxRetryAfter {
-					return resp, nil
+				if d > p.MaxRetryAfter || !budget.fits(d) {
+					return resp, nil // the caller hears when to come back
 				}
 				wait = d
 			}
+			wait = budget.cut(wait)
 		default:
 			return resp, nil
 		}
@@ -123,6 +130,42 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			return nil, err
 		}
 	}
+}
+
+// waitBudget is a caller's bound on waiting (WithMaxWait), spent across the
+// attempts of one forwarded request: the waits for the rate-limit window,
+// the backoffs and the Retry-After waits together stay within it. Without
+// a bound it bounds nothing.
+type waitBudget struct {
+	bounded bool
+	left    time.Duration
+}
+
+func newWaitBudget(ctx context.Context) *waitBudget {
+	d, ok := ctx.Value(maxWaitKey{}).(time.Duration)
+	return &waitBudget{bounded: ok, left: max(d, 0)}
+}
+
+// narrow bounds ctx's wait for the window by what is left.
+func (b *waitBudget) narrow(ctx context.Context) context.Context {
+	if !b.bounded {
+		return ctx
+	}
+	return WithMaxWait(ctx, b.left)
+}
+
+// fits reports whether a wait of d is within what is left.
+func (b *waitBudget) fits(d time.Duration) bool { return !b.bounded || d <= b.left }
+
+// cut spends d, or what is left of the budget when d is more, and returns
+// what it spent.
+func (b *waitBudget) cut(d time.Duration) time.Duration {
+	if !b.bounded {
+		return d
+	}
+	d = min(max(d, 0), b.left)
+	b.left -= d
+	return d
 }
 
 // deletedEarlier turns Outreach's 404 to a retried DELETE into 204 No
@@ -143,8 +186,11 @@ func deletedEarlier(resp *http.Response) *http.Response {
 // answer's headers (bounded by the attempt timeout), and the permit's
 // release with what the headers say. The body streams afterwards, bounded
 // by ctx alone.
-func (c *Client) forwardOnce(ctx context.Context, fr *ForwardRequest, u *url.URL, body io.Reader, tok string, attempt int) (*http.Response, error) {
-	if err := c.limiter.acquire(ctx, c.attemptTimeout); err != nil {
+func (c *Client) forwardOnce(ctx context.Context, budget *waitBudget, fr *ForwardRequest, u *url.URL, body io.Reader, tok string, attempt int) (*http.Response, error) {
+	began := time.Now()
+	err := c.limiter.acquire(budget.narrow(ctx), c.attemptTimeout)
+	budget.cut(time.Since(began))
+	if err != nil {
 		return nil, err
 	}
 	actx, cancel := context.WithCancelCause(ctx)

@@ -834,3 +834,22 @@ func TestRefusesBadHeadersAndDotSegments(t *testing.T) {
 		t.Errorf("Outreach was called %d times", n)
 	}
 }
+
+// X-Max-Wait bounds every wait of a request, a Retry-After too: Outreach's
+// maintenance answer asking for more is passed on at once, not waited out
+// and repeated.
+func TestMaxWaitBoundsRetryAfter(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	k := e.key("k", e.sales.ID)
+	if err := e.sb.SetFaults(sandbox.Faults{Maintenance: 1, MaintenanceSeconds: 3}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.Counters().FaultsInjected
+	a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k), "X-Max-Wait: 1s")
+	if a.status != 503 || a.header.Get("Retry-After") == "" || !strings.Contains(string(a.body), "scheduledServerMaintenance") {
+		t.Fatalf("during maintenance: %d %v %s; want Outreach's 503 with its Retry-After", a.status, a.header, a.body)
+	}
+	if n := e.sb.Counters().FaultsInjected - before; n != 1 {
+		t.Fatalf("Outreach was asked %d times; want once (its Retry-After is past X-Max-Wait)", n)
+	}
+}

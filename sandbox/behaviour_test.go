@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -349,5 +350,37 @@ func TestMutationsMoveUpdatedAt(t *testing.T) {
 	srv.SetMutationRate(0)
 	if got := srv.Counters().Mutations; got <= 200 {
 		t.Errorf("background mutations: counter %d, want more than 200", got)
+	}
+}
+
+// Closing the sandbox ends the requests the hangs fault holds open: the
+// server shuts down without cutting them after its grace period.
+func TestCloseEndsHungRequests(t *testing.T) {
+	srv, err := sandbox.Start("", sandbox.Options{Prospects: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := token(t, srv)
+	if err := srv.SetFaults(sandbox.Faults{Hangs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v2/stages", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for srv.Counters().FaultsInjected == 0 {
+		runtime.Gosched() // until the request is held
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v; want the held request ended at once", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the held request got an answer; want its connection reset")
 	}
 }

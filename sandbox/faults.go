@@ -126,10 +126,13 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	case fi.roll(func(f Faults) float64 { return f.Hangs }):
 		s.stats.faults.Add(1)
+		t := time.NewTimer(5 * time.Minute)
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Minute):
+		case <-s.closing:
+		case <-t.C:
 		}
+		t.Stop()
 		resetConnection(w)
 		return true
 	case fi.roll(func(f Faults) float64 { return f.Maintenance }):

@@ -237,6 +237,9 @@ type Sandbox struct {
 	layouts map[string]*layout
 	buffers sync.Pool // *[]byte for rendering pages
 	batches batchRunner
+
+	closing   chan struct{} // closed by Close: requests held by a fault end
+	closeOnce sync.Once
 }
 
 // New builds a sandbox. Close it to stop background work.
@@ -318,6 +321,7 @@ func New(opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: app %q needs a client id, a client secret and at least one redirect URI", a.Name)
 		}
 	}
+	s.closing = make(chan struct{})
 	s.layouts = newLayouts(cat)
 	s.buffers.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	s.auth = newAuthServer(s)
@@ -367,8 +371,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops mutations and waits for webhook deliveries in flight.
+// Close stops mutations, ends the requests a fault holds open, and waits
+// for webhook deliveries in flight.
 func (s *Sandbox) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.mutator.setRate(0)
 	s.hooks.wait()
 }
@@ -518,13 +524,16 @@ func Start(addr string, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server and the sandbox's background work.
+// Close stops the server and the sandbox's background work. Requests that
+// have not ended 2 s later have their connections closed, and Close says
+// so.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.Sandbox.Close()
 	if err := s.srv.Shutdown(ctx); err != nil {
-		return s.srv.Close()
+		s.srv.Close()
+		return fmt.Errorf("sandbox: requests still open after 2 s were cut: %w", err)
 	}
 	return nil
 }

@@ -109,6 +109,7 @@ deterministic for a seed; --scale sets the size of the org.`,
 				return err
 			case <-cmd.Context().Done():
 				log.Info("sandbox stopping")
+				sb.Close() // ends the requests a fault holds open
 				ctx, cancel := contextWithTimeout(5 * time.Second)
 				defer cancel()
 				return srv.Shutdown(ctx)

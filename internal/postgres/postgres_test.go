@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -121,20 +122,6 @@ func readRows(t *testing.T, dsn, table string, s *connection.Stream) map[int64]m
 func TestConcurrentOpensOfANewDatabase(t *testing.T) {
 	for range 5 {
 		dsn := pgtest.DSN(t)
-		errs := make(chan error, 4)
-		for range 4 {
-			go func() {
-				db, err := postgres.Open(context.Background(), dsn)
-				if err == nil {
-					db.Close()
-				}
-				errs <- err
-			}()
-		}
-		for range 4 {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
+		connectiontest.OpenAtOnce(t, 4, func() (io.Closer, error) { return postgres.Open(context.Background(), dsn) })
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,20 +179,6 @@ func TestLocksOfAnEarlierVersion(t *testing.T) {
 func TestConcurrentOpensOfANewFile(t *testing.T) {
 	for i := range 20 {
 		path := filepath.Join(t.TempDir(), fmt.Sprint("new", i, ".db"))
-		errs := make(chan error, 4)
-		for range 4 {
-			go func() {
-				db, err := sqlite.Open(context.Background(), path)
-				if err == nil {
-					db.Close()
-				}
-				errs <- err
-			}()
-		}
-		for range 4 {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
+		connectiontest.OpenAtOnce(t, 4, func() (io.Closer, error) { return sqlite.Open(context.Background(), path) })
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -240,5 +241,26 @@ func testDeleteCascades(t *testing.T, s connection.Store) {
 	again.Namespace = a.Namespace
 	if err := s.CreateConnection(ctx, again); err != nil {
 		t.Errorf("the name and namespace of a deleted connection are free again: %v", err)
+	}
+}
+
+// OpenAtOnce opens a new database n times at once, as processes starting
+// together do, and fails the test unless every open succeeds.
+func OpenAtOnce(t *testing.T, n int, open func() (io.Closer, error)) {
+	t.Helper()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			db, err := open()
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -49,7 +49,8 @@ file or directory (a schema on PostgreSQL, a table prefix NS__ on SQLite, a subd
 namespace belongs to the Outreach org that first synced into it; another org's sync into it is refused.
 
 --sandbox starts a local Outreach sandbox, connects a credential named "sandbox" to it for the
-run (it is forgotten when the run ends, since the sandbox is gone), and syncs it.`,
+run (it is forgotten when the run ends, since the sandbox is gone; "sandbox-<id>" while the
+connections of serve --sandbox use that name), and syncs it.`,
 		Example: `  outreach-connector sync --sandbox
   outreach-connector sync --credential main --to sqlite:outreach.db --start-date 2024-01-01 --quota-limit 0.5
   outreach-connector sync --credential main --to postgres://localhost/analytics --streams prospects,accounts`,
@@ -144,16 +145,14 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 					}
 					sb.Close()
 				}()
-				if old, err := m.Get(ctx, "sandbox"); err == nil {
-					m.Forget(ctx, old.ID) // a previous run's sandbox is gone: nothing to revoke
-				}
+				credName = sandboxCredential(ctx, m)
 				_, refresh, err := sb.IssueToken(1)
 				if err != nil {
 					return err
 				}
 				sb.Clock().Advance(time.Minute) // one token a minute per user and app
 				app := sb.Apps()[0]
-				rec, err := m.Import(ctx, credential.NewCredential{Name: "sandbox", Description: "local Outreach sandbox of one sync --sandbox run",
+				rec, err := m.Import(ctx, credential.NewCredential{Name: credName, Description: syncSandboxDescription,
 					ClientID: app.ClientID, ClientSecret: app.ClientSecret, Scopes: sb.Catalog().Scopes(), Environment: credential.Development,
 					APIBaseURL: sb.URL + "/api/v2", RedirectURI: app.RedirectURIs[0]}, refresh)
 				if err != nil {
@@ -162,8 +161,7 @@ run (it is forgotten when the run ends, since the sandbox is gone), and syncs it
 				// The sandbox lives as long as this run: forget its credential
 				// with it, so none is left pointing at a dead port.
 				defer m.Forget(context.WithoutCancel(ctx), rec.ID)
-				credName = "sandbox"
-				fmt.Fprintf(out, "Sandbox on %s with %d prospects (seed %d); credential \"sandbox\" connected for this run.\n", sb.URL, scale, seed)
+				fmt.Fprintf(out, "Sandbox on %s with %d prospects (seed %d); credential %q connected for this run.\n", sb.URL, scale, seed, credName)
 			}
 			if credName == "" {
 				return errors.New("name a credential with --credential (see `credentials list`), or use --sandbox")
@@ -418,6 +416,30 @@ func redactDSN(to string) string {
 		}
 	}
 	return to
+}
+
+// syncSandboxDescription describes the credential of a sync --sandbox run;
+// a credential so described that is still there was left by a run that
+// was killed.
+const syncSandboxDescription = "local Outreach sandbox of one sync --sandbox run"
+
+// sandboxCredential chooses the name of a sync --sandbox run's credential
+// and forgets those earlier runs left (their sandbox is gone: nothing to
+// revoke). It is "sandbox", unless connections use a credential of that
+// name (serve --sandbox's, which serve replaces when it starts): then a
+// name of the run's own.
+func sandboxCredential(ctx context.Context, m *credential.Manager) string {
+	if list, err := m.List(ctx); err == nil {
+		for _, r := range list {
+			if r.Description == syncSandboxDescription {
+				m.Forget(ctx, r.ID) // in use by a connection made by hand: kept
+			}
+		}
+	}
+	if old, err := m.Get(ctx, "sandbox"); err == nil && m.Forget(ctx, old.ID) != nil {
+		return "sandbox-" + credential.NewID()[:8]
+	}
+	return "sandbox"
 }
 
 // sandboxOrgName names the org of sync --sandbox: the default org (seed

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/outreach-connector/outreach-connector/internal/credential"
 	"github.com/outreach-connector/outreach-connector/sandbox"
@@ -408,5 +409,59 @@ func TestSyncSandboxRefusesASecondAtOnce(t *testing.T) {
 	unlock()
 	if out, stderr, code := runBinary(t, bin, "", "sync", "--sandbox", "--sandbox-prospects", "10", "--streams", "prospects"); code != 0 {
 		t.Errorf("after the holder let go: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+// The README's order: sync --sandbox, serve --sandbox, then sync --sandbox
+// again in the same directory. serve's connection keeps the credential
+// "sandbox"; the second sync runs with a credential of its own and leaves
+// none behind.
+func TestSyncSandboxAfterServeSandbox(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	sync := []string{"sync", "--sandbox", "--sandbox-prospects", "20", "--streams", "prospects", "--log-level", "warn"}
+	if out, _, err := runCommand(t, "", sync...); err != nil {
+		t.Fatalf("first sync: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs([]string{"serve", "--sandbox", "--addr", "127.0.0.1:0", "--log-level", "warn"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "Admin token") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner: %q %q", out.String(), errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	for run := range 2 {
+		got, _, err := runCommand(t, "", sync...)
+		if err != nil {
+			t.Fatalf("sync %d after serve: %v\n%s", run, err, got)
+		}
+		if !strings.Contains(got, `credential "sandbox-`) {
+			t.Errorf("sync %d after serve: %s; want a credential of its own", run, got)
+		}
+	}
+	f := storeFlags{db: filepath.Join(dir, defaultAppDB), keyFile: filepath.Join(dir, "outreach.key")}
+	m, _, closeStore, err := f.open(t.Context(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	list, err := m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Name != "sandbox" {
+		for _, r := range list {
+			t.Errorf("credential %s (%s) left", r.Name, r.Description)
+		}
 	}
 }

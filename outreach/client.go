@@ -316,9 +316,9 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 			return resp, nil
 		}
 		if maybeDone && errors.Is(err, ErrNotFound) {
-			// The record is gone, most likely deleted by the attempt
-			// whose answer was lost: the DELETE is done.
-			return &response{status: http.StatusNoContent, header: http.Header{HeaderDeletedEarlier: {"true"}}}, nil
+			// Gone: maybe deleted by the attempt whose answer was lost,
+			// maybe never there; the caller decides.
+			return nil, fmt.Errorf("%w (an earlier attempt's answer was lost: it may have deleted the record)", err)
 		}
 		maybeDone = maybeDone || r.method == http.MethodDelete && mayHaveActed(err)
 		lastErr = err
@@ -392,12 +392,11 @@ func (c *Client) shouldRetry(r *request, err error, attempt int) (time.Duration,
 	return 0, false
 }
 
-// HeaderDeletedEarlier is set (to "true") on the answer to a DELETE that
-// was retried after an attempt whose answer was lost (a timeout, a dropped
-// connection, a 502 or 504) and that Outreach answered 404: the record is
-// gone, most likely deleted by that attempt, so the answer is 204 No
-// Content rather than Outreach's 404 to the retry.
-const HeaderDeletedEarlier = "X-Deleted-Earlier"
+// HeaderEarlierAttemptLost is set (to "true") on Outreach's 404 to a
+// DELETE that was retried after an attempt whose answer was lost (a
+// timeout, a dropped connection, a 502 or 504): the record is gone, but
+// whether that attempt deleted it or it was never there cannot be told.
+const HeaderEarlierAttemptLost = "X-Earlier-Attempt-Lost"
 
 // mayHaveActed reports whether Outreach may have carried out a request
 // whose attempt failed with err: the request went out and no answer came

@@ -93,7 +93,8 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			continue
 		}
 		if maybeDone && resp.StatusCode == http.StatusNotFound {
-			return deletedEarlier(resp), nil
+			resp.Header.Set(HeaderEarlierAttemptLost, "true")
+			return resp, nil
 		}
 		var wait time.Duration
 		switch {
@@ -166,20 +167,6 @@ func (b *waitBudget) cut(d time.Duration) time.Duration {
 	d = min(max(d, 0), b.left)
 	b.left -= d
 	return d
-}
-
-// deletedEarlier turns Outreach's 404 to a retried DELETE into 204 No
-// Content (see HeaderDeletedEarlier), keeping its other headers (the rate
-// limit's).
-func deletedEarlier(resp *http.Response) *http.Response {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	h := resp.Header.Clone()
-	h.Del("Content-Type")
-	h.Del("Content-Length")
-	h.Set(HeaderDeletedEarlier, "true")
-	return &http.Response{Status: "204 No Content", StatusCode: http.StatusNoContent, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor,
-		ProtoMinor: resp.ProtoMinor, Header: h, Body: http.NoBody, Request: resp.Request}
 }
 
 // forwardOnce is one attempt: the limiter's permit, the exchange up to the

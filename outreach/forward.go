@@ -82,7 +82,11 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 		last := attempt >= p.MaxAttempts
 		if err != nil {
 			var ne net.Error
-			retry := fr.Retry && replayable && !last && (errors.As(err, &ne) || isConnReset(err))
+			var slow *AttemptTimeoutError
+			// An attempt that timed out is not repeated: its caller has
+			// waited a whole attempt timeout already, and Outreach, hanging,
+			// would likely hang again.
+			retry := fr.Retry && replayable && !last && (errors.As(err, &ne) || isConnReset(err)) && !errors.As(err, &slow)
 			if !retry {
 				return nil, err
 			}

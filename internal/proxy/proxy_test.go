@@ -93,6 +93,8 @@ type envOptions struct {
 	quiet bool
 	// latency delays every answer of the sandbox.
 	latency time.Duration
+	// attemptTimeout bounds one attempt (0: the default).
+	attemptTimeout time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -159,7 +161,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	p, err := proxy.New(proxy.Options{Credentials: e.m, Keys: e.db.APIKeys(), Idempotency: e.db.Idempotency(), Limiter: e.limiters.For,
 		SignedIn: func(r *http.Request) bool { c, err := r.Cookie("session"); return err == nil && c.Value == "signed-in" },
 		Now:      func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
-		MaxWait:  o.maxWait, Logger: slog.New(slog.NewJSONHandler(logTo, nil)),
+		MaxWait:  o.maxWait, AttemptTimeout: o.attemptTimeout, Logger: slog.New(slog.NewJSONHandler(logTo, nil)),
 		Retry: outreach.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -851,5 +853,23 @@ func TestMaxWaitBoundsRetryAfter(t *testing.T) {
 	}
 	if n := e.sb.Counters().FaultsInjected - before; n != 1 {
 		t.Fatalf("Outreach was asked %d times; want once (its Retry-After is past X-Max-Wait)", n)
+	}
+}
+
+// Outreach hanging: the proxy answers 504 after one attempt timeout, not
+// after repeating the attempt (six attempt timeouts, six minutes).
+func TestHangAnsweredAfterOneAttempt(t *testing.T) {
+	e := newEnv(t, envOptions{attemptTimeout: 300 * time.Millisecond})
+	k := e.key("k", e.sales.ID)
+	if err := e.sb.SetFaults(sandbox.Faults{Hangs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.sb.Counters().FaultsInjected
+	a := e.must("GET", "/proxy/sales/prospects/1", "", bearer(k))
+	if a.status != 504 || !strings.Contains(string(a.body), "upstreamTimeout") {
+		t.Fatalf("Outreach hanging: %d %s; want our 504", a.status, a.body)
+	}
+	if n := e.sb.Counters().FaultsInjected - before; n != 1 {
+		t.Fatalf("Outreach was sent %d attempts; want one", n)
 	}
 }

@@ -365,7 +365,12 @@ func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *creden
 		defer handlers.Done()
 		srv.ServeHTTP(w, r)
 	})
-	hs := &http.Server{Handler: tracked, ReadHeaderTimeout: 10 * time.Second}
+	// Requests' contexts end when the shutdown's grace period does: a
+	// request still waiting on Outreach (the proxy) is cancelled rather
+	// than held until Outreach answers. Token refreshes finish regardless.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	hs := &http.Server{Handler: tracked, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	if q != nil {
 		if err := q.Start(ctx); err != nil {
 			return err
@@ -399,6 +404,7 @@ func runServer(ctx context.Context, ln net.Listener, srv http.Handler, m *creden
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	shutErr := hs.Shutdown(sctx)
+	cancelRequests()
 	wg.Wait()
 	// Shutdown stops waiting after its timeout; the handlers still run
 	// (a refresh in flight finishes and stores its tokens): wait for them.

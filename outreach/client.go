@@ -320,7 +320,7 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 			// maybe never there; the caller decides.
 			return nil, fmt.Errorf("%w (an earlier attempt's answer was lost: it may have deleted the record)", err)
 		}
-		maybeDone = maybeDone || r.method == http.MethodDelete && mayHaveActed(err)
+		maybeDone = maybeDone || r.method == http.MethodDelete && MayHaveActed(err)
 		lastErr = err
 		var auth *AuthError
 		if errors.As(err, &auth) && auth.Kind == TokenRejected {
@@ -398,10 +398,11 @@ func (c *Client) shouldRetry(r *request, err error, attempt int) (time.Duration,
 // whether that attempt deleted it or it was never there cannot be told.
 const HeaderEarlierAttemptLost = "X-Earlier-Attempt-Lost"
 
-// mayHaveActed reports whether Outreach may have carried out a request
+// MayHaveActed reports whether Outreach may have carried out a request
 // whose attempt failed with err: the request went out and no answer came
-// back, or a gateway answered for it.
-func mayHaveActed(err error) bool {
+// back, or a gateway answered for it. Not when the limiter refused it or
+// the connection could not be made.
+func MayHaveActed(err error) bool {
 	var rl *RateLimitError
 	var op *net.OpError
 	var apiErr *APIError
@@ -409,9 +410,15 @@ func mayHaveActed(err error) bool {
 	case errors.As(err, &rl), errors.As(err, &op) && op.Op == "dial":
 		return false
 	case errors.As(err, &apiErr):
-		return apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout
+		return gatewayAnswered(apiErr.StatusCode)
 	}
 	return true
+}
+
+// gatewayAnswered reports whether status is a gateway's answer in
+// Outreach's place (502, 504): the request may have been carried out.
+func gatewayAnswered(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
 // backoff is the wait before retry number attempt: exponential, capped,

@@ -90,7 +90,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			if !retry {
 				return nil, err
 			}
-			maybeDone = maybeDone || fr.Method == http.MethodDelete && mayHaveActed(err)
+			maybeDone = maybeDone || fr.Method == http.MethodDelete && MayHaveActed(err)
 			if err := c.sleep(ctx, budget.cut(c.backoff(attempt))); err != nil {
 				return nil, err
 			}
@@ -117,7 +117,7 @@ func (c *Client) Forward(ctx context.Context, fr *ForwardRequest) (*http.Respons
 			// The limiter has learnt that the window is spent: the next
 			// acquire waits for it, or refuses within the caller's bound.
 		case resp.StatusCode >= 500 && resp.StatusCode <= 504 && resp.StatusCode != 501 && fr.Retry && replayable && !last:
-			maybeDone = maybeDone || fr.Method == http.MethodDelete && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout)
+			maybeDone = maybeDone || fr.Method == http.MethodDelete && gatewayAnswered(resp.StatusCode)
 			wait = c.backoff(attempt)
 			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), serverNow(resp.Header, time.Now())); ok {
 				if d > p.MaxRetryAfter || !budget.fits(d) {

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -496,12 +495,7 @@ func forwardProblem(err error) (status int, id, title, detail string) {
 // not when our limiter refused it, the credential gave no token, or the
 // connection to Outreach could not be made.
 func sentMaybe(err error) bool {
-	var rl *outreach.RateLimitError
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return false
-	}
-	return !errors.As(err, &rl) && !errors.Is(err, credential.ErrNeedsReauthorization) && !strings.Contains(err.Error(), "get access token")
+	return outreach.MayHaveActed(err) && !errors.Is(err, credential.ErrNeedsReauthorization) && !strings.Contains(err.Error(), "get access token")
 }
 
 // writeUnknownOutcome answers a write sent to Outreach whose answer did

@@ -292,17 +292,23 @@ func (s *Connections) UpdateRun(ctx context.Context, r *connection.Run) error {
 	if err != nil {
 		return err
 	}
-	var n int
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connection_runs WHERE id = $1 AND connection_id = $2`, r.ID, r.ConnectionID).Scan(&n)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("run %s: %w", r.ID, connection.ErrNotFound)
-	}
+	res, err := s.db.ExecContext(ctx, `UPDATE connection_runs SET streams = $3, log = $4 WHERE id = $1 AND connection_id = $2 AND outcome = ''`,
+		r.ID, r.ConnectionID, streams, log)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE connection_runs SET streams = $3, log = $4 WHERE id = $1 AND connection_id = $2 AND outcome = ''`,
-		r.ID, r.ConnectionID, streams, log)
-	return err
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	// Finished (left as it is), or not stored.
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connection_runs WHERE id = $1 AND connection_id = $2`, r.ID, r.ConnectionID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("run %s: %w", r.ID, connection.ErrNotFound)
+	}
+	return nil
 }
 
 // FinishRun implements connection.Store: it writes every field of the run
